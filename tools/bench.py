@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+# Benchmarks of the firmware, the same file on every target:
+#   python3 tools/bench.py                          CPython
+#   MICROPYPATH=firmware:tools micropython tools/bench.py     Unix port
+#   (tools/run_bench.py runs both and a board, and adds the ratios)
+#
+# Each section is a module tools/bench_<name>.py with run(report); report()
+# prints one line "stage  us/call  heap bytes/call". Benchmarks print figures;
+# no test asserts a time.
+import sys
+
+from benchlib import report
+
+SECTIONS = ("codec", "verify")
+
+
+def main():
+    print("bench on %s %s" % (sys.implementation.name, sys.version.split()[0]))
+    for name in SECTIONS:
+        try:
+            mod = __import__("bench_" + name)
+        except ImportError as e:
+            print("bench_%s: not available (%s)" % (name, e))
+            continue
+        mod.run(report)
+
+
+main()
