@@ -11,7 +11,7 @@ import sys
 
 from benchlib import report
 
-SECTIONS = ("codec", "verify")
+SECTIONS = ("fec", "codec", "verify")
 
 
 def main():

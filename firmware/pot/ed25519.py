@@ -1,0 +1,378 @@
+# Verify-only Ed25519 (RFC 8032) for the device.
+#
+#   from pot.ed25519 import crypto_ed25519_verify
+#   ok = crypto_ed25519_verify(public_key32, message, signature64)   # bool
+#
+# Decision policy (normative text: docs/spec-parts/ed25519.md): the SAME
+# accept/reject verdict as libsodium's crypto_sign_verify_detached, which
+# is what the host (pynacl) uses, on every input:
+#   1. wrong lengths -> reject (libsodium's callers cannot even express them)
+#   2. S >= L (all 256 bits compared) -> reject
+#   3. R's y (sign bit ignored) one of the 7 small-order y encodings -> reject
+#   4. A non-canonical (y >= p, sign bit ignored) -> reject
+#   5. A's y one of the small-order encodings -> reject
+#   6. A not on the curve -> reject
+#   7. h = SHA-512(R || A || M) mod L; accept iff the canonical encoding of
+#      [S]B - [h]A equals the 32 bytes R (cofactorless; so a non-canonical
+#      R never matches). Mixed-order A (a torsion component) is accepted
+#      exactly when that equation holds, as in libsodium.
+# Never raises on bad input: anything that is not bytes-like of the right
+# length gives False.
+#
+# No constant-time code here: a verifier handles only public data (key,
+# message, signature), so timing leaks nothing secret; variable-time
+# arithmetic is what makes it fast.
+#
+# Speed (the device's dominant cost). MicroPython big ints are immutable
+# heap objects and every operation costs an allocation plus a call into
+# the mpz library, so the design counts big-int operations:
+#   - one joint double-scalar multiplication [S]B + [h](-A) (Straus/Shamir):
+#     ~253 doublings shared by both scalars, width-7 w-NAF for S over a
+#     precomputed table of 32 odd multiples of B in flash
+#     (pot/ed25519_table.py), width-5 w-NAF for h over 8 odd multiples of
+#     -A computed per verify; ~32 + ~42 additions;
+#   - extended twisted Edwards coordinates, a = -1: doubling dbl-2008-hwcd
+#     (4S + 3M, plus 1M for T only when an addition follows), addition
+#     add-2008-hwcd-3 (8M, 7M with the affine base table; T only when
+#     another addition follows);
+#   - two-level lazy reduction: a product of reduced factors is only folded
+#     once, (x & M) + (x >> 255) * 19 (< 2**261, about 40 % cheaper than
+#     x % p on the Unix port), and the products of those folded values are
+#     reduced with % p, so every point coordinate is fully reduced again;
+#     sums and differences are never reduced (they may be negative);
+#   - one exponentiation to decompress A (x = u v^3 (u v^7)^((p-5)/8)) and
+#     one inversion to encode the result, both by the ref10 addition chain
+#     (254 squarings, 11 multiplications) instead of pow();
+#   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one.
+# Memory: the w-NAF digit buffers and the -A table are preallocated at
+# import and reused (so not re-entrant: one verify at a time).
+try:  # MicroPython: the compiler consumes @micropython.native itself
+    import micropython
+except ImportError:  # CPython: the same code runs undecorated
+
+    class micropython:
+        @staticmethod
+        def native(f):
+            return f
+
+
+from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH
+from pot.sha512 import sha512
+
+_A_WIDTH = 5  # w-NAF width for h: 8 odd multiples of -A
+
+# Field and group constants (computed once at import, as big ints).
+_P = (1 << 255) - 19
+_M255 = (1 << 255) - 1
+_L = (1 << 252) + 27742317777372353535851937790883648493
+_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
+_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161
+_SQRTM1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+
+# libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
+# is ignored): y of the points of order 1, 2, 4 and 8, plus the
+# non-canonical encodings p and p + 1 of y = 0 and y = 1.
+_SMALL_ORDER_Y = (
+    0,
+    1,
+    2707385501144840649318225287225658788936804267575313519463743609750303402022,
+    55188659117513257062467267217118295137698188065244968500265048394206261417927,
+    _P - 1,
+    _P,
+    _P + 1,
+)
+
+# Reused buffers.
+_NAF_S = bytearray(256)  # w-NAF digits of S, two's complement bytes
+_NAF_H = bytearray(256)  # w-NAF digits of h
+_SCALAR = bytearray(34)  # a scalar, little-endian, plus 2 zero bytes
+_A_TABLE = [0] * (4 << (_A_WIDTH - 2))  # (Y+X, Y-X, 2Z, 2dT) of -A, -3A, ..
+
+
+# --- Field arithmetic mod p = 2**255 - 19 ---------------------------------
+@micropython.native
+def _sqr_n(x, n):
+    # x**(2**n) for 0 <= x < p; result < p. Squarings alternate between a
+    # single fold (result < 2**261) and a full % p (result < p).
+    p = _P
+    m = _M255
+    for _ in range(n >> 1):
+        x = x * x
+        x = (x & m) + (x >> 255) * 19
+        x = x * x % p
+    if n & 1:
+        x = x * x % p
+    return x
+
+
+def _pow_2_250_1(z):
+    # (z**(2**250 - 1), z**11) mod p: the common part of the ref10 chains.
+    p = _P
+    z2 = z * z % p
+    z9 = _sqr_n(z2, 2) * z % p
+    z11 = z9 * z2 % p
+    t = z11 * z11 % p * z9 % p  # z^(2^5 - 1)
+    z10 = _sqr_n(t, 5) * t % p  # z^(2^10 - 1)
+    t = _sqr_n(z10, 10) * z10 % p  # 2^20 - 1
+    t = _sqr_n(t, 20) * t % p  # 2^40 - 1
+    z50 = _sqr_n(t, 10) * z10 % p  # 2^50 - 1
+    t = _sqr_n(z50, 50) * z50 % p  # 2^100 - 1
+    t = _sqr_n(t, 100) * t % p  # 2^200 - 1
+    t = _sqr_n(t, 50) * z50 % p  # 2^250 - 1
+    return t, z11
+
+
+def _invert(z):
+    # z**(p - 2) = z**(2**255 - 21)
+    t, z11 = _pow_2_250_1(z)
+    return _sqr_n(t, 5) * z11 % _P
+
+
+def _pow22523(z):
+    # z**((p - 5) / 8) = z**(2**252 - 3)
+    t, _ = _pow_2_250_1(z)
+    return _sqr_n(t, 2) * z % _P
+
+
+def _recover_x(y, sign):
+    # RFC 8032 5.1.3 steps 2-4 for a canonical y (< p): x with the given
+    # parity, or -1 when y is not the y of a curve point.
+    p = _P
+    yy = y * y % p
+    u = (yy - 1) % p
+    v = (_D * yy + 1) % p
+    v3 = v * v % p * v % p
+    x = u * v3 % p * _pow22523(u * (v3 * v3 % p) % p * v % p) % p
+    vxx = v * (x * x % p) % p
+    if vxx != u:
+        if vxx != (p - u) % p:
+            return -1
+        x = x * _SQRTM1 % p
+    if x == 0 and sign:
+        # RFC 8032 rejects "-0". Unreachable under our policy: x = 0 only
+        # for y = 1 and y = p - 1, which the small-order check rejects.
+        return -1
+    if (x & 1) != sign:
+        x = p - x
+    return x
+
+
+# --- Group arithmetic (used to build the -A table, not on the hot path) ---
+def _dbl(X, Y, Z):
+    # dbl-2008-hwcd, a = -1, signs folded (see _double_scalarmult).
+    p = _P
+    a = X * X % p
+    b = Y * Y % p
+    c = 2 * Z * Z % p
+    s = (X + Y) * (X + Y) % p
+    h = a + b
+    e = h - s
+    g = a - b
+    f = g + c
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _add_cached(X, Y, Z, T, yp, ym, z2, t2d):
+    # add-2008-hwcd-3: (X, Y, Z, T) + a cached point (Y+X, Y-X, 2Z, 2dT).
+    p = _P
+    a = (Y - X) * ym % p
+    b = (Y + X) * yp % p
+    c = T * t2d % p
+    d = Z * z2 % p
+    e = b - a
+    f = d - c
+    g = d + c
+    h = b + a
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _build_a_table(ax, ay):
+    # Odd multiples (2i+1)A' of A' = (ax, ay), i = 0..7, in cached form.
+    p = _P
+    tab = _A_TABLE
+    X, Y, Z, T = ax, ay, 1, ax * ay % p
+    X2, Y2, Z2, T2 = _dbl(ax, ay, 1)
+    yp2, ym2, z22, t2d2 = (Y2 + X2) % p, (Y2 - X2) % p, (Z2 + Z2) % p, T2 * _D2 % p
+    for i in range(0, len(tab), 4):
+        if i:
+            X, Y, Z, T = _add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
+        tab[i] = (Y + X) % p
+        tab[i + 1] = (Y - X) % p
+        tab[i + 2] = (Z + Z) % p
+        tab[i + 3] = T * _D2 % p
+
+
+# --- Scalars ---------------------------------------------------------------
+@micropython.native
+def _wnaf(buf, w, out):
+    # Width-w non-adjacent form of the little-endian scalar in buf (< 2**253,
+    # two zero bytes after it): out[i] = digit at bit i, odd in
+    # -(2**(w-1)-1)..2**(w-1)-1, stored as a two's complement byte; at
+    # least w-1 zeros between non-zero digits.
+    for i in range(256):
+        out[i] = 0
+    width = 1 << w
+    half = width >> 1
+    mask = width - 1
+    pos = 0
+    carry = 0
+    while pos < 256:
+        i = pos >> 3
+        window = carry + (((buf[i] | (buf[i + 1] << 8)) >> (pos & 7)) & mask)
+        if window & 1 == 0:
+            pos += 1
+            continue
+        if window < half:
+            carry = 0
+            out[pos] = window
+        else:
+            carry = 1
+            out[pos] = (window - width) & 0xFF
+        pos += w
+
+
+def _load_scalar(src32):
+    buf = _SCALAR
+    for i in range(32):
+        buf[i] = src32[i]
+    return buf
+
+
+# --- The joint double-scalar multiplication --------------------------------
+@micropython.native
+def _double_scalarmult(naf_s, naf_h, table_a, table_b):
+    # Returns (X, Y, Z) of sum_i 2**i (naf_s[i] B + naf_h[i] A'), with the
+    # odd multiples of A' cached in table_a and those of B in table_b.
+    p = _P
+    m = _M255
+    top = 255
+    while top >= 0 and not (naf_s[top] or naf_h[top]):
+        top -= 1
+    X = 0
+    Y = 1
+    Z = 1
+    T = 0
+    i = top
+    while i >= 0:
+        da = naf_h[i]
+        db = naf_s[i]
+        # Doubling, dbl-2008-hwcd with a = -1 and the signs of E, F, G, H
+        # flipped (products unchanged): a = X^2, b = Y^2, c = 2Z^2,
+        # H = a + b, E = H - (X+Y)^2, G = a - b, F = G + c;
+        # X3 = EF, Y3 = GH, Z3 = FG, T3 = EH. Inputs < p; the squares are
+        # folded once (< 2**261), the products reduced fully.
+        a = X * X
+        a = (a & m) + (a >> 255) * 19
+        b = Y * Y
+        b = (b & m) + (b >> 255) * 19
+        c = Z * Z
+        c = (c & m) + (c >> 255) * 19
+        e = X + Y
+        e = e * e
+        e = (e & m) + (e >> 255) * 19
+        h = a + b
+        e = h - e
+        g = a - b
+        f = g + c + c
+        X = e * f % p
+        Y = g * h % p
+        Z = f * g % p
+        if da or db:
+            T = e * h % p  # only an addition reads T
+        if da:
+            # + (+-)(2k+1)A' from the cached table: add-2008-hwcd-3.
+            if da < 128:
+                k = (da - 1) << 1
+                yp = table_a[k]
+                ym = table_a[k + 1]
+                t2 = table_a[k + 3]
+            else:
+                k = (255 - da) << 1  # negative digit: -P = (-x, y)
+                yp = table_a[k + 1]
+                ym = table_a[k]
+                t2 = -table_a[k + 3]
+            a = (Y - X) * ym
+            a = (a & m) + (a >> 255) * 19
+            b = (Y + X) * yp
+            b = (b & m) + (b >> 255) * 19
+            c = T * t2
+            c = (c & m) + (c >> 255) * 19
+            d = Z * table_a[k + 2]
+            d = (d & m) + (d >> 255) * 19
+            e = b - a
+            f = d - c
+            g = d + c
+            h = b + a
+            X = e * f % p
+            Y = g * h % p
+            Z = f * g % p
+            if db:
+                T = e * h % p
+        if db:
+            # + (+-)(2k+1)B from the affine Niels table in flash (Z2 = 1).
+            if db < 128:
+                k = (db - 1) >> 1
+                yp = int.from_bytes(table_b[3 * k], "little")
+                ym = int.from_bytes(table_b[3 * k + 1], "little")
+                t2 = int.from_bytes(table_b[3 * k + 2], "little")
+            else:
+                k = (255 - db) >> 1
+                yp = int.from_bytes(table_b[3 * k + 1], "little")
+                ym = int.from_bytes(table_b[3 * k], "little")
+                t2 = -int.from_bytes(table_b[3 * k + 2], "little")
+            a = (Y - X) * ym
+            a = (a & m) + (a >> 255) * 19
+            b = (Y + X) * yp
+            b = (b & m) + (b >> 255) * 19
+            c = T * t2
+            c = (c & m) + (c >> 255) * 19
+            d = Z + Z
+            e = b - a
+            f = d - c
+            g = d + c
+            h = b + a
+            X = e * f % p
+            Y = g * h % p
+            Z = f * g % p
+        i -= 1
+    return X, Y, Z
+
+
+# --- Verify ------------------------------------------------------------------
+def crypto_ed25519_verify(public_key, message, signature):
+    # True iff signature is a valid Ed25519 signature of message under
+    # public_key, with exactly libsodium's accept/reject decisions.
+    try:
+        if len(public_key) != 32 or len(signature) != 64:
+            return False
+        len(message)
+    except TypeError:
+        return False
+    s = int.from_bytes(signature[32:64], "little")
+    if s >= _L:
+        return False
+    r_int = int.from_bytes(signature[0:32], "little")
+    if (r_int & _M255) in _SMALL_ORDER_Y:
+        return False
+    a_int = int.from_bytes(public_key[0:32], "little")
+    ay = a_int & _M255
+    if ay >= _P or ay in _SMALL_ORDER_Y:
+        return False
+    ax = _recover_x(ay, a_int >> 255)
+    if ax < 0:
+        return False
+    # h = SHA-512(R || A || M) mod L, over the parts without concatenating.
+    h = int.from_bytes(sha512((signature[0:32], public_key, message)), "little") % _L
+    # Joint multiplication [S]B + [h](-A): -A = (-x, y).
+    _build_a_table((_P - ax) % _P, ay)
+    _wnaf(_load_scalar(signature[32:64]), _B_WIDTH, _NAF_S)
+    _wnaf(_load_scalar(h.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
+    X, Y, Z = _double_scalarmult(_NAF_S, _NAF_H, _A_TABLE, BASE_NIELS)
+    # Encode and compare with R: y | (x & 1) << 255 must equal R's 256 bits.
+    zi = _invert(Z)
+    x = X * zi % _P
+    y = Y * zi % _P
+    return (y | ((x & 1) << 255)) == r_int
+
+
+verify = crypto_ed25519_verify

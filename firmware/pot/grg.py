@@ -1,0 +1,322 @@
+# The GRG pipeline (docs/spec.md sections 2.1-2.7): G1 (rice) -> R (rs) ->
+# G2 (golay) -> H (per-shard HMAC tags) -> SHA-256 commitment; the context
+# gate; the sharded frame.
+#
+# Device API, no allocation of buffers after construction:
+#   g = Grg(); g.set_context(ctx)
+#   g.commit(payload) -> memoryview(32)    forward path; leaves the six
+#                                          tagged shards in g.tagged (222)
+#   g.check(payload_or_record, commitment=None) -> bool   the context gate
+#   g.open_frame(frame286) -> memoryview(47) payload; g.verdicts[i] is 0 (ok),
+#                                          n (bits corrected) or ERASED
+# Host API (allocates, one cached Grg, not thread-safe: one per thread):
+#   commitment(payload, ctx) -> bytes(32)
+#   encode(payload, ctx) -> (tagged_shards222, commitment)
+#   make_frame(record143, ctx) -> bytes(286)
+#   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
+#   context_device(device_id), context_message(device_id, message)
+#
+# Two forward paths give the same bytes (tests run both on CPython against
+# the same vectors): the portable one runs the firmware modules' loops (on
+# MicroPython they are viper/C); on CPython, where those loops would be
+# interpreted Python, `fast` mode does RS with bytes.translate and Golay
+# with a 4096-entry codeword list and long ints, so that the host issuer
+# reaches its 10,000 records per second.
+import hashlib
+
+from pot import golay, rice, rs
+from pot.rice import copy_bytes
+from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at
+try:  # the MicroPython compiler folds const(); CPython gets the identity
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+PAYLOAD_LEN = const(47)
+RECORD_LEN = const(143)
+COMMITMENT_LEN = const(32)
+SIGNATURE_LEN = const(64)
+SHARDS = const(6)
+DATA_SHARDS = const(4)
+SHARD_LEN = const(15)
+AREA_LEN = const(60)  # DATA_SHARDS * SHARD_LEN
+CODED_LEN = const(29)
+TAG_LEN = const(8)
+TAGGED_LEN = const(37)  # CODED_LEN + TAG_LEN
+TAGGED_ALL = const(222)  # SHARDS * TAGGED_LEN
+FRAME_LEN = const(286)  # TAGGED_ALL + SIGNATURE_LEN
+MAX_CTX = const(255)
+ERASED = const(255)  # verdict of a shard whose tag did not match
+
+KEY_LABEL = b"tttps/ctx/v1"
+CTX_DEVICE = const(0x00)
+CTX_MESSAGE = const(0x01)
+MAX_DEVICE_ID = const(64)
+
+# The shard index byte that prefixes each tagged message: constants, so
+# tagging allocates no one-byte buffers.
+_INDEX = (b"\x00", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05")
+
+FAST_AVAILABLE = hasattr(bytes, "translate")  # CPython yes, MicroPython no
+
+
+class GrgError(ValueError):
+    pass
+
+
+def derive_key(ctx):
+    # k = SHA-256("tttps/ctx/v1" || ctx), spec 2.4.
+    if len(ctx) > MAX_CTX:
+        raise GrgError("context longer than 255 bytes")
+    h = hashlib.sha256(KEY_LABEL)
+    h.update(ctx)
+    return h.digest()
+
+
+# --- CPython fast-path tables (built once, on first use) -------------------
+_fast_tables = None
+
+
+def _build_fast_tables():
+    # From the firmware modules themselves, so both paths share one source:
+    # 256-byte translate tables x -> c*x for the parity coefficients, and
+    # all 4096 Golay codewords.
+    global _fast_tables
+    if _fast_tables is None:
+        rows = rs.PARITY_ROWS
+        mul = {}
+        for c in rows:
+            if c not in mul:
+                mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
+        row4 = tuple(mul[rows[j]] for j in range(4))
+        row5 = tuple(mul[rows[4 + j]] for j in range(4))
+        words = [golay.encode_word(m) for m in range(4096)]
+        _fast_tables = (row4, row5, words)
+    return _fast_tables
+
+
+class Grg:
+    def __init__(self, fast=None):
+        self.fast = FAST_AVAILABLE if fast is None else bool(fast)
+        if self.fast:
+            _build_fast_tables()
+        # RS shards: one 90-byte buffer; the data area (G1 stream padded to
+        # 60) is its first 60 bytes, so G1 writes straight into the shards.
+        self.shard_buf = bytearray(SHARDS * SHARD_LEN)
+        sm = memoryview(self.shard_buf)
+        self.area = sm[0:AREA_LEN]
+        self.shards = [sm[i * SHARD_LEN : (i + 1) * SHARD_LEN] for i in range(SHARDS)]
+        # Tagged shards: coded_i || tag_i, six times.
+        self.tagged = bytearray(TAGGED_ALL)
+        tm = memoryview(self.tagged)
+        self.coded = [tm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
+        self.commit_buf = bytearray(COMMITMENT_LEN)
+        self.commit_view = memoryview(self.commit_buf)
+        # Frame receive: a copy of the frame, the decoded payload, verdicts.
+        self.frame = bytearray(FRAME_LEN)
+        fm = memoryview(self.frame)
+        self.frame_coded = [fm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
+        self.frame_signature = fm[TAGGED_ALL:FRAME_LEN]
+        self.payload = bytearray(PAYLOAD_LEN)
+        self.payload_view = memoryview(self.payload)
+        self.verdicts = bytearray(SHARDS)
+        self.ctx = None
+        self.key = None
+
+    def set_context(self, ctx):
+        # Derives the tag key of ctx (bytes, 0..255): once per context, not
+        # per record.
+        ctx = bytes(ctx)
+        self.key = HmacKey(derive_key(ctx), use_copy=self.fast)
+        self.ctx = ctx
+
+    # --- forward path ------------------------------------------------------
+    def commit(self, payload):
+        # The commitment of payload (its first 47 bytes: a payload, signed
+        # part or record) for the current context, as a view of an internal
+        # buffer (valid until the next call). Leaves the six tagged shards
+        # in self.tagged.
+        if self.key is None:
+            raise GrgError("no context set")
+        if len(payload) < PAYLOAD_LEN:
+            raise GrgError("payload shorter than 47 bytes")
+        if self.fast:
+            return self._commit_fast(payload)
+        rice.encode_portable(payload, self.area)
+        shards = self.shards
+        coded = self.coded
+        rs.encode_parity(shards)
+        tagged = self.tagged
+        key = self.key
+        for i in range(SHARDS):
+            golay.encode_shard(shards[i], coded[i])
+            t = key.mac(_INDEX[i], coded[i])
+            # tag_i = t[0:8] (a slice of t would allocate)
+            copy_bytes(tagged, i * TAGGED_LEN + CODED_LEN, t, 0, TAG_LEN)
+        self.commit_view[:] = hashlib.sha256(tagged).digest()
+        return self.commit_view
+
+    def _commit_fast(self, payload):
+        # CPython: the same stages with C-level primitives.
+        row4, row5, words = _fast_tables
+        area = self.area
+        rice.encode_fast(payload, area)
+        a = bytes(area)
+        fb = int.from_bytes
+        # R: translate the whole area by each coefficient, XOR the segments.
+        p4 = p5 = 0
+        for c in range(DATA_SHARDS):
+            lo = c * SHARD_LEN
+            hi = lo + SHARD_LEN
+            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
+            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
+        p4b = p4.to_bytes(SHARD_LEN, "big")
+        p5b = p5.to_bytes(SHARD_LEN, "big")
+        self.shard_buf[AREA_LEN:] = p4b + p5b
+        # G2 and H, shard by shard.
+        key = self.key
+        parts = []
+        for i in range(SHARDS):
+            if i < DATA_SHARDS:
+                v = fb(a[i * SHARD_LEN : (i + 1) * SHARD_LEN], "big")
+            else:
+                v = p4 if i == 4 else p5
+            c = 0
+            for sh in (108, 96, 84, 72, 60, 48, 36, 24, 12, 0):
+                c = (c << 23) | words[(v >> sh) & 0xFFF]
+            cs = (c << 2).to_bytes(CODED_LEN, "big")
+            parts.append(cs)
+            parts.append(key.mac(_INDEX[i], cs)[:TAG_LEN])
+        t = b"".join(parts)
+        self.tagged[:] = t
+        self.commit_buf[:] = hashlib.sha256(t).digest()
+        return self.commit_view
+
+    def check(self, payload, commitment=None):
+        # The context gate: recompute the commitment of payload for the
+        # current context and compare (constant time). With commitment None,
+        # `payload` is a record (or signed part) carrying it at bytes 47-78.
+        c = self.commit(payload)
+        if commitment is None:
+            if len(payload) < PAYLOAD_LEN + COMMITMENT_LEN:
+                raise GrgError("no commitment given and none in the record")
+            return crypto_verify_at(c, 0, payload, PAYLOAD_LEN, COMMITMENT_LEN)
+        return crypto_verify(c, commitment)
+
+    # --- sharded frame receive (spec 2.6) ----------------------------------
+    def open_frame(self, frame):
+        # Returns the 47-byte payload (a view of an internal buffer) and
+        # fills self.verdicts; raises GrgError when fewer than 4 shards pass
+        # their tags or the rebuilt data is not a canonical G1 stream. The
+        # signature is in self.frame_signature. The caller recomputes the
+        # commitment (commit) and verifies the record as any other.
+        if self.key is None:
+            raise GrgError("no context set")
+        if len(frame) != FRAME_LEN:
+            raise GrgError("frame must be 286 bytes")
+        self.frame[:] = frame
+        key = self.key
+        fr = self.frame
+        shards = self.shards
+        verdicts = self.verdicts
+        good = 0
+        count = 0
+        for i in range(SHARDS):
+            fixed = golay.decode_shard(self.frame_coded[i], shards[i])
+            # Re-encode the corrected words: the tag covers the clean coded
+            # shard, never the received bits (self.coded is scratch here).
+            clean = self.coded[i]
+            golay.encode_shard(shards[i], clean)
+            t = key.mac(_INDEX[i], clean)
+            if crypto_verify_at(t, 0, fr, i * TAGGED_LEN + CODED_LEN, TAG_LEN):
+                verdicts[i] = fixed if fixed < ERASED else ERASED - 1
+                good |= 1 << i
+                count += 1
+            else:
+                verdicts[i] = ERASED
+        if count < DATA_SHARDS:
+            raise GrgError("too many erased shards (%d good of 6)" % count)
+        if good & 0x0F != 0x0F:  # a data shard is missing: rebuild it
+            rs.reconstruct(shards, good)
+        try:
+            rice.decode(self.area, self.payload)
+        except ValueError as e:
+            raise GrgError(str(e))
+        return self.payload_view
+
+
+# --- context strings (spec 2.7) --------------------------------------------
+def _as_bytes(x):
+    return x.encode() if isinstance(x, str) else bytes(x)
+
+
+def context_device(device_id):
+    # ctx = 0x00 || len(id) || id   (id: 1..64 bytes)
+    i = _as_bytes(device_id)
+    if not 1 <= len(i) <= MAX_DEVICE_ID:
+        raise GrgError("device id must be 1..64 bytes")
+    return bytes((CTX_DEVICE, len(i))) + i
+
+
+def context_message(device_id, message):
+    # ctx = 0x01 || len(id) || id || SHA-256(message)
+    i = _as_bytes(device_id)
+    if not 1 <= len(i) <= MAX_DEVICE_ID:
+        raise GrgError("device id must be 1..64 bytes")
+    return bytes((CTX_MESSAGE, len(i))) + i + hashlib.sha256(_as_bytes(message)).digest()
+
+
+# --- host conveniences (allocate) ------------------------------------------
+_host = None
+
+
+def _host_grg(ctx):
+    global _host
+    if _host is None:
+        _host = Grg()
+    ctx = bytes(ctx)
+    if _host.ctx != ctx:
+        _host.set_context(ctx)
+    return _host
+
+
+def _check_payload(payload):
+    if len(payload) != PAYLOAD_LEN:
+        raise GrgError("payload must be 47 bytes")
+
+
+def commitment(payload, ctx):
+    _check_payload(payload)
+    return bytes(_host_grg(ctx).commit(payload))
+
+
+def encode(payload, ctx):
+    # (the six tagged shards, 222 bytes; the commitment, 32 bytes)
+    _check_payload(payload)
+    g = _host_grg(ctx)
+    c = bytes(g.commit(payload))
+    return bytes(g.tagged), c
+
+
+def make_frame(record, ctx):
+    # The sharded frame of a record: tagged shards || signature. Refuses a
+    # record whose commitment is not the one of ctx (its frame could never
+    # be verified).
+    if len(record) != RECORD_LEN:
+        raise GrgError("record must be 143 bytes")
+    record = bytes(record)
+    g = _host_grg(ctx)
+    if not g.check(record):
+        raise GrgError("record commitment does not match this context")
+    return bytes(g.tagged) + record[PAYLOAD_LEN + COMMITMENT_LEN :]
+
+
+def open_frame(frame, ctx):
+    # (record143 rebuilt from the frame, verdicts as a list of 6 ints)
+    g = _host_grg(ctx)
+    payload = bytes(g.open_frame(frame))
+    verdicts = list(g.verdicts)
+    sig = bytes(g.frame_signature)
+    return payload + bytes(g.commit(payload)) + sig, verdicts

@@ -1,0 +1,186 @@
+"""Which time sources the issuer reads, and how a configured source is queried.
+
+The default list names real public servers of distinct operators, so that a
+fresh install has >= 3 independent, mostly authenticated sources. Tests
+never use it: they build their own list of loopback servers.
+
+A config file is JSON:
+
+    {
+      "sources": [
+        {"kind": "nts", "host": "time.cloudflare.com", "operator": "cloudflare.com"},
+        {"kind": "ntp", "host": "time.nist.gov", "port": 123, "operator": "nist.gov"},
+        {"kind": "roughtime", "host": "roughtime.int08h.com", "port": 2002,
+         "key": "AW5uAoTSTDfG5NfY1bTh08GUnOqlRb+HVhbJ3ODJvsE=", "version": ["0x1", "0x8000000c"]},
+        {"kind": "https", "url": "https://www.google.com/", "cafile": null}
+      ],
+      "synthesis": {"min_sources": 3, "tolerance_ms": 100, "timeout_s": 3.0}
+    }
+
+Per source: kind (ntp | nts | roughtime | https), host and port (not for
+https), url (https only), key (roughtime: base64 or hex Ed25519 long-term
+key; mandatory, it is what makes the source authenticated), version
+(roughtime: one or a list of numbers or "0x..." strings; default: RFC 1,
+drafts 0x8000000b and 0x8000000c), cafile (nts, https: a CA bundle instead
+of the system one), operator (the administrative domain; default: the host
+name without its first label, e.g. time.nist.gov -> nist.gov), timeout
+(seconds). A top-level JSON list is read as {"sources": list}.
+"""
+import json
+
+from potkit import PotkitError
+
+KINDS = ("ntp", "nts", "roughtime", "https")
+DEFAULT_PORTS = {"ntp": 123, "nts": 4460, "roughtime": 2002}
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class ConfigError(PotkitError):
+    pass
+
+
+def default_operator(host):
+    """time.nist.gov -> nist.gov; a bare name or an IP address stays as it is."""
+    labels = host.split(".")
+    if len(labels) > 2 and not host.replace(".", "").isdigit():
+        return ".".join(labels[1:])
+    return host
+
+
+def _parse_version(value):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return tuple(_parse_version(v) for v in value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            pass
+    raise ConfigError("bad Roughtime version %r (a number or \"0x...\")" % (value,))
+
+
+class SourceConfig:
+    """One configured source; `query()` returns a Reading or raises SourceError."""
+
+    def __init__(self, kind, host=None, port=None, url=None, key=None, version=None,
+                 cafile=None, operator=None, timeout=DEFAULT_TIMEOUT_S):
+        if kind not in KINDS:
+            raise ConfigError("unknown source kind %r (one of %s)" % (kind, ", ".join(KINDS)))
+        if kind == "https":
+            if not url or not url.startswith("https://"):
+                raise ConfigError("an https source needs an https:// url")
+            import urllib.parse
+            host = urllib.parse.urlsplit(url).hostname
+        elif not host:
+            raise ConfigError("a %s source needs a host" % kind)
+        if kind == "roughtime":
+            if not key:
+                raise ConfigError("roughtime source %s needs its long-term public key" % host)
+            from potkit.sources.roughtime import parse_public_key
+            try:
+                parse_public_key(key)
+            except ValueError as e:
+                raise ConfigError(str(e))
+        self.kind = kind
+        self.host = host
+        self.port = int(port) if port is not None else DEFAULT_PORTS.get(kind)
+        self.url = url
+        self.key = key
+        self.version = _parse_version(version)
+        self.cafile = cafile
+        self.operator = operator or default_operator(host)
+        self.timeout = float(timeout)
+
+    @property
+    def name(self):
+        return self.url if self.kind == "https" else "%s:%d" % (self.host, self.port)
+
+    def __repr__(self):
+        return "SourceConfig(%s %s op=%s)" % (self.kind, self.name, self.operator)
+
+    @classmethod
+    def from_dict(cls, d):
+        if not isinstance(d, dict) or "kind" not in d:
+            raise ConfigError("a source must be an object with a \"kind\": %r" % (d,))
+        known = ("kind", "host", "port", "url", "key", "version", "cafile", "operator", "timeout")
+        extra = sorted(set(d) - set(known))
+        if extra:
+            raise ConfigError("unknown source field(s) %s in %r" % (", ".join(extra), d))
+        return cls(**d)
+
+    def query(self):
+        """Read this source once (imports only the client it needs)."""
+        if self.kind == "ntp":
+            from potkit.sources.ntp import query_ntp
+            return query_ntp(self.host, self.port, timeout=self.timeout, operator=self.operator)
+        if self.kind == "nts":
+            from potkit.sources.nts import query_nts
+            return query_nts(self.host, self.port, ca_file=self.cafile, timeout=self.timeout,
+                             operator=self.operator)
+        if self.kind == "roughtime":
+            from potkit.sources.roughtime import DEFAULT_VERSIONS, query_roughtime
+            return query_roughtime(self.host, self.port, self.key,
+                                   version=self.version if self.version is not None else DEFAULT_VERSIONS,
+                                   timeout=self.timeout, operator=self.operator)
+        from potkit.sources.httpsdate import query_https_date
+        return query_https_date(self.url, cafile=self.cafile, timeout=self.timeout, operator=self.operator)
+
+
+# Distinct operators; authenticated where the operator offers it. Keys are
+# the operators' published long-term keys (Cloudflare's ecosystem.json).
+DEFAULT_SOURCES = (
+    {"kind": "nts", "host": "time.cloudflare.com", "operator": "cloudflare.com"},
+    {"kind": "nts", "host": "nts.netnod.se", "operator": "netnod.se"},
+    {"kind": "ntp", "host": "time.nist.gov", "operator": "nist.gov"},
+    {"kind": "nts", "host": "ptbtime1.ptb.de", "operator": "ptb.de"},
+    {"kind": "roughtime", "host": "roughtime.int08h.com", "port": 2002,
+     "key": "AW5uAoTSTDfG5NfY1bTh08GUnOqlRb+HVhbJ3ODJvsE=", "operator": "int08h.com"},
+    {"kind": "roughtime", "host": "time.txryan.com", "port": 2002,
+     "key": "iBVjxg/1j7y1+kQUTBYdTabxCppesU/07D4PMDJk2WA=", "operator": "txryan.com"},
+    {"kind": "https", "url": "https://www.google.com/", "operator": "google.com"},
+    {"kind": "https", "url": "https://www.apple.com/", "operator": "apple.com"},
+)
+
+DEFAULT_SYNTHESIS = {"min_sources": 3, "tolerance_ms": 100.0, "timeout_s": 3.0}
+
+
+class Config:
+    def __init__(self, sources, synthesis=None):
+        self.sources = list(sources)
+        self.synthesis = dict(DEFAULT_SYNTHESIS)
+        for k, v in (synthesis or {}).items():
+            if k not in DEFAULT_SYNTHESIS:
+                raise ConfigError("unknown synthesis setting %r" % k)
+            self.synthesis[k] = v
+        if not self.sources:
+            raise ConfigError("no time sources configured")
+
+
+def default_config():
+    return Config([SourceConfig.from_dict(dict(d)) for d in DEFAULT_SOURCES])
+
+
+def config_from_json(data):
+    if isinstance(data, list):
+        data = {"sources": data}
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise ConfigError("a config is {\"sources\": [...], \"synthesis\": {...}}")
+    extra = sorted(set(data) - {"sources", "synthesis"})
+    if extra:
+        raise ConfigError("unknown config key(s): %s" % ", ".join(extra))
+    return Config([SourceConfig.from_dict(d) for d in data["sources"]], data.get("synthesis"))
+
+
+def load_config(path):
+    """Read a JSON config file (ConfigError with the reason on any problem)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ConfigError("cannot read config %s: %s" % (path, e))
+    except ValueError as e:
+        raise ConfigError("config %s is not valid JSON: %s" % (path, e))
+    return config_from_json(data)

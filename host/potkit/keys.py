@@ -1,0 +1,224 @@
+"""Issuer keys: create, store, load and export the Ed25519 key pair.
+
+Files (docs/spec-parts/issuer-service.md, "Key files"):
+
+- private key: PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), the 48-byte DER
+  form RFC 8410 gives Ed25519 (fixed 16-byte prefix, then the 32-byte seed).
+  It is what `openssl genpkey -algorithm ed25519` writes, so keys move
+  between potkit, OpenSSL and HSM tooling without conversion. Mode 0600.
+- public key: `<private key path>.pub`, the 32-byte key as 64 lowercase hex
+  digits and a newline: the form boards are provisioned with.
+
+Writes are atomic (temporary file created 0600, fsync, then link/rename), a
+key is never overwritten without --force, and loading refuses a private key
+file that group or others may read, as ssh does: a leaked issuer key lets
+anyone sign any time.
+"""
+import base64
+import binascii
+import json
+import os
+import stat
+
+from potkit import PotkitError
+
+# RFC 8410 section 7: SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 },
+# OCTET STRING { OCTET STRING (32) } }: everything before the seed.
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+PEM_BEGIN = "-----BEGIN PRIVATE KEY-----"
+PEM_END = "-----END PRIVATE KEY-----"
+
+DEFAULT_KEY_PATH = "issuer.key"
+KEY_ENV = "POTKIT_KEY"  # overrides the default path for every command
+
+
+def default_key_path():
+    return os.environ.get(KEY_ENV) or DEFAULT_KEY_PATH
+
+
+def public_key_path(key_path):
+    return key_path + ".pub"
+
+
+# --- encodings ------------------------------------------------------------
+def encode_private_pem(seed):
+    if len(seed) != 32:
+        raise ValueError("an Ed25519 seed is 32 bytes")
+    b64 = base64.b64encode(PKCS8_ED25519_PREFIX + seed).decode()
+    return "%s\n%s\n%s\n" % (PEM_BEGIN, b64, PEM_END)
+
+
+def decode_private_pem(text, where="key file"):
+    lines = [ln.strip() for ln in text.strip().splitlines()]
+    if len(lines) < 3 or lines[0] != PEM_BEGIN or lines[-1] != PEM_END:
+        raise PotkitError("%s: not a PEM private key (expected %s)" % (where, PEM_BEGIN))
+    try:
+        der = base64.b64decode("".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        raise PotkitError("%s: bad base64 in the PEM body" % where)
+    if len(der) != 48 or der[:16] != PKCS8_ED25519_PREFIX:
+        raise PotkitError("%s: not an Ed25519 PKCS#8 key (RFC 8410, 48 bytes DER)" % where)
+    return der[16:]
+
+
+def encode_public_hex(public_key):
+    return public_key.hex() + "\n"
+
+
+def parse_public_hex(text, where="public key"):
+    t = text.strip().lower()
+    if len(t) != 64:
+        raise PotkitError("%s: expected 64 hex digits, got %d characters" % (where, len(t)))
+    try:
+        return bytes.fromhex(t)
+    except ValueError:
+        raise PotkitError("%s: not hex" % where)
+
+
+# --- atomic file writing --------------------------------------------------
+def write_atomic(path, data, mode, overwrite):
+    """Write `data` (bytes) to `path` with `mode`, all or nothing.
+
+    The temporary file is created with the final mode, so the secret is
+    never readable by others, not even for a moment. Without `overwrite`,
+    os.link publishes it: link fails if `path` exists, so two concurrent
+    keygens cannot both win and nothing is replaced.
+    """
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(d, ".%s.tmp%d" % (os.path.basename(path), os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)  # the umask may have removed bits we want
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise PotkitError("%s exists (use --force to replace it)" % path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    try:  # make the directory entry durable too
+        dfd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+# --- key pair -------------------------------------------------------------
+def generate_keypair(key_path, force=False):
+    """Create a new key pair; returns the public key (32 bytes)."""
+    from nacl.signing import SigningKey
+
+    if not force:
+        for p in (key_path, public_key_path(key_path)):
+            if os.path.exists(p):
+                raise PotkitError("%s exists (use --force to replace it)" % p)
+    seed = os.urandom(32)
+    public = bytes(SigningKey(seed).verify_key)
+    write_atomic(key_path, encode_private_pem(seed).encode(), 0o600, force)
+    write_atomic(public_key_path(key_path), encode_public_hex(public).encode(), 0o644, True)
+    return public
+
+
+def load_signing_key(key_path):
+    """The issuer's nacl SigningKey; refuses a file group/others can read."""
+    from nacl.signing import SigningKey
+
+    try:
+        st = os.stat(key_path)
+    except FileNotFoundError:
+        raise PotkitError("no key file %s (create one with `potkit keygen`)" % key_path)
+    if not stat.S_ISREG(st.st_mode):
+        raise PotkitError("%s is not a regular file" % key_path)
+    if st.st_mode & 0o077:
+        raise PotkitError("key file %s has mode %04o: group/others may read it; "
+                          "run `chmod 600 %s` (or make a new key: the old one may have leaked)"
+                          % (key_path, stat.S_IMODE(st.st_mode), key_path))
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise PotkitError("key file %s belongs to another user (uid %d)" % (key_path, st.st_uid))
+    with open(key_path) as f:
+        seed = decode_private_pem(f.read(), key_path)
+    return SigningKey(seed)
+
+
+def load_public_key(key_path):
+    """The public key: from `<key>.pub` if present, else derived from the key."""
+    pub = public_key_path(key_path)
+    if os.path.exists(pub):
+        with open(pub) as f:
+            return parse_public_hex(f.read(), pub)
+    return bytes(load_signing_key(key_path).verify_key)
+
+
+def device_context(device_id):
+    # spec 2.7: device context = 0x00 || len(id) || id, id 1..64 bytes.
+    raw = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
+    if not 1 <= len(raw) <= 64:
+        raise PotkitError("device id must be 1 to 64 bytes (got %d)" % len(raw))
+    return b"\x00" + bytes([len(raw)]) + raw
+
+
+def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None):
+    """The JSON a board is provisioned with (spec part issuer-service, 'Provisioning')."""
+    doc = {
+        "profile": 1,
+        "issuer_public_key": public_key.hex(),
+        "device_id": device_id,
+        "ctx": device_context(device_id).hex(),
+    }
+    if issuer_url:
+        doc["issuer_url"] = issuer_url
+    if skew_ms is not None:
+        doc["skew_ms"] = skew_ms
+    return doc
+
+
+# --- CLI ------------------------------------------------------------------
+def keygen_args(p):
+    p.add_argument("--key", default=default_key_path(),
+                   help="private key path (default $%s or %s); the public key goes to KEY.pub"
+                   % (KEY_ENV, DEFAULT_KEY_PATH))
+    p.add_argument("--force", action="store_true", help="replace an existing key pair")
+
+
+def keygen_run(args):
+    public = generate_keypair(args.key, args.force)
+    print("wrote %s (mode 0600) and %s" % (args.key, public_key_path(args.key)))
+    print(public.hex())
+
+
+def pubkey_args(p):
+    p.add_argument("--key", default=default_key_path(), help="private key path (reads KEY.pub if present)")
+    p.add_argument("--device-id", help="write a provisioning file for this board id")
+    p.add_argument("--issuer-url", help="issuer address to put in the provisioning file (e.g. tcp://host:port)")
+    p.add_argument("--skew-ms", type=int, help="clock skew the board tolerates, for the provisioning file")
+    p.add_argument("-o", "--output", help="provisioning file path (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace an existing provisioning file")
+
+
+def pubkey_run(args):
+    public = load_public_key(args.key)
+    if not args.device_id:
+        if args.output:
+            raise PotkitError("--output needs --device-id (it writes a provisioning file)")
+        print(public.hex())
+        return
+    doc = provisioning_document(public, args.device_id, args.issuer_url, args.skew_ms)
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        write_atomic(args.output, text.encode(), 0o644, args.force)
+        print("wrote %s" % args.output)
+    else:
+        print(text, end="")

@@ -1,0 +1,675 @@
+"""`potkit serve`: the PoT service.
+
+One asyncio event loop (uvloop when installed) serves
+- HTTP/1.1 with keep-alive and pipelining, parsed by the small
+  HttpProtocol below (no framework: per request it is a find, a few splits
+  and one write, which is what lets one core pass 4,000 issue+verify
+  requests per second);
+- a TCP and a UDP endpoint for boards: a challenge frame in, a 143-byte
+  challenge-mode record out.
+The wire formats are in docs/spec-parts/issuer-service.md.
+
+Why one process: the verifier's replay cache must see every record; worker
+processes behind SO_REUSEPORT would each have their own cache, and a record
+could be accepted once per worker. Issuing and verifying are CPU work done
+inline in the loop (tens of microseconds, shorter than a thread hand-off).
+The timebase refreshes in its own thread (time sources are network I/O).
+"""
+import asyncio
+import heapq
+import json
+import sys
+import time
+import traceback
+
+from potkit import PotkitError
+from potkit.issuer import (MAX_CTX_LEN, TIER_NAMES, make_verifier, onchain_anchor, parse_tier,
+                           verdict_names)
+from potkit.timebase import TimeBaseUnavailable
+
+MAX_BODY = 4096          # bytes of JSON; a verify request is ~400
+MAX_HEADER = 8192        # request line + headers
+IDLE_TIMEOUT_S = 60.0    # an idle keep-alive connection is closed after this
+# Replay-cache entries: records accepted per tier window. 300,000 covers
+# 5,000 T0 records/s for their 60 s window; about 250 bytes each when full.
+DEFAULT_CACHE_CAPACITY = 300000
+BOARD_FRAME_MIN = 34     # challenge(32) tier(1) ctx_len(1)
+UDP_MIN_REQUEST = 143    # no amplification: a reply is never larger than its request
+UDP_MAX_REQUEST = 1232
+
+# Board error replies: 0xEE then one code byte.
+BOARD_ERR_FRAME = 1         # malformed frame (length, padding)
+BOARD_ERR_TIER = 2          # tier > 3
+BOARD_ERR_UNAVAILABLE = 3   # the timebase refuses (no trusted time now)
+BOARD_ERR_INTERNAL = 4
+
+REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+           505: "HTTP Version Not Supported"}
+
+JSON_TYPE = b"application/json"
+METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class HttpError(Exception):
+    def __init__(self, status, reason, close=False, headers=()):
+        Exception.__init__(self, reason)
+        self.status = status
+        self.reason = reason
+        self.close = close
+        self.headers = headers
+
+
+def _hex_field(obj, name, length=None, required=True, max_len=None):
+    v = obj.get(name)
+    if v is None:
+        if required:
+            raise HttpError(400, "missing field %r" % name)
+        return None
+    if not isinstance(v, str):
+        raise HttpError(400, "field %r must be a hex string" % name)
+    try:
+        b = bytes.fromhex(v)
+    except ValueError:
+        raise HttpError(400, "field %r is not valid hex" % name)
+    if length is not None and len(b) != length:
+        raise HttpError(400, "field %r must be %d bytes (got %d)" % (name, length, len(b)))
+    if max_len is not None and len(b) > max_len:
+        raise HttpError(400, "field %r must be at most %d bytes (got %d)" % (name, max_len, len(b)))
+    return b
+
+
+def _json_body(body):
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HttpError(400, "bad JSON: %s" % e)
+    if not isinstance(obj, dict):
+        raise HttpError(400, "the body must be a JSON object")
+    return obj
+
+
+# --- metrics -----------------------------------------------------------------
+class Metrics:
+    """prometheus-client metrics in a registry of their own (one per service)."""
+
+    def __init__(self, timebase):
+        from prometheus_client import CollectorRegistry, Counter
+
+        self.registry = r = CollectorRegistry()
+        issued = Counter("pot_issued", "PoT records issued", ["transport"], registry=r)
+        self.issued = {t: issued.labels(t) for t in ("http", "tcp", "udp")}
+        self.verified = Counter("pot_verified", "records that verified OK", registry=r)
+        rejected = Counter("pot_rejected", "records rejected by the verifier, by verdict", ["verdict"], registry=r)
+        names = verdict_names()
+        self.rejected = {code: rejected.labels(name) for code, name in enumerate(names) if code}
+        self.refused = Counter("pot_refused", "requests refused because the timebase had no trusted time",
+                               registry=r)
+        self.errors = Counter("pot_request_errors", "requests answered with an error, by transport and status",
+                              ["transport", "status"], registry=r)
+        r.register(TimebaseCollector(timebase))
+
+    def verdict(self, code):
+        if code == 0:
+            self.verified.inc()
+        else:
+            self.rejected[code].inc()
+
+
+class TimebaseCollector:
+    """Synthesis and per-source gauges, read from the timebase at scrape time."""
+
+    def __init__(self, timebase):
+        self.timebase = timebase
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        tb = self.timebase
+        st = tb.status()
+        yield GaugeMetricFamily("pot_timebase_ok", "1 if the service can issue now", value=1 if st["ok"] else 0)
+        yield CounterMetricFamily("pot_synthesis_refreshes", "successful time syntheses", value=st["refreshes"])
+        yield CounterMetricFamily("pot_synthesis_failures", "aborted time syntheses", value=st["failures"])
+        if st["ok"]:
+            yield GaugeMetricFamily("pot_synthesis_confidence_ppm", "confidence of the current synthesis",
+                                    value=st["confidence_ppm"])
+            yield GaugeMetricFamily("pot_synthesis_sources", "sources in the current synthesis",
+                                    value=st["source_count"])
+            yield GaugeMetricFamily("pot_synthesis_age_seconds", "age of the current synthesis", value=st["age_s"])
+            yield GaugeMetricFamily("pot_synthesis_uncertainty_seconds",
+                                    "uncertainty now, drift over the age included", value=st["uncertainty_ns"] / 1e9)
+        offset = GaugeMetricFamily("pot_source_offset_seconds", "server time minus local time, per source",
+                                   labels=["source", "operator", "kind"])
+        unc = GaugeMetricFamily("pot_source_uncertainty_seconds", "uncertainty of the last reading, per source",
+                                labels=["source", "operator", "kind"])
+        health = GaugeMetricFamily("pot_source_healthy", "1 if the source's last reading was usable",
+                                   labels=["source", "operator"])
+        for src in source_health(tb.last_attempt):
+            labels = [src["source"], src.get("operator", ""), src.get("kind", "")]
+            if src.get("offset_ns") is not None:
+                offset.add_metric(labels, src["offset_ns"] / 1e9)
+                unc.add_metric(labels, src["uncertainty_ns"] / 1e9)
+            health.add_metric([src["source"], src["operator"]], 1 if src["healthy"] else 0)
+        yield offset
+        yield unc
+        yield health
+        alarms = GaugeMetricFamily("pot_synthesis_alarms", "alarms of the last synthesis attempt, by kind",
+                                   labels=["kind"])
+        counts = {}
+        for a in getattr(tb.last_attempt, "alarms", None) or ():
+            counts[a[0]] = counts.get(a[0], 0) + 1
+        for kind, n in sorted(counts.items()):
+            alarms.add_metric([str(kind)], n)
+        yield alarms
+
+
+def source_health(attempt):
+    """Per-source dicts from the last synthesis attempt: the adapter to potkit.synth.
+
+    A Synthesis has `used` (agreeing), `redundant` (a second server of an
+    operator already used), `isolated` (disagreeing: alarms) readings and
+    `errors` (SourceError: no usable reading). A SynthesisError (the
+    attempt aborted) carries `readings` and `errors`: nothing agreed, so
+    no source counts as healthy.
+    """
+    out = []
+    if attempt is None:
+        return out
+
+    def add(r, healthy):
+        out.append({"source": str(r.source), "operator": str(r.operator or ""), "kind": str(r.kind or ""),
+                    "offset_ns": r.offset_ns, "uncertainty_ns": r.uncertainty_ns, "healthy": healthy})
+
+    if hasattr(attempt, "used"):
+        for r in attempt.used:
+            add(r, True)
+        for r in getattr(attempt, "redundant", ()):
+            add(r, True)
+        for r in getattr(attempt, "isolated", ()):
+            add(r, False)
+    else:
+        for r in getattr(attempt, "readings", ()):
+            add(r, False)
+    for e in getattr(attempt, "errors", ()):
+        out.append({"source": str(getattr(e, "source", "?")), "operator": str(getattr(e, "operator", "") or ""),
+                    "kind": str(getattr(e, "kind", "")), "healthy": False})
+    return out
+
+
+# --- verification state for many clients ------------------------------------------
+class HostNonceCache:
+    """pot.nonces.NonceCache's interface (lookup/store/live) on a dict and a heap.
+
+    The device cache scans its slots linearly, right for tens of entries; a
+    service accepts thousands of records per second, each remembered for its
+    tier window (60 s for T0), so it needs O(1) lookups. Same rules: an entry
+    lives until its expiry, and a cache full of live entries fails closed
+    (FULL -> the verifier answers BUSY), never evicting a live nonce.
+    """
+
+    def __init__(self, capacity):
+        from pot.nonces import FOUND, FULL
+
+        self.capacity = capacity
+        self.FOUND, self.FULL = FOUND, FULL
+        self._expiry = {}   # nonce bytes -> expiry ns
+        self._heap = []     # (expiry ns, nonce bytes), to drop dead entries in order
+
+    def _purge(self, now_ns):
+        heap, expiry = self._heap, self._expiry
+        while heap and heap[0][0] < now_ns:
+            exp, nonce = heapq.heappop(heap)
+            if expiry.get(nonce) == exp:
+                del expiry[nonce]
+
+    def lookup(self, nonce, now_ns):
+        self._purge(now_ns)
+        exp = self._expiry.get(bytes(nonce))
+        if exp is not None and exp >= now_ns:
+            return self.FOUND
+        if len(self._expiry) >= self.capacity:
+            return self.FULL
+        return 0  # a "slot": store() ignores it
+
+    def store(self, slot, nonce, expiry_ns):
+        nonce = bytes(nonce)
+        self._expiry[nonce] = expiry_ns
+        heapq.heappush(self._heap, (expiry_ns, nonce))
+
+    def live(self, now_ns):
+        self._purge(now_ns)
+        return len(self._expiry)
+
+    def clear(self):
+        self._expiry.clear()
+        del self._heap[:]
+
+
+class ServiceVerifier:
+    """pot.verifier.Verifier (pynacl Ed25519) as the service runs it.
+
+    Two differences from a device, both about serving many clients:
+    - the replay cache is a HostNonceCache of `cache_capacity` entries;
+    - no ORDERING floor: a device receives one issuer's records in order,
+      but the service verifies records that many clients fetched
+      concurrently, so arrival order says nothing about issuing order
+      (freshness still rests on STALE and REPLAY).
+    """
+
+    def __init__(self, public_key, skew_ms=None, cache_capacity=DEFAULT_CACHE_CAPACITY):
+        self.verifier = make_verifier(public_key, skew_ms)
+        self.verifier.cache = HostNonceCache(cache_capacity)
+
+    def verify(self, data, ctx, now_ns, challenge=None):
+        v = self.verifier
+        v.last_ts = -1
+        return v.verify(data, ctx, now_ns, challenge)
+
+
+# --- the service (transport-independent) ---------------------------------------
+class PotService:
+    """Routes and their work; the protocols below only move bytes."""
+
+    def __init__(self, issuer, timebase, verifier=None, skew_ms=None, cache_capacity=None):
+        self.issuer = issuer
+        self.timebase = timebase
+        self.verifier = verifier or ServiceVerifier(issuer.public_key, skew_ms,
+                                                    cache_capacity or DEFAULT_CACHE_CAPACITY)
+        self.metrics = Metrics(timebase)
+        self.names = verdict_names()
+        self.routes = {
+            b"/v1/issue": {b"POST": self.http_issue},
+            b"/v1/verify": {b"POST": self.http_verify},
+            b"/metrics": {b"GET": self.http_metrics},
+            b"/health": {b"GET": self.http_health},
+        }
+
+    def handle(self, method, path, body):
+        """(status, content type, body bytes, extra header bytes, close) for one request."""
+        methods = self.routes.get(path)
+        if methods is None:
+            return self.error("http", HttpError(404, "no route %s" % path.decode("latin-1")))
+        fn = methods.get(method)
+        if fn is None:
+            allow = b", ".join(sorted(methods))
+            return self.error("http", HttpError(405, "method %s not allowed on %s (allowed: %s)"
+                                                % (method.decode("latin-1"), path.decode("latin-1"),
+                                                   allow.decode()), headers=(b"Allow: " + allow,)))
+        try:
+            return fn(body)
+        except HttpError as e:
+            return self.error("http", e)
+        except TimeBaseUnavailable as e:
+            self.metrics.refused.inc()
+            return self.error("http", HttpError(503, str(e), headers=(b"Retry-After: 1",)))
+        except Exception as e:  # a bug must cost one request, never the service
+            traceback.print_exc(file=sys.stderr)
+            return self.error("http", HttpError(500, "internal error: %s" % type(e).__name__))
+
+    def error(self, transport, e):
+        self.metrics.errors.labels(transport, str(e.status)).inc()
+        body = json.dumps({"error": e.reason, "status": e.status}).encode()
+        return e.status, JSON_TYPE, body, e.headers, e.close
+
+    # POST /v1/issue {"ctx": hex, "tier": 0..3 | name, "challenge": hex?, "anchor": bool?}
+    def http_issue(self, body):
+        req = _json_body(body)
+        ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
+        if "tier" not in req:
+            raise HttpError(400, "missing field 'tier'")
+        try:
+            tier = parse_tier(req["tier"])
+        except PotkitError as e:
+            raise HttpError(400, str(e))
+        challenge = _hex_field(req, "challenge", 32, required=False)
+        record, now = self.issuer.issue_at(ctx, tier, challenge)
+        self.metrics.issued["http"].inc()
+        resp = {"record": record.hex(), "tier": TIER_NAMES[tier], "timestamp_ns": now.time_ns,
+                "uncertainty_ns": now.uncertainty_ns, "sources": now.source_count,
+                "confidence_ppm": now.confidence_ppm}
+        if req.get("anchor") is True:
+            resp["anchor"] = onchain_anchor(record, ctx).hex()
+        return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
+
+    # POST /v1/verify {"record": hex, "ctx": hex, "challenge": hex?}
+    def http_verify(self, body):
+        req = _json_body(body)
+        record = _hex_field(req, "record", 143)
+        ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
+        challenge = _hex_field(req, "challenge", 32, required=False)
+        now_ns = self.timebase.now().time_ns
+        code = self.verifier.verify(record, ctx, now_ns, challenge)
+        self.metrics.verdict(code)
+        resp = {"verdict": self.names[code], "code": code, "ok": code == 0}
+        return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
+
+    def http_metrics(self, body):
+        from prometheus_client import generate_latest
+
+        return 200, METRICS_TYPE, generate_latest(self.metrics.registry), (), False
+
+    def http_health(self, body):
+        st = self.timebase.status()
+        st["status"] = "ok" if st["ok"] else "unavailable"
+        st["public_key"] = self.issuer.public_key.hex()
+        return (200 if st["ok"] else 503), JSON_TYPE, json.dumps(st).encode(), (), False
+
+    # Board frame: challenge(32) || tier(1) || ctx_len(1) || ctx(ctx_len)
+    def board_issue(self, frame, transport):
+        """The 143-byte record for one board frame, or a 2-byte error reply."""
+        challenge = bytes(frame[0:32])
+        tier = frame[32]
+        ctx = bytes(frame[34:34 + frame[33]])
+        if tier > 3:
+            self.metrics.errors.labels(transport, "tier").inc()
+            return bytes((0xEE, BOARD_ERR_TIER))
+        try:
+            record = self.issuer.issue(ctx, tier, challenge)
+        except TimeBaseUnavailable:
+            self.metrics.refused.inc()
+            return bytes((0xEE, BOARD_ERR_UNAVAILABLE))
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self.metrics.errors.labels(transport, "internal").inc()
+            return bytes((0xEE, BOARD_ERR_INTERNAL))
+        self.metrics.issued[transport].inc()
+        return record
+
+
+# --- HTTP/1.1 ------------------------------------------------------------------
+def _response(status, ctype, body, headers=(), close=False):
+    head = [b"HTTP/1.1 %d %s" % (status, REASONS.get(status, "Unknown").encode()),
+            b"Content-Type: " + ctype, b"Content-Length: %d" % len(body)]
+    head.extend(headers)
+    if close:
+        head.append(b"Connection: close")
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+class HttpProtocol(asyncio.Protocol):
+    """A lean HTTP/1.1 server connection: Content-Length bodies, keep-alive, pipelining."""
+
+    def __init__(self, service, server):
+        self.service = service
+        self.server = server
+        self.buf = bytearray()
+        self.transport = None
+        self.closing = False
+        self.sent_continue = False
+        self.last = 0.0
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.server.connections.add(self)
+        self.last = time.monotonic()
+
+    def connection_lost(self, exc):
+        self.server.connections.discard(self)
+
+    def data_received(self, data):
+        if self.closing:
+            return
+        self.last = time.monotonic()
+        self.buf += data
+        try:
+            while self.buf and not self.closing:
+                if not self.one_request():
+                    break
+        except Exception:  # never let a parser bug take the loop down
+            traceback.print_exc(file=sys.stderr)
+            self.fail(HttpError(500, "internal error", close=True))
+
+    def fail(self, e):
+        status, ctype, body, headers, _ = self.service.error("http", e)
+        self.send(_response(status, ctype, body, headers, e.close), e.close)
+
+    def send(self, data, close):
+        self.transport.write(data)
+        if close:
+            self.closing = True
+            self.transport.close()
+
+    def one_request(self):
+        """Handles the first complete request in the buffer; False if it needs more bytes."""
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n", 0, MAX_HEADER + 4)
+        if end < 0:
+            if len(buf) > MAX_HEADER:
+                self.fail(HttpError(431, "request line and headers exceed %d bytes" % MAX_HEADER, close=True))
+            return False
+        lines = bytes(buf[:end]).split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3:
+            self.fail(HttpError(400, "malformed request line", close=True))
+            return False
+        method, target, version = parts
+        if version != b"HTTP/1.1" and version != b"HTTP/1.0":
+            if not version.startswith(b"HTTP/"):
+                self.fail(HttpError(400, "malformed request line", close=True))
+            else:
+                self.fail(HttpError(505, "only HTTP/1.1 and HTTP/1.0", close=True))
+            return False
+        length = None
+        keep_alive = version == b"HTTP/1.1"
+        expect_continue = False
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                self.fail(HttpError(400, "malformed header line", close=True))
+                return False
+            name = name.lower()
+            value = value.strip()
+            if name == b"content-length":
+                if not value.isdigit() or (length is not None and int(value) != length):
+                    self.fail(HttpError(400, "bad Content-Length", close=True))
+                    return False
+                length = int(value)
+            elif name == b"transfer-encoding":
+                self.fail(HttpError(501, "Transfer-Encoding is not supported: send a Content-Length", close=True))
+                return False
+            elif name == b"connection":
+                v = value.lower()
+                if b"close" in v:
+                    keep_alive = False
+                elif b"keep-alive" in v:
+                    keep_alive = True
+            elif name == b"expect" and value.lower() == b"100-continue":
+                expect_continue = True
+        length = length or 0
+        if length > MAX_BODY:
+            self.fail(HttpError(413, "body of %d bytes exceeds %d" % (length, MAX_BODY), close=True))
+            return False
+        start = end + 4
+        if len(buf) < start + length:
+            if expect_continue and not self.sent_continue:
+                self.sent_continue = True
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return False
+        body = bytes(buf[start:start + length])
+        del buf[:start + length]
+        self.sent_continue = False
+        path = target.split(b"?", 1)[0]
+        status, ctype, rbody, headers, close = self.service.handle(method, path, body)
+        close = close or not keep_alive
+        self.send(_response(status, ctype, rbody, headers, close), close)
+        return True
+
+
+# --- board endpoints -------------------------------------------------------------
+class BoardTcpProtocol(asyncio.Protocol):
+    """Frames in, records out, on one connection; an error reply closes it."""
+
+    def __init__(self, service, server):
+        self.service = service
+        self.server = server
+        self.buf = bytearray()
+        self.last = 0.0
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.server.connections.add(self)
+        self.last = time.monotonic()
+
+    def connection_lost(self, exc):
+        self.server.connections.discard(self)
+
+    def data_received(self, data):
+        self.last = time.monotonic()
+        self.buf += data
+        while len(self.buf) >= BOARD_FRAME_MIN:
+            n = BOARD_FRAME_MIN + self.buf[33]
+            if len(self.buf) < n:
+                return
+            frame = bytes(self.buf[:n])
+            del self.buf[:n]
+            reply = self.service.board_issue(frame, "tcp")
+            self.transport.write(reply)
+            if len(reply) != 143:
+                self.transport.close()
+                return
+
+
+class BoardUdpProtocol(asyncio.DatagramProtocol):
+    """One datagram, one reply; the request is padded so it is never smaller than the reply."""
+
+    def __init__(self, service):
+        self.service = service
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        try:
+            n = len(data)
+            if n < UDP_MIN_REQUEST or n > UDP_MAX_REQUEST:
+                # Too short: answering would amplify a spoofed request; drop it.
+                self.service.metrics.errors.labels("udp", "frame").inc()
+                return
+            end = BOARD_FRAME_MIN + data[33]
+            if any(data[end:]):
+                self.service.metrics.errors.labels("udp", "frame").inc()
+                self.transport.sendto(bytes((0xEE, BOARD_ERR_FRAME)), addr)
+                return
+            self.transport.sendto(self.service.board_issue(data[:end], "udp"), addr)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+
+    def error_received(self, exc):
+        pass
+
+
+# --- server ------------------------------------------------------------------------
+class Server:
+    """Binds the endpoints on a running loop; `await start()`, then `close()`."""
+
+    def __init__(self, service, http=("127.0.0.1", 8080), tcp=None, udp=None, idle_timeout=IDLE_TIMEOUT_S):
+        self.service = service
+        self.want = {"http": http, "tcp": tcp, "udp": udp}
+        self.idle_timeout = idle_timeout
+        self.connections = set()
+        self.addresses = {}
+        self._servers = []
+        self._udp = None
+        self._sweeper = None
+
+    async def start(self):
+        loop = asyncio.get_running_loop()
+        if self.want["http"]:
+            s = await loop.create_server(lambda: HttpProtocol(self.service, self), *self.want["http"],
+                                         backlog=4096, reuse_address=True)
+            self._servers.append(s)
+            self.addresses["http"] = s.sockets[0].getsockname()[:2]
+        if self.want["tcp"]:
+            s = await loop.create_server(lambda: BoardTcpProtocol(self.service, self), *self.want["tcp"],
+                                         backlog=1024, reuse_address=True)
+            self._servers.append(s)
+            self.addresses["tcp"] = s.sockets[0].getsockname()[:2]
+        if self.want["udp"]:
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: BoardUdpProtocol(self.service),
+                                                               local_addr=self.want["udp"])
+            self.addresses["udp"] = self._udp.get_extra_info("sockname")[:2]
+        self._sweeper = loop.create_task(self._sweep())
+        return self.addresses
+
+    async def _sweep(self):
+        # Closes keep-alive connections idle for idle_timeout (slow or dead clients).
+        while True:
+            await asyncio.sleep(max(self.idle_timeout / 4, 0.05))
+            limit = time.monotonic() - self.idle_timeout
+            for c in [c for c in self.connections if c.last < limit]:
+                c.transport.close()
+
+    def close(self):
+        if self._sweeper:
+            self._sweeper.cancel()
+        for s in self._servers:
+            s.close()
+        if self._udp:
+            self._udp.close()
+        for c in list(self.connections):
+            c.transport.close()
+
+
+# --- CLI ---------------------------------------------------------------------------
+def _hostport(text):
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise PotkitError("expected HOST:PORT, got %r" % text)
+    return (host.strip("[]") or "127.0.0.1", int(port))
+
+
+def serve_args(p):
+    from potkit import keys, timebase
+
+    p.add_argument("--key", default=keys.default_key_path(), help="issuer private key (mode 0600)")
+    p.add_argument("--http", default="127.0.0.1:8080", help="HTTP API address HOST:PORT (port 0: any)")
+    p.add_argument("--tcp", help="board TCP endpoint HOST:PORT (off unless given)")
+    p.add_argument("--udp", help="board UDP endpoint HOST:PORT (off unless given)")
+    p.add_argument("--skew-ms", type=int, help="clock skew the verifier tolerates (default: the verifier's)")
+    p.add_argument("--cache-capacity", type=int, help="replay-cache entries (default %d)" % DEFAULT_CACHE_CAPACITY)
+    p.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S, help="seconds before an idle connection closes")
+    p.add_argument("--no-uvloop", action="store_true", help="use the standard asyncio loop")
+    timebase.add_source_args(p)
+
+
+def serve_run(args):
+    from potkit import keys, timebase
+    from potkit.issuer import Issuer
+
+    sk = keys.load_signing_key(args.key)
+    tb = timebase.timebase_from_args(args)
+    tb.start()
+    service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity)
+    server = Server(service, _hostport(args.http), args.tcp and _hostport(args.tcp),
+                    args.udp and _hostport(args.udp), args.idle_timeout)
+    loop_name = "asyncio"
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            loop_name = "uvloop"
+        except ImportError:
+            pass
+
+    async def main():
+        addrs = await server.start()
+        # One machine-readable line: tests and scripts read the bound ports here.
+        print("potkit serve: listening %s loop=%s public_key=%s" % (
+            " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())), loop_name,
+            service.issuer.public_key.hex()), flush=True)
+        st = tb.status()
+        if not st["ok"]:
+            print("potkit serve: not issuing yet: %s" % st.get("reason"), file=sys.stderr, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.close()
+
+    try:
+        asyncio.run(main())
+    except OSError as e:
+        raise PotkitError("cannot serve: %s" % e)
+    finally:
+        tb.stop()

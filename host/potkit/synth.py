@@ -1,0 +1,361 @@
+"""Multi-source time synthesis: many readings in, one robust time (or an abort) out.
+
+Normative description: docs/spec-parts/synthesis.md. In short:
+
+1. Query every configured source in parallel (threads, one overall deadline).
+2. Keep one reading per operator (administrative domain): two servers of
+   one operator are one witness, not two.
+3. Compare readings by their offset (server time - local clock), which does
+   not depend on when each was taken. Readings i and j *agree* when
+       |offset_i - offset_j| <= u_i + u_j + tolerance
+   (u = the reading's own uncertainty, tolerance = a configured bound).
+   Reading i stands for the interval offset_i +- (u_i + tolerance/2); two
+   readings agree exactly when their intervals meet, so (Helly, in one
+   dimension) a set agrees pairwise exactly when all its intervals share a
+   point, and the largest agreeing set is found by a sweep (Marzullo).
+4. The largest agreeing set A must hold >= min_sources (3) readings AND a
+   strict majority of the readings; otherwise ABORT (SynthesisError): e.g.
+   3 sources with one 30 s off leave 2 of 3, which is not enough to tell
+   who is lying.
+5. time = median of the offsets in A, applied at a common local instant.
+   Readings outside A are *isolated* and reported as alarms:
+     NTP_INJECT   an unauthenticated (plain NTP) reading disagreeing with
+                  an agreeing set whose majority is authenticated;
+     OUTLIER      any other isolated reading (e.g. a signed but wrong server);
+     SOURCE_AUTH  a source whose signature, MAC, certificate or TLS check
+                  failed (DNS poisoning, a route hijack, a wrong key);
+     UNREACHABLE, BAD_REPLY, DELAYED: sources that gave no usable reading;
+     ERROR        a client bug (an exception that is not a SourceError).
+6. uncertainty = max over A of |offset_i - median| + u_i (the interval
+   around the median covering every agreeing source's own interval: it
+   holds the true time as long as any one source of A is truthful).
+7. confidence (ppm, the record's field) =
+       floor(1e6 * |A| / N * (L - S) / L)
+   N = readings + distinct operators whose authentication failed, S = spread
+   (max - min offset) of A, L = u_a + u_b + tolerance for the two largest
+   uncertainties in A (the widest spread A could have while agreeing, so
+   0 <= S <= L). 1e6 means every source answered, authenticated where it
+   should, and all agree exactly; it falls as sources fail or disagree and
+   as the agreeing ones drift apart. It never exceeds 1e6.
+"""
+import concurrent.futures
+import datetime
+import time
+
+from potkit import PotkitError
+from potkit.sources import SOURCE_AUTH, SourceError
+
+MIN_SOURCES = 3
+DEFAULT_TOLERANCE_NS = 100000000      # 100 ms beyond the readings' own uncertainty
+DEFAULT_TIMEOUT_S = 3.0
+PPM = 1000000
+
+NTP_INJECT = "NTP_INJECT"
+OUTLIER = "OUTLIER"
+ERROR = "ERROR"
+
+
+class SynthesisError(PotkitError):
+    """Issuance must stop: too few sources, or no clear majority.
+
+    Carries what was seen (readings, errors, alarms) so that callers can
+    still show and count it.
+    """
+
+    def __init__(self, message, readings=(), errors=(), alarms=()):
+        PotkitError.__init__(self, message)
+        self.readings = list(readings)
+        self.errors = list(errors)
+        self.alarms = list(alarms)
+
+
+class Synthesis:
+    """The result: the true time was `time_ns` when the wall clock read `local_ns`.
+
+    `monotonic_ns` is CLOCK_MONOTONIC at that same instant (when known), so
+    an issuer can carry the time forward without trusting the wall clock:
+    see now_ns().
+    """
+
+    def __init__(self, time_ns, local_ns, offset_ns, uncertainty_ns, source_count, confidence_ppm,
+                 used, isolated, redundant, errors, alarms, monotonic_ns=None):
+        self.time_ns = time_ns
+        self.local_ns = local_ns
+        self.monotonic_ns = monotonic_ns
+        self.offset_ns = offset_ns
+        self.uncertainty_ns = uncertainty_ns
+        self.source_count = source_count
+        self.confidence_ppm = confidence_ppm
+        self.used = used
+        self.isolated = isolated
+        self.redundant = redundant
+        self.errors = errors
+        self.alarms = alarms
+
+    @property
+    def readings(self):
+        return self.used + self.isolated + self.redundant
+
+    def now_ns(self, monotonic_ns=None):
+        """Extrapolate to now with the monotonic clock (the wall clock may step)."""
+        if self.monotonic_ns is None:
+            return time.time_ns() + self.offset_ns
+        mono = time.monotonic_ns() if monotonic_ns is None else monotonic_ns
+        return self.time_ns + (mono - self.monotonic_ns)
+
+    def __repr__(self):
+        return "Synthesis(offset=%+.6fs +-%.6fs sources=%d confidence=%dppm alarms=%d)" % (
+            self.offset_ns / 1e9, self.uncertainty_ns / 1e9, self.source_count,
+            self.confidence_ppm, len(self.alarms))
+
+
+# --- the pure part ----------------------------------------------------------
+
+def _one_per_operator(readings):
+    """Best reading per operator (authenticated first, then smallest uncertainty)."""
+    best = {}
+    for r in readings:
+        b = best.get(r.operator)
+        if b is None or (not r.authenticated, r.uncertainty_ns) < (not b.authenticated, b.uncertainty_ns):
+            best[r.operator] = r
+    chosen = [r for r in readings if best[r.operator] is r]
+    redundant = [r for r in readings if best[r.operator] is not r]
+    return chosen, redundant
+
+
+def agree(a, b, tolerance_ns):
+    return abs(a.offset_ns - b.offset_ns) <= a.uncertainty_ns + b.uncertainty_ns + tolerance_ns
+
+
+def largest_agreeing_set(readings, tolerance_ns):
+    """Largest set of readings that agree pairwise (ties: the tightest).
+
+    Doubled integer intervals [2*off - 2*u - tol, 2*off + 2*u + tol] meet
+    exactly when the readings agree; every maximal set of meeting intervals
+    shares the left end of one of them, so trying each left end finds the
+    largest.
+    """
+    spans = [(2 * r.offset_ns - 2 * r.uncertainty_ns - tolerance_ns,
+              2 * r.offset_ns + 2 * r.uncertainty_ns + tolerance_ns) for r in readings]
+    best, best_key = [], None
+    for lo, _ in spans:
+        members = [r for r, (a, b) in zip(readings, spans) if a <= lo <= b]
+        offsets = [r.offset_ns for r in members]
+        key = (-len(members), max(offsets) - min(offsets), sum(r.uncertainty_ns for r in members))
+        if best_key is None or key < best_key:
+            best, best_key = members, key
+    return best
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) // 2
+
+
+def confidence_ppm(agreeing, total, spread_ns, limit_ns):
+    """floor(1e6 * agreeing/total * (limit - spread)/limit), clipped to [0, 1e6]."""
+    if total <= 0 or agreeing <= 0:
+        return 0
+    agreeing = min(agreeing, total)
+    if limit_ns <= 0:
+        closeness_num, closeness_den = (1, 1) if spread_ns <= 0 else (0, 1)
+    else:
+        closeness_num, closeness_den = max(0, min(limit_ns, limit_ns - spread_ns)), limit_ns
+    return PPM * agreeing * closeness_num // (total * closeness_den)
+
+
+def _error_alarm(e):
+    if isinstance(e, SourceError):
+        return (e.kind, e.source, e.message)
+    return (ERROR, getattr(e, "source", "?"), "%s: %s" % (type(e).__name__, e))
+
+
+def _describe(readings, median_offset=None):
+    parts = []
+    for r in sorted(readings, key=lambda r: r.offset_ns):
+        parts.append("%s %+.3fs+-%.3fs" % (r.source, r.offset_ns / 1e9, r.uncertainty_ns / 1e9))
+    return "; ".join(parts)
+
+
+def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAULT_TOLERANCE_NS,
+               now=None):
+    """Combine readings (and the errors of sources that failed) -> Synthesis, or SynthesisError.
+
+    `now` = (wall_ns, monotonic_ns) read together, the instant the result is
+    expressed at; default: the latest reading's local instant.
+    """
+    readings = list(readings)
+    errors = list(errors)
+    alarms = [_error_alarm(e) for e in errors]
+    chosen, redundant = _one_per_operator(readings)
+    n = len(chosen)
+    if n < min_sources:
+        raise SynthesisError("only %d source(s) of distinct operators answered, %d needed"
+                             % (n, min_sources), readings, errors, alarms)
+    agreeing = largest_agreeing_set(chosen, tolerance_ns)
+    if len(agreeing) < min_sources or 2 * len(agreeing) <= n:
+        raise SynthesisError(
+            "no clear majority: the largest agreeing set holds %d of %d sources (need >= %d and more "
+            "than half; tolerance %.3f s): %s" % (len(agreeing), n, min_sources, tolerance_ns / 1e9,
+                                                  _describe(chosen)),
+            readings, errors, alarms)
+    offsets = [r.offset_ns for r in chosen]
+    med = median(offsets)
+    uncertainty = max(abs(r.offset_ns - med) + r.uncertainty_ns for r in agreeing)
+
+    # Isolation: the chosen readings outside A, and same-operator duplicates
+    # that do not fit the result either.
+    in_a = set(id(r) for r in agreeing)
+    isolated = [r for r in chosen if id(r) not in in_a]
+    kept_redundant = []
+    for r in redundant:
+        if abs(r.offset_ns - med) > r.uncertainty_ns + uncertainty + tolerance_ns:
+            isolated.append(r)
+        else:
+            kept_redundant.append(r)
+    auth_majority = 2 * sum(1 for r in agreeing if r.authenticated) > len(agreeing)
+    for r in isolated:
+        off = (r.offset_ns - med) / 1e9
+        if not r.authenticated and auth_majority:
+            alarms.append((NTP_INJECT, r.source, "unauthenticated %s source is %+.3f s off the "
+                                                 "authenticated majority" % (r.kind, off)))
+        else:
+            alarms.append((OUTLIER, r.source, "%s source is %+.3f s off the majority" % (r.kind, off)))
+
+    # Confidence: failed authentications count as disagreeing witnesses.
+    operators = set(r.operator for r in chosen)
+    auth_failed = set()
+    for e in errors:
+        if isinstance(e, SourceError) and e.kind == SOURCE_AUTH:
+            auth_failed.add(getattr(e, "operator", None) or e.source)
+    total = n + len(auth_failed - operators)
+    unc = sorted((r.uncertainty_ns for r in agreeing), reverse=True)
+    limit = unc[0] + unc[1] + tolerance_ns
+    conf = confidence_ppm(len(agreeing), total, max(offsets) - min(offsets), limit)
+
+    if now is None:
+        local, mono = max(r.local_ns for r in agreeing), None
+    else:
+        local, mono = now
+    return Synthesis(local + med, local, med, uncertainty, len(agreeing), conf,
+                     agreeing, isolated, kept_redundant, errors, alarms, monotonic_ns=mono)
+
+
+# --- querying ---------------------------------------------------------------
+
+def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
+    """Query sources (objects with .query() and .name) in parallel -> (readings, errors).
+
+    Every source gets its own thread; whatever has not answered by the
+    deadline is UNREACHABLE. Errors keep the source's operator (for the
+    confidence count of failed authentications).
+    """
+    readings, errors = [], []
+    if not sources:
+        return readings, errors
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="potkit-src")
+    try:
+        futures = {pool.submit(s.query): s for s in sources}
+        done, _ = concurrent.futures.wait(futures, timeout=timeout_s)
+        for fut, src in futures.items():
+            if fut not in done:
+                e = SourceError("UNREACHABLE", src.name, "no answer within %.1f s" % timeout_s)
+            else:
+                try:
+                    readings.append(fut.result())
+                    continue
+                except Exception as exc:   # a SourceError, or a client bug reported as ERROR
+                    e = exc
+                    if not hasattr(e, "source"):
+                        e.source = src.name
+            e.operator = getattr(src, "operator", None)
+            errors.append(e)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    order = dict((s.name, i) for i, s in enumerate(sources))
+    readings.sort(key=lambda r: order.get(r.source, len(order)))
+    return readings, errors
+
+
+def synthesize_sources(sources, min_sources=MIN_SOURCES, tolerance_ns=DEFAULT_TOLERANCE_NS,
+                       timeout_s=DEFAULT_TIMEOUT_S):
+    """Query, then synthesize at the instant the answers are in."""
+    readings, errors = query_all(sources, timeout_s)
+    now = (time.time_ns(), time.monotonic_ns())
+    return synthesize(readings, errors, min_sources, tolerance_ns, now=now)
+
+
+def synthesize_config(config):
+    """A potkit.config.Config -> Synthesis (its "synthesis" settings applied)."""
+    s = config.synthesis
+    return synthesize_sources(config.sources, int(s["min_sources"]), int(float(s["tolerance_ms"]) * 1e6),
+                              float(s["timeout_s"]))
+
+
+# --- `potkit time` ---------------------------------------------------------------
+
+def format_time_ns(t):
+    dt = datetime.datetime.fromtimestamp(t // 1000000000, datetime.timezone.utc)
+    return "%s.%09dZ" % (dt.strftime("%Y-%m-%dT%H:%M:%S"), t % 1000000000)
+
+
+def format_table(readings, errors, result=None):
+    """The sources as a text table (one line each, errors included)."""
+    status = {}
+    if result is not None:
+        for r in result.used:
+            status[id(r)] = "used"
+        for r in result.redundant:
+            status[id(r)] = "same operator"
+        alarm_kind = dict((src, kind) for kind, src, _ in result.alarms)
+        for r in result.isolated:
+            status[id(r)] = "ISOLATED " + alarm_kind.get(r.source, OUTLIER)
+    rows = [("kind", "source", "operator", "auth", "offset s", "+- s", "delay ms", "status")]
+    for r in readings:
+        rows.append((r.kind, r.source, r.operator, "yes" if r.authenticated else "no",
+                     "%+.6f" % (r.offset_ns / 1e9), "%.6f" % (r.uncertainty_ns / 1e9),
+                     "%.1f" % (r.delay_ns / 1e6), status.get(id(r), "-")))
+    for e in errors:
+        kind, src, msg = _error_alarm(e)
+        rows.append(("", src, getattr(e, "operator", None) or "", "", "", "", "", "%s: %s" % (kind, msg)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def time_args(parser):
+    parser.add_argument("--config", metavar="FILE", help="JSON source list (default: the built-in public servers)")
+    parser.add_argument("--tolerance-ms", type=float, help="agreement bound beyond each reading's uncertainty")
+    parser.add_argument("--min-sources", type=int, help="distinct operators needed (default 3)")
+    parser.add_argument("--timeout", type=float, help="overall deadline in seconds")
+
+
+def time_run(args):
+    from potkit.config import default_config, load_config
+    config = load_config(args.config) if args.config else default_config()
+    if args.tolerance_ms is not None:
+        config.synthesis["tolerance_ms"] = args.tolerance_ms
+    if args.min_sources is not None:
+        config.synthesis["min_sources"] = args.min_sources
+    if args.timeout is not None:
+        config.synthesis["timeout_s"] = args.timeout
+    s = config.synthesis
+    readings, errors = query_all(config.sources, float(s["timeout_s"]))
+    now = (time.time_ns(), time.monotonic_ns())
+    try:
+        result = synthesize(readings, errors, int(s["min_sources"]), int(float(s["tolerance_ms"]) * 1e6), now)
+    except SynthesisError:
+        print(format_table(readings, errors))
+        raise
+    print(format_table(readings, errors, result))
+    print()
+    print("time        %s (local clock %+.6f s)" % (format_time_ns(result.time_ns), result.offset_ns / 1e9))
+    print("uncertainty +-%.6f s" % (result.uncertainty_ns / 1e9))
+    print("sources     %d of distinct operators agree" % result.source_count)
+    print("confidence  %d ppm" % result.confidence_ppm)
+    for kind, src, msg in result.alarms:
+        print("alarm       %s %s: %s" % (kind, src, msg))
+    return 0

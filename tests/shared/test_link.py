@@ -1,0 +1,203 @@
+#: heapsize=64k
+# The framed link (firmware/pot/link.py, docs/spec.md "The device link"):
+# encodings and stream parsing against the vectors of tools/gen_link_vectors.py
+# (an independent model built on zlib.crc32 and struct), the CRC against
+# binascii.crc32 where the target has it, and the parser's invariants:
+# chunking does not change what it reports, it resynchronises after noise,
+# and parsing a stream allocates nothing per byte.
+import gc
+
+from testlib import Rng, heap_alloc, skip, unhex, vectors
+
+from pot import link
+
+
+class Recorder:
+    # A sink that writes events in the vectors' notation.
+    def __init__(self):
+        self.events = []
+
+    def frame(self, ftype, seq, payload):
+        p = bytes(payload)
+        self.events.append("F%02x.%02x.%s" % (ftype, seq, tohex_or_dash(p)))
+
+    def link_error(self, code):
+        self.events.append("E%d" % code)
+
+    def text(self):
+        return ",".join(self.events) or "-"
+
+
+class Counter:
+    # A sink that only counts: no allocation in the callbacks.
+    def __init__(self):
+        self.frames = 0
+        self.errors = 0
+
+    def frame(self, ftype, seq, payload):
+        self.frames += 1
+
+    def link_error(self, code):
+        self.errors += 1
+
+
+def tohex_or_dash(b):
+    import binascii
+
+    return binascii.hexlify(b).decode() if b else "-"
+
+
+def parse(stream, chunks=None):
+    r = Recorder()
+    p = link.Parser(r)
+    if chunks is None:
+        p.feed(stream)
+    else:
+        i = 0
+        k = 0
+        while i < len(stream):
+            n = chunks[k % len(chunks)]
+            p.feed(stream, i, min(len(stream), i + n))
+            i += n
+            k += 1
+    return r.text(), p
+
+
+def test_crc32_check_value():
+    # The CRC-32 catalogue check value, and the empty input.
+    assert link.crc32(b"123456789") == 0xCBF43926
+    assert link.crc32(b"") == 0
+
+
+def test_crc32_matches_binascii():
+    try:
+        from binascii import crc32
+    except ImportError:
+        skip("no binascii.crc32 on this target")
+    rng = Rng(7)
+    for n in (1, 3, 64, 255, 522):
+        data = rng.bytes(n)
+        assert link.crc32(data) == crc32(data) & 0xFFFFFFFF
+
+
+def test_frame_vectors_encode_and_parse():
+    count = 0
+    for vid, ftype, seq, payload, frame in vectors("link_frames.txt"):
+        t, q, p, f = int(ftype, 16), int(seq, 16), unhex(payload), unhex(frame)
+        assert link.encode(t, q, p) == f, vid
+        text, _ = parse(f)
+        assert text == "F%s.%s.%s" % (ftype, seq, payload), vid
+        count += 1
+    assert count >= 10
+
+
+def test_stream_vectors_whole_bytewise_and_chunked():
+    count = 0
+    for vid, flags, stream, events in vectors("link_streams.txt"):
+        s = unhex(stream)
+        assert parse(s)[0] == events, (vid, flags)
+        assert parse(s, (1,))[0] == events, (vid, flags)
+        assert parse(s, (3, 7, 1, 64, 2))[0] == events, (vid, flags)
+        count += 1
+    assert count >= 20
+
+
+def test_finish_frame_in_place():
+    buf = bytearray(link.MAX_FRAME)
+    buf[link.HEADER_LEN:link.HEADER_LEN + 3] = b"abc"
+    n = link.finish_frame(buf, link.T_ECHO, 42, 3)
+    assert bytes(buf[:n]) == link.encode(link.T_ECHO, 42, b"abc")
+    try:
+        link.finish_frame(buf, link.T_ECHO, 1, link.MAX_PAYLOAD + 1)
+        assert False, "accepted an oversized payload"
+    except ValueError:
+        pass
+
+
+def test_resync_after_random_noise():
+    # Noise (without sync bytes, so no candidate can start in it) between
+    # good frames: every frame is found, noise is counted, no error events.
+    rng = Rng(99)
+    frames = [link.encode(link.T_ECHO, i + 1, rng.bytes(rng.below(60))) for i in range(20)]
+    stream = bytearray()
+    noise = 0
+    for f in frames:
+        junk = bytearray(rng.bytes(rng.below(30)))
+        for i in range(len(junk)):
+            if junk[i] == link.SYNC0:
+                junk[i] = 0
+        noise += len(junk)
+        stream += junk + f
+    text, p = parse(bytes(stream), (5, 11, 1))
+    assert text.count("F") == 20 and "E" not in text
+    assert p.frames == 20 and p.errors == 0 and p.noise == noise
+
+
+def test_expire_rejects_truncated_candidate_and_rescans():
+    f = link.encode(link.T_STATUS_REQ, 3, b"xyz")
+    r = Recorder()
+    p = link.Parser(r)
+    p.feed(f[:7])
+    assert p.pending() and r.events == []
+    p.expire()
+    assert r.events == ["E3"] and not p.pending()
+    # A lone sync byte expires silently as noise.
+    p.feed(b"\xa5")
+    p.expire()
+    assert r.events == ["E3"] and not p.pending()
+    # A truncated frame whose bytes hide a complete one: the re-scan finds it.
+    inner = link.encode(link.T_ECHO, 9, b"in")
+    p.feed(b"\xa5\x5a\x00\x40\x05\x01" + inner)
+    p.expire()
+    assert r.events == ["E3", "E3", "F05.09.696e"]
+
+
+def test_max_payload_is_bounded_per_parser():
+    r = Recorder()
+    p = link.Parser(r, max_payload=16)
+    p.feed(link.encode(link.T_ECHO, 1, bytes(17)) + link.encode(link.T_ECHO, 2, bytes(16)))
+    assert r.events[0] == "E2" and r.events[-1] == "F05.02." + "00" * 16
+
+
+def test_random_mutations_never_raise_and_stay_consistent():
+    # Thousands of mutated streams: parsing never raises; byte-by-byte and
+    # whole-stream parsing agree; every unmutated trailing frame is found.
+    rng = Rng(2024)
+    tail = link.encode(link.T_STATUS_REQ, 77, b"")
+    for k in range(300):
+        s = bytearray(link.encode(rng.below(256), rng.below(256), rng.bytes(rng.below(40))))
+        for _ in range(1 + rng.below(3)):
+            op = rng.below(3)
+            i = rng.below(len(s))
+            if op == 0:
+                s[i] ^= 1 << rng.below(8)
+            elif op == 1:
+                s[i] = rng.below(256)
+            else:
+                s[i:i] = bytes((link.SYNC0, link.SYNC1))
+        s += bytes(link.MAX_FRAME) + tail  # zeros complete any pending candidate
+        whole, _ = parse(bytes(s))
+        assert whole == parse(bytes(s), (1, 2, 9))[0], k
+        assert whole.endswith("F01.4d.-"), (k, whole)
+
+
+def test_parsing_allocates_nothing_per_byte():
+    if heap_alloc() is None:
+        skip("heap figures exist only on MicroPython")
+    rng = Rng(5)
+    stream = bytearray()
+    for i in range(30):
+        stream += rng.bytes(rng.below(20)) + link.encode(link.T_ECHO, 1, rng.bytes(100))
+    stream = bytes(stream)
+    c = Counter()
+    p = link.Parser(c)
+    p.feed(stream)  # warm up
+    gc.collect()
+    before = heap_alloc()
+    p.feed(stream)
+    p.feed(stream)
+    used = heap_alloc() - before
+    # One memoryview per delivered frame is the only allocation allowed
+    # (a few dozen bytes each); 6,000+ bytes were parsed.
+    assert c.frames >= 60
+    assert used <= 64 * (2 * 30 + 10), used
