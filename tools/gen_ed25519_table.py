@@ -5,8 +5,8 @@ The verifier's joint scalar multiplication uses a width-7 w-NAF for the
 scalar S of the base point B, whose digits are the odd numbers -63..63. The
 table holds the 32 odd multiples B, 3B, 5B, ..., 63B in affine "Niels" form
 (y + x, y - x, 2d*x*y) mod p, each coordinate 32 bytes little-endian, so one
-entry is 96 bytes and the table 3,072 bytes. They are bytes literals so that a
-frozen firmware keeps them in flash (no heap); the verifier converts the three
+entry is 96 bytes and the table 3,072 bytes, one bytes literal so that a
+frozen firmware keeps it in flash (no heap); the verifier converts the three
 coordinates of an entry to ints when it uses it.
 
 The arithmetic here is plain affine Edwards addition with pow() inverses,
@@ -71,16 +71,16 @@ def render():
         "#",
         "# Ed25519 base-point table for the width-%d w-NAF of pot/ed25519.py:" % WIDTH,
         "# entry i (0..%d) is (2i+1)B in affine Niels form (y+x, y-x, 2d*x*y) mod p," % (COUNT - 1),
-        "# three 32-byte little-endian integers: BASE_NIELS[3i], [3i+1], [3i+2].",
-        "# Bytes literals, so that frozen firmware keeps them in flash; one",
-        "# 32-byte object per coordinate, so int.from_bytes needs no slice.",
+        "# three 32-byte little-endian integers at offsets 96i, 96i+32, 96i+64.",
+        "# One bytes literal (3,072 bytes), so that frozen firmware keeps it in",
+        "# flash; from source or .mpy it costs one 3 KB heap object.",
         "",
         "WIDTH = %d" % WIDTH,
         "",
         "BASE_NIELS = (",
     ]
     for i in range(0, len(data), 32):
-        lines.append("    b\"%s\"," % "".join("\\x%02x" % c for c in data[i:i + 32]))
+        lines.append("    b\"%s\"" % "".join("\\x%02x" % c for c in data[i:i + 32]))
     lines.append(")")
     lines.append("")
     return "\n".join(lines)

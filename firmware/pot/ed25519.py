@@ -311,15 +311,15 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
         if db:
             # + (+-)(2k+1)B from the affine Niels table in flash (Z2 = 1).
             if db < 128:
-                k = (db - 1) >> 1
-                yp = int.from_bytes(table_b[3 * k], "little")
-                ym = int.from_bytes(table_b[3 * k + 1], "little")
-                t2 = int.from_bytes(table_b[3 * k + 2], "little")
+                k = 48 * (db - 1)  # 96 bytes per entry
+                yp = int.from_bytes(table_b[k:k + 32], "little")
+                ym = int.from_bytes(table_b[k + 32:k + 64], "little")
+                t2 = int.from_bytes(table_b[k + 64:k + 96], "little")
             else:
-                k = (255 - db) >> 1
-                yp = int.from_bytes(table_b[3 * k + 1], "little")
-                ym = int.from_bytes(table_b[3 * k], "little")
-                t2 = -int.from_bytes(table_b[3 * k + 2], "little")
+                k = 48 * (255 - db)
+                yp = int.from_bytes(table_b[k + 32:k + 64], "little")
+                ym = int.from_bytes(table_b[k:k + 32], "little")
+                t2 = -int.from_bytes(table_b[k + 64:k + 96], "little")
             a = (Y - X) * ym
             a = (a & m) + (a >> 255) * 19
             b = (Y + X) * yp
@@ -367,7 +367,7 @@ def crypto_ed25519_verify(public_key, message, signature):
     _build_a_table((_P - ax) % _P, ay)
     _wnaf(_load_scalar(signature[32:64]), _B_WIDTH, _NAF_S)
     _wnaf(_load_scalar(h.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
-    X, Y, Z = _double_scalarmult(_NAF_S, _NAF_H, _A_TABLE, BASE_NIELS)
+    X, Y, Z = _double_scalarmult(_NAF_S, _NAF_H, _A_TABLE, memoryview(BASE_NIELS))
     # Encode and compare with R: y | (x & 1) << 255 must equal R's 256 bits.
     zi = _invert(Z)
     x = X * zi % _P

@@ -8,10 +8,10 @@
 # exactly one stream, and anything else raises ValueError("G1: ...").
 #
 # Two implementations of the encoder, tested against the same vectors:
-# - the portable one (`RiceCoder`) writes bits through a small-int
-#   accumulator into the caller's buffer (no value it shifts reaches 2**30,
-#   so it does not allocate on 32-bit boards beyond the long ints that the
-#   timestamp arithmetic needs anyway);
+# - the portable one (`RiceCoder.encode`) writes bits through a small-int
+#   accumulator into the caller's buffer (the accumulator stays below
+#   2**26, so on 32-bit boards only the timestamp arithmetic, F4-F6 values
+#   of up to 35 bits, makes long ints);
 # - on CPython, `encode_fast` packs all fields into one long int and writes
 #   it with int.to_bytes: a few microseconds instead of tens, which the host
 #   issuer needs for its 10,000 records per second.
@@ -107,8 +107,9 @@ def code_length(v, field):
 
 
 class RiceCoder:
-    # The portable bit writer/reader. One instance owns no buffer: it works
-    # on the caller's (the Grg pipeline's preallocated area and payload).
+    # The portable encoder and the strict bit reader. An instance owns no
+    # buffer: it works on the caller's (the Grg pipeline's preallocated
+    # area and payload).
     def __init__(self):
         self.buf = None
         self.pos = 0  # next byte index in buf

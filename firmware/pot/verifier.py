@@ -5,21 +5,22 @@
 #
 #   1  structure (pot.record)                         PROTO_VIOLATION
 #   2  timestamp > now + skew                         FUTURE      (clock known)
-#   2b nonce != our challenge (or none given when     CHALLENGE
-#      there is no trusted clock)
-#   3  GRG commitment for OUR ctx != bytes 47-78      CROSS_CONTEXT (no Ed25519!)
-#   4  Ed25519 over bytes 0-78                        FORGE
-#   5  now - timestamp > tier window                  STALE       (clock known)
-#   6  nonce live in the replay cache                 REPLAY      (clock known)
-#      cache full of live entries                     BUSY        (fail closed)
-#   7  timestamp < last accepted timestamp            ORDERING
+#   3  nonce != our challenge (or no challenge        CHALLENGE
+#      given while there is no trusted clock)
+#   4  GRG commitment for OUR ctx != bytes 47-78      CROSS_CONTEXT (no Ed25519!)
+#   5  Ed25519 over bytes 0-78                        FORGE
+#   6  now - timestamp > tier window                  STALE       (clock known)
+#   7  nonce live in the replay cache                 REPLAY      (clock known)
+#   8  cache full of live entries                     BUSY        (fail closed)
+#   9  timestamp < last accepted timestamp            ORDERING
 #   -> OK: the nonce is remembered until timestamp + window, and the
-#      timestamp becomes the new ordering floor.
+#      timestamp becomes the new ordering floor. A rejection changes no state.
 #
 # Memory: the record buffer, the GRG working state and the nonce cache are
 # allocated once in the constructor; the context key is recomputed only
-# when ctx changes. The path up to the context gate allocates nothing on a
-# 64-bit port; on 32-bit boards the u64 timestamp arithmetic makes a few
+# when ctx changes. The pipeline's own steps allocate nothing on a 64-bit
+# port (the GRG gate's hashing makes ~3 KB of short-lived hash objects, in
+# pot.grg); on 32-bit boards the u64 timestamp arithmetic also makes a few
 # small long ints.
 try:  # the MicroPython compiler folds const(); CPython gets the identity.
     # (Not pot.compat: its `micropython.native` lookup fails at run time on
@@ -111,34 +112,34 @@ class Verifier:
         # 2. future
         if now_ns is not None and ts - now_ns > self.skew_ns:
             return FUTURE
-        # 2b. challenge: required without a clock, binding when given
+        # 3. challenge: required without a clock, binding when given
         if challenge is not None or now_ns is None:
             if challenge is None:
                 return CHALLENGE
             if not crypto_verify(rec.nonce, challenge):
                 return CHALLENGE
-        # 3. context gate: Ed25519 never runs past a failure here
+        # 4. context gate: Ed25519 never runs past a failure here
         self._set_context(ctx)
         # Grg.check recomputes the commitment of bytes 0-46 and compares it
         # with bytes 47-78 in constant time (crypto_verify_at).
         if not self._grg.check(rec.signed):
             return CROSS_CONTEXT
-        # 4. signature
+        # 5. signature
         if not self._ed25519(self._pk, rec.signed, rec.signature):
             return FORGE
         window = self.windows_ns[rec.tier()]
         slot = -1
         if now_ns is not None:
-            # 5. recency
+            # 6. recency
             if now_ns - ts > window:
                 return STALE
-            # 6. replay cache (fail closed when full of live entries)
+            # 7, 8. replay cache (fail closed when full of live entries)
             slot = self.cache.lookup(rec.nonce, now_ns)
             if slot == FOUND:
                 return REPLAY
             if slot == FULL:
                 return BUSY
-        # 7. ordering: non-decreasing timestamps per issuer
+        # 9. ordering: non-decreasing timestamps per issuer
         if ts < self.last_ts:
             return ORDERING
         if slot >= 0:

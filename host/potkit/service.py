@@ -95,8 +95,12 @@ class Metrics:
     """prometheus-client metrics in a registry of their own (one per service)."""
 
     def __init__(self, timebase):
+        import prometheus_client
         from prometheus_client import CollectorRegistry, Counter
 
+        # No "_created" series: one timestamp per label set doubles the page
+        # for nothing a rate() needs. (A process-wide switch; this is a server.)
+        prometheus_client.disable_created_metrics()
         self.registry = r = CollectorRegistry()
         issued = Counter("pot_issued", "PoT records issued", ["transport"], registry=r)
         self.issued = {t: issued.labels(t) for t in ("http", "tcp", "udp")}

@@ -43,7 +43,7 @@ import datetime
 import time
 
 from potkit import PotkitError
-from potkit.sources import SOURCE_AUTH, SourceError
+from potkit.sources import SOURCE_AUTH, UNREACHABLE, SourceError
 
 MIN_SOURCES = 3
 DEFAULT_TOLERANCE_NS = 100000000      # 100 ms beyond the readings' own uncertainty
@@ -200,7 +200,7 @@ def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAUL
             "than half; tolerance %.3f s): %s" % (len(agreeing), n, min_sources, tolerance_ns / 1e9,
                                                   _describe(chosen)),
             readings, errors, alarms)
-    offsets = [r.offset_ns for r in chosen]
+    offsets = [r.offset_ns for r in agreeing]
     med = median(offsets)
     uncertainty = max(abs(r.offset_ns - med) + r.uncertainty_ns for r in agreeing)
 
@@ -260,7 +260,7 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
         done, _ = concurrent.futures.wait(futures, timeout=timeout_s)
         for fut, src in futures.items():
             if fut not in done:
-                e = SourceError("UNREACHABLE", src.name, "no answer within %.1f s" % timeout_s)
+                e = SourceError(UNREACHABLE, src.name, "no answer within %.1f s" % timeout_s)
             else:
                 try:
                     readings.append(fut.result())

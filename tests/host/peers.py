@@ -350,6 +350,8 @@ class UdpResponder:
                 continue
             except OSError:
                 return
+            if self._stop.is_set():
+                return
             self.requests += 1
             reply = self.handler(request)
             if reply is not None:
@@ -357,6 +359,9 @@ class UdpResponder:
 
     def stop(self):
         self._stop.set()
+        # Wake the thread now rather than at its next 0.1 s timeout.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"", (self.host, self.port))
         self._thread.join(2)
         self.sock.close()
 

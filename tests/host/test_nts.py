@@ -122,6 +122,35 @@ def test_tls_server_without_ntske_alpn_is_bad_reply(test_ca, server_cert):
         listener.close()
 
 
+def test_ke_server_hanging_up_is_unreachable(test_ca):
+    # Accepts the TCP connection, then closes it: an outage, not forgery.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(10)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        _expect(UNREACHABLE, query_nts, "127.0.0.1", port, ca_file=test_ca.ca_file, timeout=3.0)
+    finally:
+        t.join(3)
+        listener.close()
+
+
+def test_ke_server_silent_is_unreachable(test_ca):
+    listener = socket.create_server(("127.0.0.1", 0))   # accepts (backlog), never answers
+    try:
+        err = _expect(UNREACHABLE, query_nts, "127.0.0.1", listener.getsockname()[1],
+                      ca_file=test_ca.ca_file, timeout=0.5)
+        assert "timed out" in err.message
+    finally:
+        listener.close()
+
+
 def test_closed_ke_port_unreachable(test_ca):
     _expect(UNREACHABLE, query_nts, "127.0.0.1", peers.free_port(), ca_file=test_ca.ca_file,
             timeout=1.0)
@@ -211,6 +240,14 @@ def test_wrong_unique_identifier_is_source_auth(proxied, test_ca):
         return _flip(start + 4)(rep, req)
     err = _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
     assert "unique identifier" in err.message
+
+
+def test_garbled_extension_field_length_is_source_auth(proxied, test_ca):
+    def mangle(rep, req):
+        _, start, end = [f for f in _fields(rep) if f[0] == EF_UNIQUE_ID][0]
+        return rep[:start + 2] + struct.pack(">H", 6) + rep[start + 4:]
+    err = _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
+    assert "extension field" in err.message
 
 
 def test_stripped_authenticator_is_source_auth(proxied, test_ca):

@@ -11,7 +11,7 @@ from potkit import PotkitError
 from potkit.cli import main as potkit_main
 from potkit.config import ConfigError, SourceConfig, config_from_json
 from potkit.sources import SOURCE_AUTH, UNREACHABLE, Reading, SourceError
-from potkit.synth import (NTP_INJECT, OUTLIER, Synthesis, SynthesisError, confidence_ppm,
+from potkit.synth import (NTP_INJECT, OUTLIER, SynthesisError, confidence_ppm,
                           synthesize, synthesize_sources)
 
 from test_httpsdate import HttpsServer
@@ -286,3 +286,27 @@ def test_config_validation(tmp_path):
         config_from_json({"sources": [{"kind": "https", "url": "http://example.org/"}]})
     cfg = config_from_json([{"kind": "ntp", "host": "time.nist.gov"}])
     assert cfg.sources[0].operator == "nist.gov" and cfg.sources[0].port == 123
+
+
+def test_config_dispatch_to_nts(chrony, test_ca, other_ca):
+    good = SourceConfig("nts", host=chrony.host, port=chrony.nts_ke_port, cafile=test_ca.ca_file,
+                        operator="op-nts", timeout=3.0)
+    r = good.query()
+    assert r.kind == "nts" and r.authenticated and r.operator == "op-nts"
+    bad = SourceConfig("nts", host=chrony.host, port=chrony.nts_ke_port, cafile=other_ca.ca_file, timeout=3.0)
+    with pytest.raises(SourceError) as info:
+        bad.query()
+    assert info.value.kind == SOURCE_AUTH
+
+
+def test_overall_deadline_marks_silent_sources_unreachable():
+    import peers
+    from potkit.synth import query_all
+    with peers.UdpResponder(lambda request: None) as silent:   # a black hole
+        src = SourceConfig("roughtime", host="127.0.0.1", port=silent.port, operator="op-silent",
+                           key="X037Nr1N7ryxP4sbteGophRnnzNu1ONTC6/FTAgbr+8=", timeout=5.0)
+        readings, errors = query_all([src], timeout_s=0.5)
+    assert readings == [] and len(errors) == 1
+    # The overall deadline's message, not the client's own "no reply within 5.0 s".
+    assert errors[0].kind == UNREACHABLE and "no answer within 0.5 s" in errors[0].message
+    assert errors[0].operator == "op-silent"

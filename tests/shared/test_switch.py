@@ -185,3 +185,18 @@ def test_verdict_numbers_agree_with_verifier():
     assert (verifier.FUTURE, verifier.CROSS_CONTEXT, verifier.FORGE, verifier.STALE) == (FUTURE, CROSS, FORGE, STALE)
     assert (verifier.REPLAY, verifier.BUSY, verifier.ORDERING, verifier.CHALLENGE) == (REPLAY, BUSY, ORDERING, CHALLENGE)
     assert verifier.PROTO_VIOLATION == PROTO and verifier.OK == OK
+
+
+def test_table_use_stamps_renumber_keeping_lru_order():
+    # The last-use clock restarts before it would leave the small-int range
+    # of 32-bit boards; the least-recently-used order must survive that.
+    t = SwitchTable(3)
+    t.record(b"A", OK)
+    t.record(b"B", OK)
+    t.record(b"C", OK)
+    t._clock = 0x3FFFFFFF - 2
+    t.record(b"A", OK)  # A most recent: order B, C, A
+    t.record(b"B", OK)  # crosses the limit: renumbered; order C, A, B
+    assert t._clock < 100
+    t.record(b"D", OK)  # evicts C, the least recently seen
+    assert t.find(b"C") < 0 and t.find(b"A") >= 0 and t.find(b"B") >= 0

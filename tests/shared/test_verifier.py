@@ -245,3 +245,24 @@ def test_names_and_codes():
     for c in codes:
         assert verifier.verdict_name(c) == NAMES[c]
     assert verifier.verdict_name(10) == "UNKNOWN"
+
+
+def test_nonce_cache_compares_whole_nonces_and_expires_exactly():
+    from pot.nonces import NonceCache, FOUND, FULL
+
+    c = NonceCache(3)
+    a = bytes(31) + b"\x01"
+    b = bytes(31) + b"\x02"  # same first 31 bytes as a
+    assert c.lookup(a, 100) == 0  # empty: slot 0 is free
+    c.store(0, a, 200)
+    assert c.lookup(a, 100) == FOUND and c.lookup(a, 200) == FOUND  # live while now <= expiry
+    assert c.lookup(b, 100) == 1  # differs only in the last byte: not a replay
+    c.store(1, memoryview(bytearray(b)), 300)  # any bytes-like nonce
+    c.store(2, b"\xff" * 32, 150)
+    assert c.lookup(b, 250) == FOUND
+    assert c.lookup(b"\x07" * 32, 150) == FULL  # all three live at 150
+    assert c.lookup(b"\x07" * 32, 151) == 2  # slot 2 expired at 150
+    assert c.lookup(a, 201) == 0  # a's entry expired: free, not FOUND
+    assert c.live(150) == 3 and c.live(201) == 1
+    c.clear()
+    assert c.live(0) == 0

