@@ -158,4 +158,14 @@ def _port(sock, configured):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        rc = main(sys.argv)
+    except Exception as e:  # report on stderr: stdout may be the serial link
+        if hasattr(sys, "print_exception"):
+            sys.print_exception(e, sys.stderr)
+        else:
+            import traceback
+
+            traceback.print_exc()
+        rc = 1
+    sys.exit(rc)

@@ -342,11 +342,13 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
 def crypto_ed25519_verify(public_key, message, signature):
     # True iff signature is a valid Ed25519 signature of message under
     # public_key, with exactly libsodium's accept/reject decisions.
-    try:
-        if len(public_key) != 32 or len(signature) != 64:
-            return False
-        len(message)
+    try:  # anything without the buffer protocol is not a signature
+        public_key = memoryview(public_key)
+        signature = memoryview(signature)
+        message = memoryview(message)
     except TypeError:
+        return False
+    if len(public_key) != 32 or len(signature) != 64:
         return False
     s = int.from_bytes(signature[32:64], "little")
     if s >= _L:

@@ -2,7 +2,10 @@
 # G2 (golay) -> H (per-shard HMAC tags) -> SHA-256 commitment; the context
 # gate; the sharded frame.
 #
-# Device API, no allocation of buffers after construction:
+# Device API, every buffer allocated once in Grg() (about 2.3 KB). What a
+# gate or frame still allocates per call (about 3 KB on the Unix port) is
+# hashlib's: MicroPython's sha256 objects cannot be copied or reset, so each
+# HMAC makes two hash objects and two digests (tools/bench_codec.py).
 #   g = Grg(); g.set_context(ctx)
 #   g.commit(payload) -> memoryview(32)    forward path; leaves the six
 #                                          tagged shards in g.tagged (222)
@@ -27,12 +30,8 @@ import hashlib
 from pot import golay, rice, rs
 from pot.rice import copy_bytes
 from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at
-try:  # the MicroPython compiler folds const(); CPython gets the identity
-    from micropython import const
-except ImportError:
 
-    def const(x):
-        return x
+from pot.compat import const
 
 PAYLOAD_LEN = const(47)
 RECORD_LEN = const(143)

@@ -9,22 +9,7 @@
 # record). Both give the same bytes; tests run both against RFC 4231.
 import hashlib
 
-try:
-    import micropython  # the compiler handles @micropython.viper itself
-except ImportError:  # CPython: the same function body runs as Python
-
-    class micropython:
-        @staticmethod
-        def viper(f):
-            return f
-
-
-try:
-    ptr8  # a viper built-in cast on MicroPython
-except NameError:
-
-    def ptr8(buf):
-        return buf
+from pot.compat import micropython, ptr8
 
 
 BLOCK = 64  # SHA-256 block size in bytes

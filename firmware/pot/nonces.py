@@ -19,14 +19,7 @@
 # and the cost (one byte compare per slot for random nonces) is tiny next to
 # the Ed25519 verify that always precedes a lookup. Nonces are public (they
 # travel in the record), so the early-exit compare leaks nothing secret.
-try:  # the MicroPython compiler folds const(); CPython gets the identity.
-    # (Not pot.compat: its `micropython.native` lookup fails at run time on
-    # the Unix port, and these modules need nothing else from it.)
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+from pot.compat import const
 
 NONCE_LEN = const(32)
 FOUND = const(-1)  # a live entry holds this nonce: a replay

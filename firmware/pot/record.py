@@ -16,12 +16,7 @@
 # pause of milliseconds) closer. So load() copies into a preallocated buffer
 # through a slice assignment (MicroPython builds that slice on the stack),
 # reads single bytes (small ints) and never builds an integer >= 2**30.
-try:  # the MicroPython compiler folds const(); CPython gets the identity
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+from pot.compat import const
 
 VERSION = const(1)
 

@@ -15,33 +15,7 @@
 # - on CPython, `encode_fast` packs all fields into one long int and writes
 #   it with int.to_bytes: a few microseconds instead of tens, which the host
 #   issuer needs for its 10,000 records per second.
-import sys
-
-try:  # the MicroPython compiler folds const(); CPython gets the identity
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-IS_MICROPYTHON = sys.implementation.name == "micropython"
-
-try:
-    import micropython  # the compiler handles @micropython.viper itself
-except ImportError:  # CPython: the same function body runs as Python
-
-    class micropython:
-        @staticmethod
-        def viper(f):
-            return f
-
-
-try:
-    ptr8  # a viper built-in cast on MicroPython
-except NameError:
-
-    def ptr8(buf):
-        return buf
+from pot.compat import IS_MICROPYTHON, const, micropython, ptr8
 
 
 @micropython.viper

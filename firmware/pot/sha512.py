@@ -25,15 +25,9 @@ try:
 except ImportError:
     _hashlib_sha512 = None
 
-try:  # MicroPython: the compiler consumes @micropython.native itself
-    import micropython
+try:
     from micropython import const
-except ImportError:  # CPython: the same code runs undecorated
-
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
+except ImportError:  # CPython
 
     def const(x):
         return x
@@ -84,7 +78,9 @@ _H = [0] * 16  # chaining value, reused
 _BUF = bytearray(128)  # one block being filled
 
 
-@micropython.native
+# Not @micropython.native: measured on the Unix port, native code made this
+# only ~12 % faster (300 vs 345 us for the 2 blocks of a record signature)
+# while its machine code costs ~8 KB of heap when not frozen.
 def _compress(block, w, hs, k):
     # One 128-byte block (any buffer, read at offset 0) into the state hs.
     m = _M32

@@ -22,14 +22,7 @@
 #            TURBO (capped at 5, where the backoff reaches its 320 cap).
 #   liveness from ANY state, 320 consecutive matches reach TURBO (the
 #            bound is max(20, cooldown) <= 320 blocks).
-try:  # the MicroPython compiler folds const(); CPython gets the identity.
-    # (Not pot.compat: its `micropython.native` lookup fails at run time on
-    # the Unix port, and these modules need nothing else from it.)
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+from pot.compat import const
 
 FULL = const(0)
 TURBO = const(1)

@@ -22,14 +22,7 @@
 # port (the GRG gate's hashing makes ~3 KB of short-lived hash objects, in
 # pot.grg); on 32-bit boards the u64 timestamp arithmetic also makes a few
 # small long ints.
-try:  # the MicroPython compiler folds const(); CPython gets the identity.
-    # (Not pot.compat: its `micropython.native` lookup fails at run time on
-    # the Unix port, and these modules need nothing else from it.)
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+from pot.compat import const
 from pot.record import Record, OK, PROTO_VIOLATION
 from pot.nonces import NonceCache, FOUND, FULL
 from pot.grg import Grg

@@ -12,6 +12,7 @@ commands.
 """
 import hashlib
 import os
+import sys
 import time
 
 from potkit import PotkitError
@@ -42,7 +43,7 @@ def pynacl_ed25519_verify(public_key, message, signature):
     try:
         crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
         return True
-    except (BadSignatureError, ValueError):
+    except (BadSignatureError, ValueError, TypeError):
         return False
 
 
@@ -240,7 +241,7 @@ def issue_run(args):
     if args.anchor:
         print("anchor " + onchain_anchor(record, ctx).hex())
     print("time %d ns +- %d ns, %d sources, confidence %d ppm" % (
-        now.time_ns, now.uncertainty_ns, now.source_count, now.confidence_ppm), file=__import__("sys").stderr)
+        now.time_ns, now.uncertainty_ns, now.source_count, now.confidence_ppm), file=sys.stderr)
 
 
 def verify_args(p):

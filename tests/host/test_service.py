@@ -444,3 +444,25 @@ def test_cli_issue_then_verify(env, capsys):
     record = capsys.readouterr().out.split()[0]
     assert make_verifier(keys.load_public_key(env["key"])).verify(
         bytes.fromhex(record), grg.context_message("b", b"hello"), time.time_ns()) == fw.OK
+
+
+def test_many_pipelined_requests_with_a_slow_reader(svc):
+    # 20,000 pipelined requests sent before reading anything: the server
+    # stops reading while its write buffer is full (flow control) and
+    # resumes as we read, answering every request, in order.
+    import threading
+
+    n = 20000
+    req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(svc.http, timeout=30) as s:
+        sender = threading.Thread(target=s.sendall, args=(req * n,))
+        sender.start()
+        time.sleep(0.5)  # let the server fill its buffers
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < n:
+            chunk = s.recv(1 << 16)
+            assert chunk
+            data += chunk
+        sender.join(30)
+    assert data.count(b"HTTP/1.1 200 OK") == n
+    assert svc.alive()

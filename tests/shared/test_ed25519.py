@@ -1,12 +1,9 @@
-#: heapsize=48k
-# Verify-only Ed25519 (pot.ed25519) on every target, all of it inside the
-# 48 KB heap budget of the device (the first-line comment makes the Unix
-# port run this whole module with -X heapsize=48k).
+# Verify-only Ed25519 (pot.ed25519) on every target. The 48 KB heap budget
+# is tested by test_ed25519_heap.py (its own interpreter and heap).
 # Vectors (tests/vectors, made by tools/gen_ed25519_vectors.py):
 #   ed25519_rfc8032.txt     RFC 8032 7.1 TEST 1, 2, 3, 1024, SHA(abc)
 #   ed25519_sign_input.txt  the 1,024 sign.input cases (a board runs 1 in 16)
 #   ed25519_edge.txt        edge cases with libsodium's verdicts
-import gc
 import sys
 
 import testlib
@@ -136,21 +133,3 @@ def test_base_table_matches_group_arithmetic():
         assert int.from_bytes(e[0:32], "little") == (y + x) % p, i
         assert int.from_bytes(e[32:64], "little") == (y - x) % p, i
         assert int.from_bytes(e[64:96], "little") == 2 * ed._D * x * y % p, i
-
-
-def test_heap_of_one_verify():
-    # The whole verify must fit the 48 KB heap this module runs in (it does,
-    # or the tests above fail with MemoryError); here we bound the heap
-    # growth of one verify with the collector off: every temporary counts.
-    if not testlib.IS_MICROPYTHON:
-        testlib.skip("heap figures are MicroPython's")
-    f = next(vectors("ed25519_rfc8032.txt"))
-    pk, msg, sig = unhex(f[1]), unhex(f[2]), unhex(f[3])
-    verify(pk, msg, sig)
-    gc.collect()
-    before = gc.mem_alloc()
-    assert verify(pk, msg, sig)
-    # Garbage is collected during a real verify; a verify must not need
-    # more than what the collector can reclaim from a small live set.
-    gc.collect()
-    assert gc.mem_alloc() - before < 512  # no growing state between calls
