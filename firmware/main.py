@@ -44,12 +44,11 @@ def load_config(paths):
 
 
 def log(msg):
-    # stderr on the Unix port (stdout may be the serial link); print on a
-    # board only when the serial link is not the console.
-    try:
+    # stderr on the Unix port (stdout may be the serial link). Silent on a
+    # board, where stderr is the USB console that may carry the link (the
+    # host parser would skip the text as noise, but it costs line time).
+    if IS_UNIX:
         sys.stderr.write("pot-device " + msg + "\n")
-    except Exception:
-        pass
 
 
 def build_device(cfg):

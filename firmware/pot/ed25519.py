@@ -58,16 +58,18 @@ except ImportError:  # CPython: the same code runs undecorated
 
 from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH
 from pot.sha512 import sha512
+from pot.ed25519_field import (
+    P as _P,
+    M255 as _M255,
+    L as _L,
+    D2 as _D2,
+    invert as _invert,
+    recover_x as _recover_x,
+    dbl as _dbl,
+    add_cached as _add_cached,
+)
 
 _A_WIDTH = 5  # w-NAF width for h: 8 odd multiples of -A
-
-# Field and group constants (computed once at import, as big ints).
-_P = (1 << 255) - 19
-_M255 = (1 << 255) - 1
-_L = (1 << 252) + 27742317777372353535851937790883648493
-_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
-_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161
-_SQRTM1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
 # is ignored): y of the points of order 1, 2, 4 and 8, plus the
@@ -87,103 +89,6 @@ _NAF_S = bytearray(256)  # w-NAF digits of S, two's complement bytes
 _NAF_H = bytearray(256)  # w-NAF digits of h
 _SCALAR = bytearray(34)  # a scalar, little-endian, plus 2 zero bytes
 _A_TABLE = [0] * (4 << (_A_WIDTH - 2))  # (Y+X, Y-X, 2Z, 2dT) of -A, -3A, ..
-
-
-# --- Field arithmetic mod p = 2**255 - 19 ---------------------------------
-@micropython.native
-def _sqr_n(x, n):
-    # x**(2**n) for 0 <= x < p; result < p. Squarings alternate between a
-    # single fold (result < 2**261) and a full % p (result < p).
-    p = _P
-    m = _M255
-    for _ in range(n >> 1):
-        x = x * x
-        x = (x & m) + (x >> 255) * 19
-        x = x * x % p
-    if n & 1:
-        x = x * x % p
-    return x
-
-
-def _pow_2_250_1(z):
-    # (z**(2**250 - 1), z**11) mod p: the common part of the ref10 chains.
-    p = _P
-    z2 = z * z % p
-    z9 = _sqr_n(z2, 2) * z % p
-    z11 = z9 * z2 % p
-    t = z11 * z11 % p * z9 % p  # z^(2^5 - 1)
-    z10 = _sqr_n(t, 5) * t % p  # z^(2^10 - 1)
-    t = _sqr_n(z10, 10) * z10 % p  # 2^20 - 1
-    t = _sqr_n(t, 20) * t % p  # 2^40 - 1
-    z50 = _sqr_n(t, 10) * z10 % p  # 2^50 - 1
-    t = _sqr_n(z50, 50) * z50 % p  # 2^100 - 1
-    t = _sqr_n(t, 100) * t % p  # 2^200 - 1
-    t = _sqr_n(t, 50) * z50 % p  # 2^250 - 1
-    return t, z11
-
-
-def _invert(z):
-    # z**(p - 2) = z**(2**255 - 21)
-    t, z11 = _pow_2_250_1(z)
-    return _sqr_n(t, 5) * z11 % _P
-
-
-def _pow22523(z):
-    # z**((p - 5) / 8) = z**(2**252 - 3)
-    t, _ = _pow_2_250_1(z)
-    return _sqr_n(t, 2) * z % _P
-
-
-def _recover_x(y, sign):
-    # RFC 8032 5.1.3 steps 2-4 for a canonical y (< p): x with the given
-    # parity, or -1 when y is not the y of a curve point.
-    p = _P
-    yy = y * y % p
-    u = (yy - 1) % p
-    v = (_D * yy + 1) % p
-    v3 = v * v % p * v % p
-    x = u * v3 % p * _pow22523(u * (v3 * v3 % p) % p * v % p) % p
-    vxx = v * (x * x % p) % p
-    if vxx != u:
-        if vxx != (p - u) % p:
-            return -1
-        x = x * _SQRTM1 % p
-    if x == 0 and sign:
-        # RFC 8032 rejects "-0". Unreachable under our policy: x = 0 only
-        # for y = 1 and y = p - 1, which the small-order check rejects.
-        return -1
-    if (x & 1) != sign:
-        x = p - x
-    return x
-
-
-# --- Group arithmetic (used to build the -A table, not on the hot path) ---
-def _dbl(X, Y, Z):
-    # dbl-2008-hwcd, a = -1, signs folded (see _double_scalarmult).
-    p = _P
-    a = X * X % p
-    b = Y * Y % p
-    c = 2 * Z * Z % p
-    s = (X + Y) * (X + Y) % p
-    h = a + b
-    e = h - s
-    g = a - b
-    f = g + c
-    return e * f % p, g * h % p, f * g % p, e * h % p
-
-
-def _add_cached(X, Y, Z, T, yp, ym, z2, t2d):
-    # add-2008-hwcd-3: (X, Y, Z, T) + a cached point (Y+X, Y-X, 2Z, 2dT).
-    p = _P
-    a = (Y - X) * ym % p
-    b = (Y + X) * yp % p
-    c = T * t2d % p
-    d = Z * z2 % p
-    e = b - a
-    f = d - c
-    g = d + c
-    h = b + a
-    return e * f % p, g * h % p, f * g % p, e * h % p
 
 
 def _build_a_table(ax, ay):
@@ -243,7 +148,12 @@ def _load_scalar(src32):
 def _double_scalarmult(naf_s, naf_h, table_a, table_b):
     # Returns (X, Y, Z) of sum_i 2**i (naf_s[i] B + naf_h[i] A'), with the
     # odd multiples of A' cached in table_a and those of B in table_b.
-    p = _P
+    # Reduction, two levels: the products of coordinates (|x| < 2**256) are
+    # folded once, (x & m) + (x >> 255) * 19, giving |x| < 2**264; the
+    # products of sums of those (|x| < 2**532) are folded twice, giving
+    # -2**31 < x < 2**255 + 2**31: not canonical, but bounded, so every
+    # coordinate stays below 2**256 in magnitude (two folds are ~15 %
+    # cheaper than % p on the Unix port). The caller reduces at the end.
     m = _M255
     top = 255
     while top >= 0 and not (naf_s[top] or naf_h[top]):
@@ -259,8 +169,7 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
         # Doubling, dbl-2008-hwcd with a = -1 and the signs of E, F, G, H
         # flipped (products unchanged): a = X^2, b = Y^2, c = 2Z^2,
         # H = a + b, E = H - (X+Y)^2, G = a - b, F = G + c;
-        # X3 = EF, Y3 = GH, Z3 = FG, T3 = EH. Inputs < p; the squares are
-        # folded once (< 2**261), the products reduced fully.
+        # X3 = EF, Y3 = GH, Z3 = FG, T3 = EH.
         a = X * X
         a = (a & m) + (a >> 255) * 19
         b = Y * Y
@@ -274,11 +183,19 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
         e = h - e
         g = a - b
         f = g + c + c
-        X = e * f % p
-        Y = g * h % p
-        Z = f * g % p
+        X = e * f
+        X = (X & m) + (X >> 255) * 19
+        X = (X & m) + (X >> 255) * 19
+        Y = g * h
+        Y = (Y & m) + (Y >> 255) * 19
+        Y = (Y & m) + (Y >> 255) * 19
+        Z = f * g
+        Z = (Z & m) + (Z >> 255) * 19
+        Z = (Z & m) + (Z >> 255) * 19
         if da or db:
-            T = e * h % p  # only an addition reads T
+            T = e * h
+            T = (T & m) + (T >> 255) * 19
+            T = (T & m) + (T >> 255) * 19  # only an addition reads T
         if da:
             # + (+-)(2k+1)A' from the cached table: add-2008-hwcd-3.
             if da < 128:
@@ -303,11 +220,19 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
             f = d - c
             g = d + c
             h = b + a
-            X = e * f % p
-            Y = g * h % p
-            Z = f * g % p
+            X = e * f
+            X = (X & m) + (X >> 255) * 19
+            X = (X & m) + (X >> 255) * 19
+            Y = g * h
+            Y = (Y & m) + (Y >> 255) * 19
+            Y = (Y & m) + (Y >> 255) * 19
+            Z = f * g
+            Z = (Z & m) + (Z >> 255) * 19
+            Z = (Z & m) + (Z >> 255) * 19
             if db:
-                T = e * h % p
+                T = e * h
+                T = (T & m) + (T >> 255) * 19
+                T = (T & m) + (T >> 255) * 19
         if db:
             # + (+-)(2k+1)B from the affine Niels table in flash (Z2 = 1).
             if db < 128:
@@ -331,9 +256,15 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
             f = d - c
             g = d + c
             h = b + a
-            X = e * f % p
-            Y = g * h % p
-            Z = f * g % p
+            X = e * f
+            X = (X & m) + (X >> 255) * 19
+            X = (X & m) + (X >> 255) * 19
+            Y = g * h
+            Y = (Y & m) + (Y >> 255) * 19
+            Y = (Y & m) + (Y >> 255) * 19
+            Z = f * g
+            Z = (Z & m) + (Z >> 255) * 19
+            Z = (Z & m) + (Z >> 255) * 19
         i -= 1
     return X, Y, Z
 

@@ -18,6 +18,7 @@ The timebase refreshes in its own thread (time sources are network I/O).
 import asyncio
 import heapq
 import json
+import signal
 import sys
 import time
 import traceback
@@ -709,10 +710,19 @@ def serve_run(args):
         st = tb.status()
         if not st["ok"]:
             print("potkit serve: not issuing yet: %s" % st.get("reason"), file=sys.stderr, flush=True)
+        # SIGINT and SIGTERM end the service cleanly (listeners closed,
+        # refresh thread stopped), also when started in the background.
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             server.close()
+        print("potkit serve: stopped", file=sys.stderr, flush=True)
 
     try:
         asyncio.run(main())

@@ -151,6 +151,14 @@ class TimeBase:
     def now(self):
         """The current time as a Now, or TimeBaseUnavailable."""
         state = self._state
+        if state is None and self.last_attempt is None:
+            # Never refreshed (a caller that did not start() the thread):
+            # run the first synthesis now, in the caller.
+            try:
+                self.refresh()
+            except Exception:
+                pass
+            state = self._state
         if state is None:
             if self.last_error:
                 raise TimeBaseUnavailable("time synthesis aborted: %s" % self.last_error)

@@ -66,8 +66,13 @@ def test_steady_state_heap_does_not_grow():
             st = dl.status()
             heap.append(st["heap_alloc"])
         print("soak: verdicts %s; heap after collect per round %s (free %d)" % (counts, heap, st["heap_free"]))
-        assert counts.get("OK", 0) >= ROUNDS * PER_ROUND // 6 - 5
-        assert counts.get("REPLAY", 0) >= ROUNDS * PER_ROUND // 6 - 5
+        # T3 records are good for 100 ms: on a loaded machine a few may go
+        # STALE on the way (they are then not OK / not REPLAY), never many.
+        group = ROUNDS * PER_ROUND // 6
+        stale = counts.get("STALE", 0)
+        assert stale <= group // 20, counts
+        assert counts.get("OK", 0) + counts.get("REPLAY", 0) + stale == 2 * group, counts
+        assert counts.get("OK", 0) >= group - stale and counts.get("REPLAY", 0) >= group - stale
         assert counts.get("CROSS_CONTEXT", 0) == ROUNDS * PER_ROUND // 6
         assert counts.get("FORGE", 0) == ROUNDS * PER_ROUND // 6
         # Steady state: after the first round (caches and tables warm), the

@@ -85,18 +85,26 @@ def test_timebase_extrapolates_with_monotonic_clock_and_grows_uncertainty():
     assert n.age_ns == 10 * 10**9 + 3000000
 
 
-def test_timebase_refuses_before_first_synthesis_and_when_too_old():
-    tb, c = manual_timebase([Result(10**18, 0)], max_age_s=64)
-    with pytest.raises(TimeBaseUnavailable, match="no time synthesis"):
-        tb.now()
-    c.w = 0
-    tb.refresh()
+def test_timebase_first_read_synthesizes_and_refuses_when_too_old():
+    tb, c = manual_timebase([lambda c: Result(10**18, c.w)], max_age_s=64)
+    assert tb.refreshes == 0
+    assert tb.now().time_ns == 10**18  # never refreshed: the first read runs the synthesis
+    assert tb.refreshes == 1
     c.advance(64 * 10**9)
     tb.now()  # exactly at the limit: still fine
     c.advance(1)
     with pytest.raises(TimeBaseUnavailable, match="old"):
         tb.now()
     assert not tb.status()["ok"]
+
+
+def test_timebase_first_read_that_fails_refuses():
+    tb, c = manual_timebase([RuntimeError("3 sources unreachable")])
+    with pytest.raises(TimeBaseUnavailable, match="unreachable"):
+        tb.now()
+    with pytest.raises(TimeBaseUnavailable):  # no retry inside now(): that is the thread's job
+        tb.now()
+    assert tb.failures == 1
 
 
 def test_timebase_aborted_refresh_discards_the_previous_synthesis():

@@ -81,6 +81,12 @@ def test_wrong_ca_is_source_auth(chrony, other_ca):
     assert "certificate verify failed" in err.message
 
 
+def test_system_trust_does_not_trust_test_ca(chrony):
+    # ca_file=None: the system store, which has never heard of our test CA.
+    err = _expect(SOURCE_AUTH, query_nts, chrony.host, chrony.nts_ke_port, timeout=3.0)
+    assert "certificate verify failed" in err.message
+
+
 def test_certificate_for_another_name_is_source_auth(test_ca):
     cert, key = test_ca.issue(("ntp.other.test",))
     with peers.start_chrony(nts_ke_port=0, cert=cert, key=key) as srv:

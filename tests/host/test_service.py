@@ -60,6 +60,7 @@ class Service:
         return self.proc.poll() is None
 
     def stop(self):
+        """Terminates the service; returns (exit status, its stderr)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -67,7 +68,9 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        err = self.stderr()
         os.unlink(self.log.name)
+        return self.proc.returncode, err
 
 
 def write_config(directory, servers, name="sources.json", timeout_s=1.0):
@@ -97,7 +100,10 @@ def env():
 def svc(env):
     s = Service(env["key"], env["config"])
     yield s
-    s.stop()
+    status, err = s.stop()
+    # Nothing the tests sent made the service log a bug (a 500 or a parser crash).
+    assert "Traceback" not in err, err
+    assert status == 0
 
 
 def request(svc, method, path, body=None, headers=None, conn=None):
@@ -421,7 +427,9 @@ def test_unreachable_sources_make_the_service_refuse(env):
         rec = "00" * 143
         assert request(s, "POST", "/v1/verify", {"record": rec, "ctx": CTXH})[0] == 503
     finally:
-        s.stop()
+        status, err = s.stop()
+    # SIGTERM is a clean stop, not a crash.
+    assert status == 0 and "potkit serve: stopped" in err and "Traceback" not in err
 
 
 # --- the CLI over the same sources -------------------------------------------------------------
@@ -466,3 +474,39 @@ def test_many_pipelined_requests_with_a_slow_reader(svc):
         sender.join(30)
     assert data.count(b"HTTP/1.1 200 OK") == n
     assert svc.alive()
+
+
+# --- the service's verifier adaptations (in process) -------------------------------------------
+def test_service_verifier_has_no_ordering_floor(svc):
+    first = issue(svc)["record"]
+    second = issue(svc)["record"]
+    assert int(second[6:22], 16) > int(first[6:22], 16)
+    assert verify(svc, second)["verdict"] == "OK"
+    assert verify(svc, first)["verdict"] == "OK"  # a device would say ORDERING
+    assert verify(svc, first)["verdict"] == "REPLAY"
+
+
+def test_host_nonce_cache_expires_and_fails_closed():
+    from nacl.signing import SigningKey
+
+    from potkit.issuer import Issuer
+    from potkit.service import HostNonceCache, ServiceVerifier
+    from potkit.timebase import FixedTimeBase
+    from pot.nonces import FOUND, FULL
+
+    c = HostNonceCache(2)
+    a, b, x = b"a" * 32, b"b" * 32, b"x" * 32
+    assert c.lookup(a, 100) >= 0
+    c.store(0, a, 200)
+    assert c.lookup(memoryview(a), 150) == FOUND
+    c.store(0, b, 300)
+    assert c.lookup(x, 150) == FULL      # two live entries: full, nothing evicted
+    assert c.lookup(a, 201) >= 0         # a expired at 200: its slot is free again
+    assert c.live(201) == 1
+    assert c.lookup(b, 250) == FOUND
+    # Through the verifier: a full cache answers BUSY, as on a device.
+    iss = Issuer(SigningKey(bytes(32)), FixedTimeBase())
+    v = ServiceVerifier(iss.public_key, cache_capacity=3)
+    now = time.time_ns() + 10**6
+    verdicts = [v.verify(iss.issue(CTX, 0), CTX, now) for _ in range(4)]
+    assert verdicts == [fw.OK, fw.OK, fw.OK, fw.BUSY]

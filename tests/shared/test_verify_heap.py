@@ -1,4 +1,5 @@
 #: heapsize=160k
+#: mpy
 # A full verify (structure, context gate, Ed25519) within a 48 KiB heap, the
 # budget of a small board with Wi-Fi running.
 #

@@ -1,0 +1,8 @@
+# Freeze the PoT device package into a MicroPython firmware image, so that its
+# bytecode and constant tables (CRC, GF, Golay, Ed25519) live in flash, not RAM:
+#   cd micropython/ports/esp32
+#   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=$REPO/boards/esp32/manifest.py
+# Relative paths are relative to this file. main.py is not frozen: deploy
+# copies it (with pot.json / board.json), and the board runs it at boot.
+include("$(PORT_DIR)/boards/manifest.py")
+package("pot", base_path="../../firmware")

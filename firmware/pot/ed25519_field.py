@@ -1,0 +1,125 @@
+# Field and point arithmetic for pot.ed25519 (verify-only Ed25519): the
+# field GF(p), p = 2**255 - 19, with the ref10 exponentiation chains, point
+# decompression, and the generic extended-coordinate doubling and addition
+# used to build per-verify tables. The hot loop (pot.ed25519) inlines its
+# own copies of the formulas. A separate module so that compiling either
+# from source fits a small heap (MicroPython holds one module's parse tree
+# at a time). See pot/ed25519.py for the design notes.
+try:  # MicroPython: the compiler consumes @micropython.native itself
+    import micropython
+except ImportError:  # CPython: the same code runs undecorated
+
+    class micropython:
+        @staticmethod
+        def native(f):
+            return f
+
+
+# Field and group constants (computed once at import, as big ints).
+P = (1 << 255) - 19
+M255 = (1 << 255) - 1
+L = (1 << 252) + 27742317777372353535851937790883648493
+D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
+D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161
+SQRTM1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+
+
+# --- Field arithmetic mod p = 2**255 - 19 ---------------------------------
+@micropython.native
+def sqr_n(x, n):
+    # x**(2**n) mod p, up to a multiple of p: for 0 <= x < 2**256 the
+    # result is in [0, 2**256). Squarings alternate between one fold
+    # (x & m) + (x >> 255) * 19 (result < 2**262) and two folds (result
+    # < 2**256): cheaper than % p, and the bound does not grow.
+    m = M255
+    for _ in range(n >> 1):
+        x = x * x
+        x = (x & m) + (x >> 255) * 19
+        x = x * x
+        x = (x & m) + (x >> 255) * 19
+        x = (x & m) + (x >> 255) * 19
+    if n & 1:
+        x = x * x % P
+    return x
+
+
+def _pow_2_250_1(z):
+    # (z**(2**250 - 1), z**11) mod p: the common part of the ref10 chains.
+    p = P
+    z2 = z * z % p
+    z9 = sqr_n(z2, 2) * z % p
+    z11 = z9 * z2 % p
+    t = z11 * z11 % p * z9 % p  # z^(2^5 - 1)
+    z10 = sqr_n(t, 5) * t % p  # z^(2^10 - 1)
+    t = sqr_n(z10, 10) * z10 % p  # 2^20 - 1
+    t = sqr_n(t, 20) * t % p  # 2^40 - 1
+    z50 = sqr_n(t, 10) * z10 % p  # 2^50 - 1
+    t = sqr_n(z50, 50) * z50 % p  # 2^100 - 1
+    t = sqr_n(t, 100) * t % p  # 2^200 - 1
+    t = sqr_n(t, 50) * z50 % p  # 2^250 - 1
+    return t, z11
+
+
+def invert(z):
+    # z**(p - 2) = z**(2**255 - 21)
+    t, z11 = _pow_2_250_1(z)
+    return sqr_n(t, 5) * z11 % P
+
+
+def pow22523(z):
+    # z**((p - 5) / 8) = z**(2**252 - 3)
+    t, _ = _pow_2_250_1(z)
+    return sqr_n(t, 2) * z % P
+
+
+def recover_x(y, sign):
+    # RFC 8032 5.1.3 steps 2-4 for a canonical y (< p): x with the given
+    # parity, or -1 when y is not the y of a curve point.
+    p = P
+    yy = y * y % p
+    u = (yy - 1) % p
+    v = (D * yy + 1) % p
+    v3 = v * v % p * v % p
+    x = u * v3 % p * pow22523(u * (v3 * v3 % p) % p * v % p) % p
+    vxx = v * (x * x % p) % p
+    if vxx != u:
+        if vxx != (p - u) % p:
+            return -1
+        x = x * SQRTM1 % p
+    if x == 0 and sign:
+        # RFC 8032 rejects "-0". Unreachable under our policy: x = 0 only
+        # for y = 1 and y = p - 1, which the small-order check rejects.
+        return -1
+    if (x & 1) != sign:
+        x = p - x
+    return x
+
+
+# --- Point arithmetic (builds the -A table; not on the hot path) ----------
+def dbl(X, Y, Z):
+    # dbl-2008-hwcd, a = -1, signs of E, F, G, H flipped (products unchanged;
+    # see pot.ed25519._double_scalarmult). Returns (X, Y, Z, T).
+    p = P
+    a = X * X % p
+    b = Y * Y % p
+    c = 2 * Z * Z % p
+    s = (X + Y) * (X + Y) % p
+    h = a + b
+    e = h - s
+    g = a - b
+    f = g + c
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def add_cached(X, Y, Z, T, yp, ym, z2, t2d):
+    # add-2008-hwcd-3: (X, Y, Z, T) + a cached point (Y+X, Y-X, 2Z, 2dT).
+    p = P
+    a = (Y - X) * ym % p
+    b = (Y + X) * yp % p
+    c = T * t2d % p
+    d = Z * z2 % p
+    e = b - a
+    f = d - c
+    g = d + c
+    h = b + a
+    return e * f % p, g * h % p, f * g % p, e * h % p
