@@ -35,15 +35,17 @@
 #     (4S + 3M, plus 1M for T only when an addition follows), addition
 #     add-2008-hwcd-3 (8M, 7M with the affine base table; T only when
 #     another addition follows);
-#   - two-level lazy reduction: a product of reduced factors is only folded
-#     once, (x & M) + (x >> 255) * 19 (< 2**261, about 40 % cheaper than
-#     x % p on the Unix port), and the products of those folded values are
-#     reduced with % p, so every point coordinate is fully reduced again;
-#     sums and differences are never reduced (they may be negative);
+#   - two-level lazy reduction, no % p in the loop: a product of
+#     coordinates is folded once, (x & M) + (x >> 255) * 19 (< 2**264), a
+#     product of sums of those is folded twice (back below 2**256 in
+#     magnitude); on the Unix port one fold costs about half of x % p. Sums and
+#     differences are never reduced (they may be negative);
 #   - one exponentiation to decompress A (x = u v^3 (u v^7)^((p-5)/8)) and
 #     one inversion to encode the result, both by the ref10 addition chain
 #     (254 squarings, 11 multiplications) instead of pow();
 #   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one.
+#   Field chains, decompression and generic point formulas live in
+#   pot/ed25519_field.py (split so each module compiles in a small heap).
 # Memory: the w-NAF digit buffers and the -A table are preallocated at
 # import and reused (so not re-entrant: one verify at a time).
 try:  # MicroPython: the compiler consumes @micropython.native itself

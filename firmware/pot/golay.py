@@ -34,16 +34,17 @@
 # - CPython: a per-bit-group Python loop costs ~15 us per shard, too slow
 #   for the issuer (>= 10,000 records/s), so CPython reads the whole shard
 #   as one int and uses 4,096-entry codeword / 2,048-entry syndrome tuples
-#   (pot.golay_fast, built at import, ~2 ms, ~200 KB, host only): ~2 us per
-#   shard. tests/shared/test_golay.py checks both paths agree.
+#   (built at import, ~2 ms, ~200 KB, host only): ~2 us per shard.
+#   tests/shared/test_golay.py checks both paths agree. That code sits in
+#   `if _CPYTHON:` blocks: a .mpy or frozen module loads it, but never runs
+#   the defs, so on MicroPython it is garbage right after import (nothing
+#   of it stays on the heap).
 from pot.compat import IS_MICROPYTHON, micropython, ptr8
 from pot.golay_tables import PAR_HI, PAR_LO
 
 # True: use the host's whole-shard-int path. Tests set it to False on
 # CPython to run the portable kernels too; pot.golay_decode reads it.
 _CPYTHON = not IS_MICROPYTHON
-if _CPYTHON:
-    from pot.golay_fast import encode_int as _encode_int
 
 
 def _parity(m):
@@ -149,3 +150,20 @@ def decode_shard(src, dst):
     # dst sets the size). Returns the number of corrected bits over all
     # words; the padding bits of src (and any bytes after) are ignored.
     return _golay_decode().decode_shard(src, dst)
+
+
+# --- CPython path: whole-shard ints (never defined on MicroPython) --------
+if _CPYTHON:
+    _CODEWORD = tuple([encode_word(m) for m in range(4096)])
+    # Shift of each 12-bit word in the 120-bit data int, first word first.
+    _SHIFTS_15 = tuple(range(108, -1, -12))
+
+    def _encode_int(src, dst, pairs):
+        nbytes = (pairs * 46 + 7) >> 3
+        x = int.from_bytes(src, "big")
+        shifts = _SHIFTS_15 if pairs == 5 else range(24 * pairs - 12, -1, -12)
+        cw = _CODEWORD
+        v = 0
+        for s in shifts:
+            v = (v << 23) | cw[(x >> s) & 0xFFF]
+        dst[:nbytes] = (v << (nbytes * 8 - pairs * 46)).to_bytes(nbytes, "big")

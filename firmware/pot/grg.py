@@ -2,10 +2,11 @@
 # G2 (golay) -> H (per-shard HMAC tags) -> SHA-256 commitment; the context
 # gate; the sharded frame.
 #
-# Device API, every buffer allocated once in Grg() (about 2.3 KB). What a
-# gate or frame still allocates per call (about 3 KB on the Unix port) is
-# hashlib's: MicroPython's sha256 objects cannot be copied or reset, so each
-# HMAC makes two hash objects and two digests (tools/bench_codec.py).
+# Device API, every buffer allocated once (the forward path's in Grg(),
+# the frame receive path's on the first open_frame). What a gate or frame
+# still allocates per call (about 3 KB on the Unix port) is hashlib's:
+# MicroPython's sha256 objects cannot be copied or reset, so each HMAC
+# makes two hash objects and two digests (tools/bench_codec.py).
 #   g = Grg(); g.set_context(ctx)
 #   g.commit(payload) -> memoryview(32)    forward path; leaves the six
 #                                          tagged shards in g.tagged (222)
@@ -19,19 +20,25 @@
 #   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
 #   context_device(device_id), context_message(device_id, message)
 #
+# Memory (the device budget): a verifier only runs the forward path
+# (commit, check). The frame receive path (open_frame: Golay decoding, RS
+# rebuild, the strict G1 decoder, 0.4 KB of buffers) is pot.grg_frame,
+# loaded on the first open_frame, so a verifier never spends heap on it.
+#
 # Two forward paths give the same bytes (tests run both on CPython against
 # the same vectors): the portable one runs the firmware modules' loops (on
 # MicroPython they are viper/C); on CPython, where those loops would be
 # interpreted Python, `fast` mode does RS with bytes.translate and Golay
 # with per-byte tables of coded long ints (XOR of 15), so that the host issuer
-# reaches its 10,000 records per second.
+# reaches its 10,000 records per second. The fast path is defined in an `if`
+# block that MicroPython never runs, so it costs no heap there.
 import hashlib
 
 from pot import golay, rice, rs
 from pot.rice import copy_bytes
 from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at
 
-from pot.compat import const
+from pot.compat import IS_MICROPYTHON, const
 
 PAYLOAD_LEN = const(47)
 RECORD_LEN = const(143)
@@ -58,7 +65,7 @@ MAX_DEVICE_ID = const(64)
 # tagging allocates no one-byte buffers.
 _INDEX = (b"\x00", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05")
 
-FAST_AVAILABLE = hasattr(bytes, "translate")  # CPython yes, MicroPython no
+FAST_AVAILABLE = not IS_MICROPYTHON  # bytes.translate, cheap long ints
 
 
 class GrgError(ValueError):
@@ -72,44 +79,6 @@ def derive_key(ctx):
     h = hashlib.sha256(KEY_LABEL)
     h.update(ctx)
     return h.digest()
-
-
-# --- CPython fast-path tables (built once, on first use) -------------------
-_fast_tables = None
-
-
-def _build_fast_tables():
-    # From the firmware modules themselves, so both paths share one source:
-    # 256-byte translate tables x -> c*x for the parity coefficients, and,
-    # Golay being linear, for each of the 15 byte positions of a shard the
-    # 256 coded shards (232-bit ints, padding included) of that byte alone:
-    # a coded shard is then the XOR of 15 look-ups.
-    global _fast_tables
-    if _fast_tables is None:
-        rows = rs.PARITY_ROWS
-        mul = {}
-        for c in rows:
-            if c not in mul:
-                mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
-        row4 = tuple(mul[rows[j]] for j in range(4))
-        row5 = tuple(mul[rows[4 + j]] for j in range(4))
-        bit_coded = []  # the coded shard of a shard with only bit p set
-        for p in range(SHARD_LEN * 8):
-            word, bit = divmod(p, 12)
-            cw = golay.encode_word(1 << (11 - bit))
-            bit_coded.append(cw << (23 * (9 - word) + 2))
-        byte_coded = []
-        for j in range(SHARD_LEN):
-            table = [0] * 256
-            for b in range(1, 256):
-                x = 0
-                for k in range(8):
-                    if b >> (7 - k) & 1:
-                        x ^= bit_coded[8 * j + k]
-                table[b] = x
-            byte_coded.append(table)
-        _fast_tables = (row4, row5, tuple(byte_coded))
-    return _fast_tables
 
 
 class Grg:
@@ -129,14 +98,9 @@ class Grg:
         self.coded = [tm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
         self.commit_buf = bytearray(COMMITMENT_LEN)
         self.commit_view = memoryview(self.commit_buf)
-        # Frame receive: a copy of the frame, the decoded payload, verdicts.
-        self.frame = bytearray(FRAME_LEN)
-        fm = memoryview(self.frame)
-        self.frame_coded = [fm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
-        self.frame_signature = fm[TAGGED_ALL:FRAME_LEN]
-        self.payload = bytearray(PAYLOAD_LEN)
-        self.payload_view = memoryview(self.payload)
-        self.verdicts = bytearray(SHARDS)
+        # Frame receive buffers (frame, frame_coded, frame_signature,
+        # payload, payload_view, verdicts): made by the first open_frame.
+        self.frame = None
         self.ctx = None
         self.key = None
 
@@ -158,7 +122,7 @@ class Grg:
         if len(payload) < PAYLOAD_LEN:
             raise GrgError("payload shorter than 47 bytes")
         if self.fast:
-            return self._commit_fast(payload)
+            return _commit_fast(self, payload)
         rice.encode_portable(payload, self.area)
         shards = self.shards
         coded = self.coded
@@ -173,43 +137,6 @@ class Grg:
         self.commit_view[:] = hashlib.sha256(tagged).digest()
         return self.commit_view
 
-    def _commit_fast(self, payload):
-        # CPython: the same stages with C-level primitives.
-        row4, row5, byte_coded = _fast_tables
-        area = self.area
-        rice.encode_fast(payload, area)
-        a = bytes(area)
-        fb = int.from_bytes
-        # R: multiply each data shard by its coefficients with bytes.translate
-        # (one 256-byte table per coefficient), XOR the products as long ints.
-        p4 = p5 = 0
-        for c in range(DATA_SHARDS):
-            lo = c * SHARD_LEN
-            hi = lo + SHARD_LEN
-            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
-            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
-        p4b = p4.to_bytes(SHARD_LEN, "big")
-        p5b = p5.to_bytes(SHARD_LEN, "big")
-        self.shard_buf[AREA_LEN:] = p4b + p5b
-        # G2 and H, shard by shard.
-        key = self.key
-        parts = []
-        for i in range(SHARDS):
-            if i < DATA_SHARDS:
-                sb = a[i * SHARD_LEN : (i + 1) * SHARD_LEN]
-            else:
-                sb = p4b if i == 4 else p5b
-            c = 0
-            for table, b in zip(byte_coded, sb):
-                c ^= table[b]
-            cs = c.to_bytes(CODED_LEN, "big")
-            parts.append(cs)
-            parts.append(key.mac(_INDEX[i], cs)[:TAG_LEN])
-        t = b"".join(parts)
-        self.tagged[:] = t
-        self.commit_buf[:] = hashlib.sha256(t).digest()
-        return self.commit_view
-
     def check(self, payload, commitment=None):
         # The context gate: recompute the commitment of payload for the
         # current context and compare (constant time). With commitment None,
@@ -221,46 +148,28 @@ class Grg:
             return crypto_verify_at(c, 0, payload, PAYLOAD_LEN, COMMITMENT_LEN)
         return crypto_verify(c, commitment)
 
-    # --- sharded frame receive (spec 2.6) ----------------------------------
+    # --- sharded frame receive (spec 2.6): pot.grg_frame ---------------------
     def open_frame(self, frame):
         # Returns the 47-byte payload (a view of an internal buffer) and
-        # fills self.verdicts; raises GrgError when fewer than 4 shards pass
-        # their tags or the rebuilt data is not a canonical G1 stream. The
-        # signature is in self.frame_signature. The caller recomputes the
-        # commitment (commit) and verifies the record as any other.
-        if self.key is None:
-            raise GrgError("no context set")
-        if len(frame) != FRAME_LEN:
-            raise GrgError("frame must be 286 bytes")
-        self.frame[:] = frame
-        key = self.key
-        fr = self.frame
-        shards = self.shards
-        verdicts = self.verdicts
-        good = 0
-        count = 0
-        for i in range(SHARDS):
-            fixed = golay.decode_shard(self.frame_coded[i], shards[i])
-            # Re-encode the corrected words: the tag covers the clean coded
-            # shard, never the received bits (self.coded is scratch here).
-            clean = self.coded[i]
-            golay.encode_shard(shards[i], clean)
-            t = key.mac(_INDEX[i], clean)
-            if crypto_verify_at(t, 0, fr, i * TAGGED_LEN + CODED_LEN, TAG_LEN):
-                verdicts[i] = fixed if fixed < ERASED else ERASED - 1
-                good |= 1 << i
-                count += 1
-            else:
-                verdicts[i] = ERASED
-        if count < DATA_SHARDS:
-            raise GrgError("too many erased shards (%d good of 6)" % count)
-        if good & 0x0F != 0x0F:  # a data shard is missing: rebuild it
-            rs.reconstruct(shards, good)
-        try:
-            rice.decode(self.area, self.payload)
-        except ValueError as e:
-            raise GrgError(str(e))
-        return self.payload_view
+        # fills self.verdicts[i]: 0 (ok), n (bits corrected) or ERASED;
+        # raises GrgError when fewer than 4 shards pass their tags or the
+        # rebuilt data is not a canonical G1 stream. The signature is in
+        # self.frame_signature. The caller recomputes the commitment
+        # (commit) and verifies the record as any other.
+        return _grg_frame().open_frame(self, frame)
+
+
+_frame_module = None
+
+
+def _grg_frame():
+    # The receive path, loaded on first use (see the top of this file).
+    global _frame_module
+    if _frame_module is None:
+        from pot import grg_frame
+
+        _frame_module = grg_frame
+    return _frame_module
 
 
 # --- context strings (spec 2.7) --------------------------------------------
@@ -336,3 +245,80 @@ def open_frame(frame, ctx):
     verdicts = list(g.verdicts)
     sig = bytes(g.frame_signature)
     return payload + bytes(g.commit(payload)) + sig, verdicts
+
+
+# --- CPython fast path (never defined on MicroPython) -----------------------
+if FAST_AVAILABLE:
+    _fast_tables = None
+
+
+    def _build_fast_tables():
+        # From the firmware modules themselves, so both paths share one source:
+        # 256-byte translate tables x -> c*x for the parity coefficients, and,
+        # Golay being linear, for each of the 15 byte positions of a shard the
+        # 256 coded shards (232-bit ints, padding included) of that byte alone:
+        # a coded shard is then the XOR of 15 look-ups.
+        global _fast_tables
+        if _fast_tables is None:
+            rows = rs.PARITY_ROWS
+            mul = {}
+            for c in rows:
+                if c not in mul:
+                    mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
+            row4 = tuple(mul[rows[j]] for j in range(4))
+            row5 = tuple(mul[rows[4 + j]] for j in range(4))
+            bit_coded = []  # the coded shard of a shard with only bit p set
+            for p in range(SHARD_LEN * 8):
+                word, bit = divmod(p, 12)
+                cw = golay.encode_word(1 << (11 - bit))
+                bit_coded.append(cw << (23 * (9 - word) + 2))
+            byte_coded = []
+            for j in range(SHARD_LEN):
+                table = [0] * 256
+                for b in range(1, 256):
+                    x = 0
+                    for k in range(8):
+                        if b >> (7 - k) & 1:
+                            x ^= bit_coded[8 * j + k]
+                    table[b] = x
+                byte_coded.append(table)
+            _fast_tables = (row4, row5, tuple(byte_coded))
+        return _fast_tables
+
+
+    def _commit_fast(self, payload):
+        # Grg.commit on CPython: the same stages with C-level primitives.
+        row4, row5, byte_coded = _fast_tables
+        area = self.area
+        rice.encode_fast(payload, area)
+        a = bytes(area)
+        fb = int.from_bytes
+        # R: multiply each data shard by its coefficients with bytes.translate
+        # (one 256-byte table per coefficient), XOR the products as long ints.
+        p4 = p5 = 0
+        for c in range(DATA_SHARDS):
+            lo = c * SHARD_LEN
+            hi = lo + SHARD_LEN
+            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
+            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
+        p4b = p4.to_bytes(SHARD_LEN, "big")
+        p5b = p5.to_bytes(SHARD_LEN, "big")
+        self.shard_buf[AREA_LEN:] = p4b + p5b
+        # G2 and H, shard by shard.
+        key = self.key
+        parts = []
+        for i in range(SHARDS):
+            if i < DATA_SHARDS:
+                sb = a[i * SHARD_LEN : (i + 1) * SHARD_LEN]
+            else:
+                sb = p4b if i == 4 else p5b
+            c = 0
+            for table, b in zip(byte_coded, sb):
+                c ^= table[b]
+            cs = c.to_bytes(CODED_LEN, "big")
+            parts.append(cs)
+            parts.append(key.mac(_INDEX[i], cs)[:TAG_LEN])
+        t = b"".join(parts)
+        self.tagged[:] = t
+        self.commit_buf[:] = hashlib.sha256(t).digest()
+        return self.commit_view

@@ -7,14 +7,19 @@
 # the rest of it; decode(area, payload_out) is strict: every payload has
 # exactly one stream, and anything else raises ValueError("G1: ...").
 #
+# Memory (the device budget): this module is the encoder (what a
+# verifier's context gate runs); the strict decoder is pot.rice_decode,
+# loaded on the first decode(), so a verifier never spends heap on it.
+#
 # Two implementations of the encoder, tested against the same vectors:
-# - the portable one (`RiceCoder.encode`) writes bits through a small-int
+# - the portable one (`encode_portable`) writes bits through a small-int
 #   accumulator into the caller's buffer (the accumulator stays below
 #   2**26, so on 32-bit boards only the timestamp arithmetic, F4-F6 values
 #   of up to 35 bits, makes long ints);
 # - on CPython, `encode_fast` packs all fields into one long int and writes
 #   it with int.to_bytes: a few microseconds instead of tens, which the host
-#   issuer needs for its 10,000 records per second.
+#   issuer needs for its 10,000 records per second. It is defined in an
+#   `if` block that MicroPython never runs (so it costs no heap there).
 from pot.compat import IS_MICROPYTHON, const, micropython, ptr8
 
 
@@ -80,191 +85,110 @@ def code_length(v, field):
     return q + 1 + k if q < e else e + w
 
 
-class RiceCoder:
-    # The portable encoder and the strict bit reader. An instance owns no
-    # buffer: it works on the caller's (the Grg pipeline's preallocated
-    # area and payload).
-    def __init__(self):
-        self.buf = None
-        self.pos = 0  # next byte index in buf
-        self.acc = 0  # pending bits (fewer than 8 between calls)
-        self.nb = 0  # number of pending bits
-        self.end = 0  # reader: bytes available
-
-    def encode(self, p, out):
-        # Writes the G1 stream of the 47-byte payload p (p[0:47]: a record
-        # or its signed part may be passed as is) into out (a writable
-        # buffer of at least STREAM_MAX bytes) and zeroes out to its end.
-        # Returns the stream length. One flat loop with local variables:
-        # method calls per bit group cost more than the bits themselves.
-        if len(p) < PAYLOAD_LEN:
-            raise ValueError("G1: payload shorter than 47 bytes")
-        out[0] = PAYLOAD_LEN
-        copy_bytes(out, 1, p, 15, 32)  # the nonce
-        vals = field_values(p)
-        acc = 0  # pending bits, fewer than 8 between fields: acc < 2**26
-        nb = 0
-        pos = 33
-        for i in range(6):
-            v = vals[i]
-            k, e, w = FIELDS[i]
-            q = v >> k
-            if q < e:  # q one-bits and a zero, then the k low bits of v
-                acc = (acc << (q + 1)) | ((1 << (q + 1)) - 2)
-                nb += q + 1
-                n = k
-            else:  # e one-bits (none when e = 0), then v in w bits
-                acc = (acc << e) | ((1 << e) - 1)
-                nb += e
-                n = w
-            while n > 0:  # the n low bits of v, at most 16 at a time
-                take = n if n < 16 else 16
-                n -= take
-                acc = (acc << take) | ((v >> n) & ((1 << take) - 1))
-                nb += take
-                while nb >= 8:
-                    nb -= 8
-                    out[pos] = (acc >> nb) & 0xFF
-                    pos += 1
-                acc &= (1 << nb) - 1
-        if nb:  # zero bits to the byte boundary
-            out[pos] = (acc << (8 - nb)) & 0xFF
-            pos += 1
-        for i in range(pos, len(out)):
-            out[i] = 0
-        return pos
-
-    # -- reading --
-    def _get(self, n):
-        # Reads n bits (n <= 16).
-        acc = self.acc
-        nb = self.nb
-        while nb < n:
-            if self.pos >= self.end:
-                raise ValueError("G1: stream runs past the RS data area")
-            acc = (acc << 8) | self.buf[self.pos]
-            self.pos += 1
-            nb += 8
-        nb -= n
-        self.nb = nb
-        self.acc = acc & ((1 << nb) - 1)
-        return acc >> nb
-
-    def _get_wide(self, n):
-        v = 0
-        while n > 16:
-            n -= 16
-            v = (v << 16) | self._get(16)
-        return (v << n) | self._get(n)
-
-    def _get_field(self, field, number):
-        k, e, w = field
-        q = 0
-        while q < e and self._get(1):
-            q += 1
-        if q < e:  # short form: the zero bit ended the unary part
-            return (q << k) | self._get_wide(k)
-        v = self._get_wide(w)
-        if v >> k < e:
-            raise ValueError("G1: non-canonical escape in field F%d" % number)
-        return v
-
-    def decode(self, area, out):
-        # Strictly decodes the G1 stream at the start of `area` (the RS data
-        # area) into out (a writable 47-byte buffer). Returns the stream
-        # length; raises ValueError on any non-canonical input.
-        end = len(area)
-        if end < 33:
-            raise ValueError("G1: stream runs past the RS data area")
-        if area[0] != PAYLOAD_LEN:
-            raise ValueError("G1: length byte is %d, not 47" % area[0])
-        self.buf = area
-        self.end = end
-        self.pos = 33
-        self.acc = 0
-        self.nb = 0
-        h = self._get_field(F_HEADER, 1) ^ 0x10
-        sources = self._get_field(F_SOURCES, 2)
-        reserved = self._get_field(F_RESERVED, 3)
-        s = unzigzag(self._get_field(F_SECONDS, 4)) + EPOCH_2025
-        n = self._get_field(F_NANOS, 5)
-        c = (MILLION - self._get_field(F_CONFIDENCE, 6)) & 0xFFFFFFFF
-        if self.acc:
-            raise ValueError("G1: non-zero padding bits")
-        stream_len = self.pos
-        self.buf = None
-        for i in range(stream_len, end):
-            if area[i]:
-                raise ValueError("G1: non-zero byte after the stream")
-        if s < 0:
-            raise ValueError("G1: timestamp before 1970")
-        if n >= NS_PER_S:
-            raise ValueError("G1: nanoseconds >= 10^9")
-        ts = s * NS_PER_S + n
-        if ts >> 64:
-            raise ValueError("G1: timestamp does not fit 64 bits")
-        out[0] = h
-        out[1] = sources
-        out[2] = reserved
-        for i in range(8):
-            out[10 - i] = ts & 0xFF
-            ts >>= 8
-        for i in range(4):
-            out[14 - i] = c & 0xFF
-            c >>= 8
-        copy_bytes(out, 15, area, 1, 32)
-        return stream_len
-
-
-_coder = RiceCoder()
-
-
 def encode_portable(p, out):
-    return _coder.encode(p, out)
-
-
-def encode_fast(p, out):
-    # CPython only (long ints and int.to_bytes are cheap there): the same
-    # bits as RiceCoder.encode, assembled in one long int.
+    # Writes the G1 stream of the 47-byte payload p (p[0:47]: a record
+    # or its signed part may be passed as is) into out (a writable
+    # buffer of at least STREAM_MAX bytes) and zeroes out to its end.
+    # Returns the stream length. One flat loop with local variables:
+    # method calls per bit group cost more than the bits themselves.
     if len(p) < PAYLOAD_LEN:
         raise ValueError("G1: payload shorter than 47 bytes")
-    ts = int.from_bytes(p[3:11], "big")
-    s, ns = divmod(ts, NS_PER_S)
-    vals = (
-        p[0] ^ 0x10,
-        p[1],
-        p[2],
-        zigzag(s - EPOCH_2025),
-        ns,
-        (MILLION - int.from_bytes(p[11:15], "big")) & 0xFFFFFFFF,
-    )
-    acc = 0
-    nbits = 0
+    out[0] = PAYLOAD_LEN
+    copy_bytes(out, 1, p, 15, 32)  # the nonce
+    vals = field_values(p)
+    acc = 0  # pending bits, fewer than 8 between fields: acc < 2**26
+    nb = 0
+    pos = 33
     for i in range(6):
         v = vals[i]
         k, e, w = FIELDS[i]
         q = v >> k
-        if q < e:
-            # q ones, a zero, then the k low bits of v
-            acc = (((acc << (q + 1)) | ((1 << (q + 1)) - 2)) << k) | (v & ((1 << k) - 1))
-            nbits += q + 1 + k
-        else:
-            acc = (((acc << e) | ((1 << e) - 1)) << w) | v
-            nbits += e + w
-    nbytes = (nbits + 7) >> 3
-    n = 33 + nbytes
-    out[0] = PAYLOAD_LEN
-    out[1:33] = p[15:47]
-    out[33:n] = (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
-    out[n:] = bytes(len(out) - n)
-    return n
+        if q < e:  # q one-bits and a zero, then the k low bits of v
+            acc = (acc << (q + 1)) | ((1 << (q + 1)) - 2)
+            nb += q + 1
+            n = k
+        else:  # e one-bits (none when e = 0), then v in w bits
+            acc = (acc << e) | ((1 << e) - 1)
+            nb += e
+            n = w
+        while n > 0:  # the n low bits of v, at most 16 at a time
+            take = n if n < 16 else 16
+            n -= take
+            acc = (acc << take) | ((v >> n) & ((1 << take) - 1))
+            nb += take
+            while nb >= 8:
+                nb -= 8
+                out[pos] = (acc >> nb) & 0xFF
+                pos += 1
+            acc &= (1 << nb) - 1
+    if nb:  # zero bits to the byte boundary
+        out[pos] = (acc << (8 - nb)) & 0xFF
+        pos += 1
+    for i in range(pos, len(out)):
+        out[i] = 0
+    return pos
+
+
+# --- CPython path (never defined on MicroPython) ---------------------------
+if not IS_MICROPYTHON:
+
+    def encode_fast(p, out):
+        # CPython only (long ints and int.to_bytes are cheap there): the same
+        # bits as encode_portable, assembled in one long int.
+        if len(p) < PAYLOAD_LEN:
+            raise ValueError("G1: payload shorter than 47 bytes")
+        ts = int.from_bytes(p[3:11], "big")
+        s, ns = divmod(ts, NS_PER_S)
+        vals = (
+            p[0] ^ 0x10,
+            p[1],
+            p[2],
+            zigzag(s - EPOCH_2025),
+            ns,
+            (MILLION - int.from_bytes(p[11:15], "big")) & 0xFFFFFFFF,
+        )
+        acc = 0
+        nbits = 0
+        for i in range(6):
+            v = vals[i]
+            k, e, w = FIELDS[i]
+            q = v >> k
+            if q < e:
+                # q ones, a zero, then the k low bits of v
+                acc = (((acc << (q + 1)) | ((1 << (q + 1)) - 2)) << k) | (v & ((1 << k) - 1))
+                nbits += q + 1 + k
+            else:
+                acc = (((acc << e) | ((1 << e) - 1)) << w) | v
+                nbits += e + w
+        nbytes = (nbits + 7) >> 3
+        n = 33 + nbytes
+        out[0] = PAYLOAD_LEN
+        out[1:33] = p[15:47]
+        out[33:n] = (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
+        out[n:] = bytes(len(out) - n)
+        return n
 
 
 encode = encode_portable if IS_MICROPYTHON else encode_fast
 
+# --- decoding: pot.rice_decode, loaded on first use ------------------------
+_decoder = None
+
+
+def _rice_decode():
+    global _decoder
+    if _decoder is None:
+        from pot import rice_decode
+
+        _decoder = rice_decode
+    return _decoder
+
 
 def decode(area, out):
-    return _coder.decode(area, out)
+    # Strictly decodes the G1 stream at the start of `area` (the RS data
+    # area) into out (a writable 47-byte buffer). Returns the stream
+    # length; raises ValueError on any non-canonical input.
+    return _rice_decode().decode(area, out)
 
 
 # --- host conveniences (allocate) -----------------------------------------

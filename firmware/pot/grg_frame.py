@@ -1,0 +1,70 @@
+# The sharded frame receive path of GRG (docs/spec.md section 2.6), split
+# from pot.grg so that only a device that receives frames loads it (with
+# the Golay decoder, the RS rebuild and the strict G1 decoder): a verifier
+# never does. Use it through Grg.open_frame, which loads this module on
+# first use. Its buffers are allocated once per Grg, on the first frame.
+from pot import golay, golay_decode, rice_decode, rs_rebuild
+from pot.grg import (
+    CODED_LEN,
+    DATA_SHARDS,
+    ERASED,
+    FRAME_LEN,
+    PAYLOAD_LEN,
+    SHARDS,
+    TAGGED_ALL,
+    TAGGED_LEN,
+    TAG_LEN,
+    GrgError,
+    _INDEX,
+)
+from pot.hmacsha256 import crypto_verify_at
+
+
+def _allocate(g):
+    # A copy of the frame, the decoded payload, the verdicts.
+    g.frame = bytearray(FRAME_LEN)
+    fm = memoryview(g.frame)
+    g.frame_coded = [fm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
+    g.frame_signature = fm[TAGGED_ALL:FRAME_LEN]
+    g.payload = bytearray(PAYLOAD_LEN)
+    g.payload_view = memoryview(g.payload)
+    g.verdicts = bytearray(SHARDS)
+
+
+def open_frame(g, frame):
+    # Grg.open_frame for the Grg g (its comment says what it returns).
+    if g.key is None:
+        raise GrgError("no context set")
+    if len(frame) != FRAME_LEN:
+        raise GrgError("frame must be 286 bytes")
+    if g.frame is None:
+        _allocate(g)
+    g.frame[:] = frame
+    key = g.key
+    fr = g.frame
+    shards = g.shards
+    verdicts = g.verdicts
+    good = 0
+    count = 0
+    for i in range(SHARDS):
+        fixed = golay_decode.decode_shard(g.frame_coded[i], shards[i])
+        # Re-encode the corrected words: the tag covers the clean coded
+        # shard, never the received bits (g.coded is scratch here).
+        clean = g.coded[i]
+        golay.encode_shard(shards[i], clean)
+        t = key.mac(_INDEX[i], clean)
+        if crypto_verify_at(t, 0, fr, i * TAGGED_LEN + CODED_LEN, TAG_LEN):
+            verdicts[i] = fixed if fixed < ERASED else ERASED - 1
+            good |= 1 << i
+            count += 1
+        else:
+            verdicts[i] = ERASED
+    if count < DATA_SHARDS:
+        raise GrgError("too many erased shards (%d good of 6)" % count)
+    if good & 0x0F != 0x0F:  # a data shard is missing: rebuild it
+        rs_rebuild.reconstruct(shards, good)
+    try:
+        rice_decode.decode(g.area, g.payload)
+    except ValueError as e:
+        raise GrgError(str(e))
+    return g.payload_view
