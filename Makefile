@@ -39,9 +39,12 @@ test-unix: $(STAMP)
 test-pytest: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Figures only (no pass/fail): codec, verify, Ed25519 vs textbook, issuer.
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
-	$(BIN)/python tools/run_tests.py --bench unix
+	MICROPYPATH=firmware:tools $(BIN)/micropython tools/bench.py
+	$(BIN)/python tools/bench_compare.py
+	$(BIN)/python tools/bench_issuer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,8 +11,9 @@
 2. HTTP end to end: the real `potkit serve` (time from three loopback
    chronyd servers), driven by wrk with tools/bench_issuer.lua: every
    record issued is verified once, so half the requests are
-   POST /v1/issue and half POST /v1/verify. Runs with 1 and 2 wrk threads:
-   the load generator shares this machine's cores with the server.
+   POST /v1/issue and half POST /v1/verify. Runs with 1 and 2 wrk threads
+   (the load generator shares this machine's cores with the server), on
+   the standard asyncio loop (the default) and on uvloop (--uvloop).
 """
 import argparse
 import json
@@ -98,7 +99,7 @@ def run_wrk(url, threads, connections, seconds, lua):
     return dict((k, float(v)) for k, v in (w.split("=") for w in m.group(1).split()))
 
 
-def bench_http(seconds, connections):
+def bench_http(seconds, connections, loops):
     import peers
     from potkit import keys
 
@@ -111,15 +112,26 @@ def bench_http(seconds, connections):
     key = os.path.join(d, "issuer.key")
     keys.generate_keypair(key)
     servers = [peers.start_chrony() for _ in range(3)]
-    proc = None
     try:
         cfg = os.path.join(d, "sources.json")
         with open(cfg, "w") as f:
             json.dump({"sources": [{"kind": "ntp", "host": s.host, "port": s.ntp_port, "operator": "op%d" % i}
                                    for i, s in enumerate(servers)]}, f)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
-        proc = subprocess.Popen([sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg,
-                                 "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True, env=env)
+        for loop in loops:
+            bench_one_server(key, cfg, loop, seconds, connections)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_one_server(key, cfg, loop, seconds, connections):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
+    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0"]
+    if loop == "uvloop":
+        cmd.append("--uvloop")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
         line = proc.stdout.readline()
         m = re.search(r"http=([\d.]+):(\d+) loop=(\w+)", line)
         if not m:
@@ -141,12 +153,8 @@ def bench_http(seconds, connections):
                   % (r["issued"], r["verified_ok"], r["rejected"], r["http_errors"], r["socket_errors"],
                      100 * cpu / r["seconds"], cpu / max(r["requests"], 1) * 1e6))
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
-        for s in servers:
-            s.stop()
-        shutil.rmtree(d, ignore_errors=True)
+        proc.terminate()
+        proc.wait(10)
 
 
 def main():
@@ -155,12 +163,21 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=500)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--loops", default="asyncio,uvloop",
+                    help="event loops to serve on, comma-separated (uvloop only if installed)")
     args = ap.parse_args()
     print("bench_issuer on %s %s; load average %.2f %.2f %.2f (other work on this machine skews every figure)"
           % (sys.implementation.name, sys.version.split()[0], *os.getloadavg()))
     bench_issuing(args.records)
     if not args.skip_http:
-        bench_http(args.seconds, args.connections)
+        loops = [x for x in args.loops.split(",") if x]
+        if "uvloop" in loops:
+            try:
+                import uvloop  # noqa: F401
+            except ImportError:
+                print("(uvloop not installed: serving on asyncio only)")
+                loops.remove("uvloop")
+        bench_http(args.seconds, args.connections, loops)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,27 @@
 # Never raises on bad input: anything that is not bytes-like of the right
 # length gives False.
 #
+# How step 7 is computed (same verdicts, half the doublings):
+#   enc([S]B - [h]A) == R  <=>  R decodes strictly (y < p, on the curve, no
+#   "-0") to a point R and Q = [S]B - [h]A - R is the identity, because
+#   encodings are unique. Q is not computed directly. Half a Euclid run on
+#   (8L, h) gives c0, c1 of ~128 bits with c0 = c1 h (mod 8L) and c1 odd
+#   (_short_pair); then, with k = c1 S mod L,
+#       Q' = [k]B - [c0]A - [c1]R = [c1]Q
+#   exactly: every curve point has order dividing 8L, B has order L, and
+#   c1 h = c0 modulo 8L, so the torsion parts of A and R are multiplied
+#   correctly too (a plain mod-L reduction, as in Pornin's eprint 2020/454,
+#   would change the verdict for mixed-order A). As c1 is odd and
+#   0 < |c1| < L, it is invertible modulo 8L, so Q' = 0 iff Q = 0. The
+#   check needs no inversion: Q' = (X:Y:Z) is the identity iff X = 0 and
+#   Y = Z (mod p). Four scalars of ~128 bits (c0, c1, and k split at bit
+#   128 over tables of B and [2^128]B) share ~128 doublings instead of the
+#   ~253 of [S]B - [h]A; the price is decoding R (an exponentiation, which
+#   the final inversion used to cost anyway), an 8-entry table of R and the
+#   Euclid run (~50 us on the Unix port). Should Euclid ever give long
+#   coefficients (never seen; it would need h of a special form), the code
+#   falls back to c0 = h, c1 = 1: slower, still exact.
+#
 # No constant-time code here: a verifier handles only public data (key,
 # message, signature), so timing leaks nothing secret; variable-time
 # arithmetic is what makes it fast.
@@ -26,30 +47,32 @@
 # Speed (the device's dominant cost). MicroPython big ints are immutable
 # heap objects and every operation costs an allocation plus a call into
 # the mpz library, so the design counts big-int operations:
-#   - one joint double-scalar multiplication [S]B + [h](-A) (Straus/Shamir):
-#     ~253 doublings shared by both scalars, width-7 w-NAF for S over a
-#     precomputed table of 32 odd multiples of B in flash
-#     (pot/ed25519_table.py), width-5 w-NAF for h over 8 odd multiples of
-#     -A computed per verify; ~32 + ~42 additions;
+#   - one joint multi-scalar multiplication (Straus/Shamir) over ~128
+#     doublings: width-6 w-NAF of k, whose digits at bits 0..127 multiply B
+#     and at bits 128..252 multiply [2^128]B, over 2 x 16 precomputed odd
+#     multiples in flash (pot/ed25519_table.py); width-5 w-NAF of c0 and
+#     |c1| over 8 odd multiples each of -A and -+R computed per verify;
 #   - extended twisted Edwards coordinates, a = -1: doubling dbl-2008-hwcd
-#     (4S + 3M, plus 1M for T only when an addition follows), addition
-#     add-2008-hwcd-3 (8M, 7M with the affine base table; T only when
-#     another addition follows);
+#     (4M/S + 3M, plus 1M for T only when an addition follows; 2XY is one
+#     product instead of (X+Y)^2 - X^2 - Y^2), addition add-2008-hwcd-3
+#     (8M, 7M with the affine base tables; T only when another addition
+#     follows; a negative digit swaps operands instead of negating);
 #   - two-level lazy reduction, no % p in the loop: a product of
 #     coordinates is folded once, (x & M) + (x >> 255) * 19 (< 2**264), a
 #     product of sums of those is folded twice (back below 2**256 in
-#     magnitude); on the Unix port one fold costs about half of x % p. Sums and
-#     differences are never reduced (they may be negative);
-#   - one exponentiation to decompress A (x = u v^3 (u v^7)^((p-5)/8)) and
-#     one inversion to encode the result, both by the ref10 addition chain
-#     (254 squarings, 11 multiplications) instead of pow();
+#     magnitude); on the Unix port one fold costs about 40 % of x % p. Sums
+#     and differences are never reduced (they may be negative);
+#   - one exponentiation per decoded point (x = u v^3 (u v^7)^((p-5)/8)) by
+#     the ref10 addition chain (254 squarings, 11 multiplications), cheaper
+#     than pow() on MicroPython;
 #   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one.
 #   Field chains, decompression and generic point formulas live in
 #   pot/ed25519_field.py (split so each module compiles in a small heap).
-# Memory: the w-NAF digit buffers and the -A table are preallocated at
+# Memory: the w-NAF digit buffers and the point tables are preallocated at
 # import and reused (so not re-entrant: one verify at a time).
 try:  # MicroPython: the compiler consumes @micropython.native itself
     import micropython
+    from micropython import const
 except ImportError:  # CPython: the same code runs undecorated
 
     class micropython:
@@ -57,21 +80,31 @@ except ImportError:  # CPython: the same code runs undecorated
         def native(f):
             return f
 
+    def const(x):
+        return x
 
-from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH
+
+from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH, SPLIT as _SPLIT
 from pot.sha512 import sha512
 from pot.ed25519_field import (
     P as _P,
     M255 as _M255,
     L as _L,
     D2 as _D2,
-    invert as _invert,
     recover_x as _recover_x,
     dbl as _dbl,
     add_cached as _add_cached,
 )
 
-_A_WIDTH = 5  # w-NAF width for h: 8 odd multiples of -A
+_A_WIDTH = 4  # w-NAF width for c0 and |c1|: 4 odd multiples of -A and of -+R
+_AR_STRIDE = const(16)  # ints per point table: 4 << (_A_WIDTH - 2)
+_B_HALF = const(96 << (6 - 2))  # bytes per base table (B, then [2^128]B): width 6
+_B_SPLIT = const(128)
+if _B_WIDTH != 6 or _SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):  # the consts above mirror the generated table
+    raise ImportError("pot.ed25519_table does not match pot.ed25519")
+_N8L = 8 * _L  # the group order of the whole curve: every point's order divides it
+_HALF_BITS = 1 << 128  # Euclid stops below this: |c0|, |c1| ~ sqrt(8L)
+_LONG = 1 << 200  # coefficients this long mean "fall back" (see _short_pair)
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
 # is ignored): y of the points of order 1, 2, 4 and 8, plus the
@@ -87,21 +120,23 @@ _SMALL_ORDER_Y = (
 )
 
 # Reused buffers.
-_NAF_S = bytearray(256)  # w-NAF digits of S, two's complement bytes
-_NAF_H = bytearray(256)  # w-NAF digits of h
+_NAF_S = bytearray(256)  # w-NAF digits of k (the base-point scalar), two's complement
+_NAF_H = bytearray(256)  # w-NAF digits of c0 (multiplies -A)
+_NAF_R = bytearray(256)  # w-NAF digits of |c1| (multiplies -+R)
 _SCALAR = bytearray(34)  # a scalar, little-endian, plus 2 zero bytes
-_A_TABLE = [0] * (4 << (_A_WIDTH - 2))  # (Y+X, Y-X, 2Z, 2dT) of -A, -3A, ..
+_AR_TABLE = [0] * (2 * _AR_STRIDE)  # (Y+X, Y-X, 2Z, 2dT) of P, 3P, 5P, ..: -A, then -+R
 
 
-def _build_a_table(ax, ay):
-    # Odd multiples (2i+1)A' of A' = (ax, ay), i = 0..7, in cached form.
+def _build_table(x, y, base):
+    # Odd multiples (2i+1)P of P = (x, y) in cached form into
+    # _AR_TABLE[base:base + _AR_STRIDE].
     p = _P
-    tab = _A_TABLE
-    X, Y, Z, T = ax, ay, 1, ax * ay % p
-    X2, Y2, Z2, T2 = _dbl(ax, ay, 1)
+    tab = _AR_TABLE
+    X, Y, Z, T = x, y, 1, x * y % p
+    X2, Y2, Z2, T2 = _dbl(x, y, 1)
     yp2, ym2, z22, t2d2 = (Y2 + X2) % p, (Y2 - X2) % p, (Z2 + Z2) % p, T2 * _D2 % p
-    for i in range(0, len(tab), 4):
-        if i:
+    for i in range(base, base + _AR_STRIDE, 4):
+        if i != base:
             X, Y, Z, T = _add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
         tab[i] = (Y + X) % p
         tab[i + 1] = (Y - X) % p
@@ -145,32 +180,80 @@ def _load_scalar(src32):
     return buf
 
 
-# --- The joint double-scalar multiplication --------------------------------
+def _short_pair(h):
+    # (c0, c1) with c0 = c1 h (mod 8L), c1 odd, |c0| and |c1| ~ 2**128.
+    # Extended Euclid on (8L, h) keeps r_i = t_i h (mod 8L) for every
+    # remainder r_i and its cofactor t_i; |t_i| grows as r_i shrinks, and
+    # where r_i first drops below 2**128, |t_i| < 8L / r_(i-1) <= 2**127.
+    # Consecutive t are coprime, so if t_i is even its neighbours are odd:
+    # take the shorter neighbour pair. c0 = r >= 0; c1 may be negative.
+    r0 = _N8L
+    r1 = h
+    t0 = 0
+    t1 = 1
+    while r1 >= _HALF_BITS:
+        q, r = divmod(r0, r1)
+        r0 = r1
+        r1 = r
+        t = t0 - q * t1
+        t0 = t1
+        t1 = t
+    if t1 & 1:
+        c0, c1 = r1, t1
+    else:  # r1 > 0 here (r1 = 0 only for h = 0, where t1 = 1 is odd)
+        q, r = divmod(r0, r1)
+        t = t0 - q * t1
+        if max(r, abs(t)) < max(r0, abs(t0)):
+            c0, c1 = r, t
+        else:
+            c0, c1 = r0, t0
+    if c0 >= _LONG or abs(c1) >= _LONG:
+        return h, 1  # trivially c0 = 1 * h: the full-length computation
+    return c0, c1
+
+
+# --- The multi-scalar multiplication ----------------------------------------
 @micropython.native
-def _double_scalarmult(naf_s, naf_h, table_a, table_b):
-    # Returns (X, Y, Z) of sum_i 2**i (naf_s[i] B + naf_h[i] A'), with the
-    # odd multiples of A' cached in table_a and those of B in table_b.
+def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
+    # Returns (X, Y, Z) of sum_i 2**i (naf_a[i] A' + naf_r[i] R' +
+    # naf_k[i] B) with the odd multiples of A' and R' cached in table_ar
+    # and those of B and [2**128]B in table_b (digit i >= 128 of naf_k is
+    # used at position i - 128, with [2**128]B).
     # Reduction, two levels: the products of coordinates (|x| < 2**256) are
     # folded once, (x & m) + (x >> 255) * 19, giving |x| < 2**264; the
     # products of sums of those (|x| < 2**532) are folded twice, giving
     # -2**31 < x < 2**255 + 2**31: not canonical, but bounded, so every
-    # coordinate stays below 2**256 in magnitude (two folds are ~15 %
-    # cheaper than % p on the Unix port). The caller reduces at the end.
+    # coordinate stays below 2**256 in magnitude (two folds are cheaper
+    # than % p on the Unix port). The caller reduces at the end.
     m = _M255
-    top = 255
-    while top >= 0 and not (naf_s[top] or naf_h[top]):
-        top -= 1
+    split = _B_SPLIT
+    i = 255
+    while i >= 0 and not (naf_a[i] or naf_r[i] or (i < split and (naf_k[i] or naf_k[i + split]))):
+        i -= 1
     X = 0
     Y = 1
     Z = 1
     T = 0
-    i = top
     while i >= 0:
-        da = naf_h[i]
-        db = naf_s[i]
+        da = naf_a[i]
+        dr = naf_r[i]
+        db = 0
+        db2 = 0
+        if i < split:
+            db = naf_k[i]
+            db2 = naf_k[i + split]
+        n = 0  # additions at this position
+        if da:
+            n += 1
+        if dr:
+            n += 1
+        if db:
+            n += 1
+        if db2:
+            n += 1
         # Doubling, dbl-2008-hwcd with a = -1 and the signs of E, F, G, H
         # flipped (products unchanged): a = X^2, b = Y^2, c = 2Z^2,
-        # H = a + b, E = H - (X+Y)^2, G = a - b, F = G + c;
+        # H = a + b, E = -2XY, G = a - b, F = G + c;
         # X3 = EF, Y3 = GH, Z3 = FG, T3 = EH.
         a = X * X
         a = (a & m) + (a >> 255) * 19
@@ -178,11 +261,9 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
         b = (b & m) + (b >> 255) * 19
         c = Z * Z
         c = (c & m) + (c >> 255) * 19
-        e = X + Y
-        e = e * e
-        e = (e & m) + (e >> 255) * 19
+        e = X * Y
+        e = ((e & m) + (e >> 255) * 19) * -2
         h = a + b
-        e = h - e
         g = a - b
         f = g + c + c
         X = e * f
@@ -194,70 +275,63 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
         Z = f * g
         Z = (Z & m) + (Z >> 255) * 19
         Z = (Z & m) + (Z >> 255) * 19
-        if da or db:
+        if n:
             T = e * h
             T = (T & m) + (T >> 255) * 19
             T = (T & m) + (T >> 255) * 19  # only an addition reads T
-        if da:
-            # + (+-)(2k+1)A' from the cached table: add-2008-hwcd-3.
-            if da < 128:
-                k = (da - 1) << 1
-                yp = table_a[k]
-                ym = table_a[k + 1]
-                t2 = table_a[k + 3]
+        # Then the additions: (+-)(2k+1) times A', R', B, [2**128]B, in
+        # that order, by add-2008-hwcd-3 from the cached table of A' and R'
+        # (Y+X, Y-X, 2Z, 2dT), or from the affine Niels tables of B and
+        # [2**128]B in flash (y+x, y-x, 2dxy; Z = 1, so 2 Z1 Z2 is a sum).
+        # A negative digit adds -P = (-x, y): Y+X and Y-X swap and 2dT
+        # changes sign, which swaps F and G below.
+        j = 0
+        while n:
+            if j == 0:
+                d = da
+            elif j == 1:
+                d = dr
+            elif j == 2:
+                d = db
             else:
-                k = (255 - da) << 1  # negative digit: -P = (-x, y)
-                yp = table_a[k + 1]
-                ym = table_a[k]
-                t2 = -table_a[k + 3]
-            a = (Y - X) * ym
-            a = (a & m) + (a >> 255) * 19
-            b = (Y + X) * yp
-            b = (b & m) + (b >> 255) * 19
-            c = T * t2
-            c = (c & m) + (c >> 255) * 19
-            d = Z * table_a[k + 2]
-            d = (d & m) + (d >> 255) * 19
-            e = b - a
-            f = d - c
-            g = d + c
-            h = b + a
-            X = e * f
-            X = (X & m) + (X >> 255) * 19
-            X = (X & m) + (X >> 255) * 19
-            Y = g * h
-            Y = (Y & m) + (Y >> 255) * 19
-            Y = (Y & m) + (Y >> 255) * 19
-            Z = f * g
-            Z = (Z & m) + (Z >> 255) * 19
-            Z = (Z & m) + (Z >> 255) * 19
-            if db:
-                T = e * h
-                T = (T & m) + (T >> 255) * 19
-                T = (T & m) + (T >> 255) * 19
-        if db:
-            # + (+-)(2k+1)B from the affine Niels table in flash (Z2 = 1).
-            if db < 128:
-                k = 48 * (db - 1)  # 96 bytes per entry
+                d = db2
+            j += 1
+            if not d:
+                continue
+            neg = d > 127
+            if neg:
+                d = 255 - d  # |digit| - 1
+            else:
+                d -= 1
+            if j < 3:
+                k = (j - 1) * _AR_STRIDE + (d << 1)  # 4 ints per entry
+                yp = table_ar[k]
+                ym = table_ar[k + 1]
+                t2 = table_ar[k + 3]
+                g = Z * table_ar[k + 2]
+                g = (g & m) + (g >> 255) * 19
+            else:
+                k = (j - 3) * _B_HALF + 48 * d  # 96 bytes per entry
                 yp = int.from_bytes(table_b[k:k + 32], "little")
                 ym = int.from_bytes(table_b[k + 32:k + 64], "little")
                 t2 = int.from_bytes(table_b[k + 64:k + 96], "little")
-            else:
-                k = 48 * (255 - db)
-                yp = int.from_bytes(table_b[k + 32:k + 64], "little")
-                ym = int.from_bytes(table_b[k:k + 32], "little")
-                t2 = -int.from_bytes(table_b[k + 64:k + 96], "little")
+                g = Z + Z
+            if neg:
+                yp, ym = ym, yp
             a = (Y - X) * ym
             a = (a & m) + (a >> 255) * 19
             b = (Y + X) * yp
             b = (b & m) + (b >> 255) * 19
             c = T * t2
             c = (c & m) + (c >> 255) * 19
-            d = Z + Z
             e = b - a
-            f = d - c
-            g = d + c
             h = b + a
+            if neg:
+                f = g + c
+                g = g - c
+            else:
+                f = g - c
+                g = g + c
             X = e * f
             X = (X & m) + (X >> 255) * 19
             X = (X & m) + (X >> 255) * 19
@@ -267,6 +341,11 @@ def _double_scalarmult(naf_s, naf_h, table_a, table_b):
             Z = f * g
             Z = (Z & m) + (Z >> 255) * 19
             Z = (Z & m) + (Z >> 255) * 19
+            n -= 1
+            if n:
+                T = e * h
+                T = (T & m) + (T >> 255) * 19
+                T = (T & m) + (T >> 255) * 19
         i -= 1
     return X, Y, Z
 
@@ -287,7 +366,8 @@ def crypto_ed25519_verify(public_key, message, signature):
     if s >= _L:
         return False
     r_int = int.from_bytes(signature[0:32], "little")
-    if (r_int & _M255) in _SMALL_ORDER_Y:
+    ry = r_int & _M255
+    if ry in _SMALL_ORDER_Y:
         return False
     a_int = int.from_bytes(public_key[0:32], "little")
     ay = a_int & _M255
@@ -296,18 +376,28 @@ def crypto_ed25519_verify(public_key, message, signature):
     ax = _recover_x(ay, a_int >> 255)
     if ax < 0:
         return False
+    # R must be the canonical encoding of a point for enc(R') == R to hold.
+    if ry >= _P:
+        return False
+    rx = _recover_x(ry, r_int >> 255)
+    if rx < 0:
+        return False
     # h = SHA-512(R || A || M) mod L, over the parts without concatenating.
     h = int.from_bytes(sha512((signature[0:32], public_key, message)), "little") % _L
-    # Joint multiplication [S]B + [h](-A): -A = (-x, y).
-    _build_a_table((_P - ax) % _P, ay)
-    _wnaf(_load_scalar(signature[32:64]), _B_WIDTH, _NAF_S)
-    _wnaf(_load_scalar(h.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
-    X, Y, Z = _double_scalarmult(_NAF_S, _NAF_H, _A_TABLE, memoryview(BASE_NIELS))
-    # Encode and compare with R: y | (x & 1) << 255 must equal R's 256 bits.
-    zi = _invert(Z)
-    x = X * zi % _P
-    y = Y * zi % _P
-    return (y | ((x & 1) << 255)) == r_int
+    # Q' = [c1 S mod L]B + [c0](-A) + [|c1|](-+R) must be the identity.
+    c0, c1 = _short_pair(h)
+    k = c1 * s % _L
+    if c1 > 0:
+        rx = _P - rx  # -[c1]R = [c1](-R)
+    else:
+        c1 = -c1
+    _build_table(_P - ax, ay, 0)
+    _build_table(rx, ry, _AR_STRIDE)
+    _wnaf(_load_scalar(k.to_bytes(32, "little")), _B_WIDTH, _NAF_S)
+    _wnaf(_load_scalar(c0.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
+    _wnaf(_load_scalar(c1.to_bytes(32, "little")), _A_WIDTH, _NAF_R)
+    X, Y, Z = _multi_scalarmult(_NAF_S, _NAF_H, _NAF_R, _AR_TABLE, memoryview(BASE_NIELS))
+    return X % _P == 0 and (Y - Z) % _P == 0
 
 
 verify = crypto_ed25519_verify

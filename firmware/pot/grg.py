@@ -13,7 +13,8 @@
 #   g.check(payload_or_record, commitment=None) -> bool   the context gate
 #   g.open_frame(frame286) -> memoryview(47) payload; g.verdicts[i] is 0 (ok),
 #                                          n (bits corrected) or ERASED
-# Host API (allocates, one cached Grg, not thread-safe: one per thread):
+# Host API (allocates, one cached Grg, not thread-safe: one per thread;
+# the code is pot.grg_host, loaded on first use through __getattr__ below):
 #   commitment(payload, ctx) -> bytes(32)
 #   encode(payload, ctx) -> (tagged_shards222, commitment)
 #   make_frame(record143, ctx) -> bytes(286)
@@ -40,26 +41,28 @@ from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at
 
 from pot.compat import IS_MICROPYTHON, const
 
-PAYLOAD_LEN = const(47)
-RECORD_LEN = const(143)
-COMMITMENT_LEN = const(32)
-SIGNATURE_LEN = const(64)
-SHARDS = const(6)
-DATA_SHARDS = const(4)
-SHARD_LEN = const(15)
-AREA_LEN = const(60)  # DATA_SHARDS * SHARD_LEN
-CODED_LEN = const(29)
-TAG_LEN = const(8)
-TAGGED_LEN = const(37)  # CODED_LEN + TAG_LEN
-TAGGED_ALL = const(222)  # SHARDS * TAGGED_LEN
-FRAME_LEN = const(286)  # TAGGED_ALL + SIGNATURE_LEN
-MAX_CTX = const(255)
+# Sizes (docs/spec.md 2.6). Private: the compiler folds them, so they cost
+# no heap on the device; pot.grg_frame and pot.grg_host have their own.
+_PAYLOAD_LEN = const(47)
+_RECORD_LEN = const(143)
+_COMMITMENT_LEN = const(32)
+_SIGNATURE_LEN = const(64)
+_SHARDS = const(6)
+_DATA_SHARDS = const(4)
+_SHARD_LEN = const(15)
+_AREA_LEN = const(60)  # _DATA_SHARDS * _SHARD_LEN
+_CODED_LEN = const(29)
+_TAG_LEN = const(8)
+_TAGGED_LEN = const(37)  # _CODED_LEN + _TAG_LEN
+_TAGGED_ALL = const(222)  # _SHARDS * _TAGGED_LEN
+_FRAME_LEN = const(286)  # _TAGGED_ALL + _SIGNATURE_LEN
+_MAX_CTX = const(255)
 ERASED = const(255)  # verdict of a shard whose tag did not match
 
-KEY_LABEL = b"tttps/ctx/v1"
-CTX_DEVICE = const(0x00)
-CTX_MESSAGE = const(0x01)
-MAX_DEVICE_ID = const(64)
+_KEY_LABEL = b"tttps/ctx/v1"
+_CTX_DEVICE = const(0x00)
+_CTX_MESSAGE = const(0x01)
+_MAX_DEVICE_ID = const(64)
 
 # The shard index byte that prefixes each tagged message: constants, so
 # tagging allocates no one-byte buffers.
@@ -74,9 +77,9 @@ class GrgError(ValueError):
 
 def derive_key(ctx):
     # k = SHA-256("tttps/ctx/v1" || ctx), spec 2.4.
-    if len(ctx) > MAX_CTX:
+    if len(ctx) > _MAX_CTX:
         raise GrgError("context longer than 255 bytes")
-    h = hashlib.sha256(KEY_LABEL)
+    h = hashlib.sha256(_KEY_LABEL)
     h.update(ctx)
     return h.digest()
 
@@ -84,19 +87,21 @@ def derive_key(ctx):
 class Grg:
     def __init__(self, fast=None):
         self.fast = FAST_AVAILABLE if fast is None else bool(fast)
+        if self.fast and not FAST_AVAILABLE:
+            raise GrgError("fast path is CPython-only")
         if self.fast:
             _build_fast_tables()
         # RS shards: one 90-byte buffer; the data area (G1 stream padded to
         # 60) is its first 60 bytes, so G1 writes straight into the shards.
-        self.shard_buf = bytearray(SHARDS * SHARD_LEN)
+        self.shard_buf = bytearray(_SHARDS * _SHARD_LEN)
         sm = memoryview(self.shard_buf)
-        self.area = sm[0:AREA_LEN]
-        self.shards = [sm[i * SHARD_LEN : (i + 1) * SHARD_LEN] for i in range(SHARDS)]
+        self.area = sm[0:_AREA_LEN]
+        self.shards = [sm[i * _SHARD_LEN : (i + 1) * _SHARD_LEN] for i in range(_SHARDS)]
         # Tagged shards: coded_i || tag_i, six times.
-        self.tagged = bytearray(TAGGED_ALL)
+        self.tagged = bytearray(_TAGGED_ALL)
         tm = memoryview(self.tagged)
-        self.coded = [tm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
-        self.commit_buf = bytearray(COMMITMENT_LEN)
+        self.coded = [tm[i * _TAGGED_LEN : i * _TAGGED_LEN + _CODED_LEN] for i in range(_SHARDS)]
+        self.commit_buf = bytearray(_COMMITMENT_LEN)
         self.commit_view = memoryview(self.commit_buf)
         # Frame receive buffers (frame, frame_coded, frame_signature,
         # payload, payload_view, verdicts): made by the first open_frame.
@@ -119,7 +124,7 @@ class Grg:
         # in self.tagged.
         if self.key is None:
             raise GrgError("no context set")
-        if len(payload) < PAYLOAD_LEN:
+        if len(payload) < _PAYLOAD_LEN:
             raise GrgError("payload shorter than 47 bytes")
         if self.fast:
             return _commit_fast(self, payload)
@@ -129,11 +134,11 @@ class Grg:
         rs.encode_parity(shards)
         tagged = self.tagged
         key = self.key
-        for i in range(SHARDS):
+        for i in range(_SHARDS):
             golay.encode_shard(shards[i], coded[i])
             t = key.mac(_INDEX[i], coded[i])
             # tag_i = t[0:8] (a slice of t would allocate)
-            copy_bytes(tagged, i * TAGGED_LEN + CODED_LEN, t, 0, TAG_LEN)
+            copy_bytes(tagged, i * _TAGGED_LEN + _CODED_LEN, t, 0, _TAG_LEN)
         self.commit_view[:] = hashlib.sha256(tagged).digest()
         return self.commit_view
 
@@ -143,9 +148,9 @@ class Grg:
         # `payload` is a record (or signed part) carrying it at bytes 47-78.
         c = self.commit(payload)
         if commitment is None:
-            if len(payload) < PAYLOAD_LEN + COMMITMENT_LEN:
+            if len(payload) < _PAYLOAD_LEN + _COMMITMENT_LEN:
                 raise GrgError("no commitment given and none in the record")
-            return crypto_verify_at(c, 0, payload, PAYLOAD_LEN, COMMITMENT_LEN)
+            return crypto_verify_at(c, 0, payload, _PAYLOAD_LEN, _COMMITMENT_LEN)
         return crypto_verify(c, commitment)
 
     # --- sharded frame receive (spec 2.6): pot.grg_frame ---------------------
@@ -180,77 +185,41 @@ def _as_bytes(x):
 def context_device(device_id):
     # ctx = 0x00 || len(id) || id   (id: 1..64 bytes)
     i = _as_bytes(device_id)
-    if not 1 <= len(i) <= MAX_DEVICE_ID:
+    if not 1 <= len(i) <= _MAX_DEVICE_ID:
         raise GrgError("device id must be 1..64 bytes")
-    return bytes((CTX_DEVICE, len(i))) + i
+    return bytes((_CTX_DEVICE, len(i))) + i
 
 
 def context_message(device_id, message):
     # ctx = 0x01 || len(id) || id || SHA-256(message)
     i = _as_bytes(device_id)
-    if not 1 <= len(i) <= MAX_DEVICE_ID:
+    if not 1 <= len(i) <= _MAX_DEVICE_ID:
         raise GrgError("device id must be 1..64 bytes")
-    return bytes((CTX_MESSAGE, len(i))) + i + hashlib.sha256(_as_bytes(message)).digest()
+    return bytes((_CTX_MESSAGE, len(i))) + i + hashlib.sha256(_as_bytes(message)).digest()
 
 
-# --- host conveniences (allocate) ------------------------------------------
-_host = None
+# --- host conveniences (allocate): pot.grg_host, loaded on first use -------
+_HOST_API = ("commitment", "encode", "make_frame", "open_frame")
 
 
-def _host_grg(ctx):
-    global _host
-    if _host is None:
-        _host = Grg()
-    ctx = bytes(ctx)
-    if _host.ctx != ctx:
-        _host.set_context(ctx)
-    return _host
+def __getattr__(name):
+    # grg.commitment, grg.encode, grg.make_frame, grg.open_frame (and
+    # `from pot.grg import commitment`) work as if defined here, but their
+    # code is only loaded when first asked for: a device verifier never
+    # needs them. The value is then stored here, so later look-ups are
+    # plain module attributes.
+    if name in _HOST_API:
+        from pot import grg_host
 
-
-def _check_payload(payload):
-    if len(payload) != PAYLOAD_LEN:
-        raise GrgError("payload must be 47 bytes")
-
-
-def commitment(payload, ctx):
-    _check_payload(payload)
-    return bytes(_host_grg(ctx).commit(payload))
-
-
-def encode(payload, ctx):
-    # (the six tagged shards, 222 bytes; the commitment, 32 bytes)
-    _check_payload(payload)
-    g = _host_grg(ctx)
-    c = bytes(g.commit(payload))
-    return bytes(g.tagged), c
-
-
-def make_frame(record, ctx):
-    # The sharded frame of a record: tagged shards || signature. Refuses a
-    # record whose commitment is not the one of ctx (its frame could never
-    # be verified).
-    if len(record) != RECORD_LEN:
-        raise GrgError("record must be 143 bytes")
-    record = bytes(record)
-    g = _host_grg(ctx)
-    if not g.check(record):
-        raise GrgError("record commitment does not match this context")
-    return bytes(g.tagged) + record[PAYLOAD_LEN + COMMITMENT_LEN :]
-
-
-def open_frame(frame, ctx):
-    # (record143 rebuilt from the frame, verdicts as a list of 6 ints)
-    g = _host_grg(ctx)
-    payload = bytes(g.open_frame(frame))
-    verdicts = list(g.verdicts)
-    sig = bytes(g.frame_signature)
-    return payload + bytes(g.commit(payload)) + sig, verdicts
+        value = getattr(grg_host, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(name)
 
 
 # --- CPython fast path (never defined on MicroPython) -----------------------
 if FAST_AVAILABLE:
     _fast_tables = None
-
 
     def _build_fast_tables():
         # From the firmware modules themselves, so both paths share one source:
@@ -268,12 +237,12 @@ if FAST_AVAILABLE:
             row4 = tuple(mul[rows[j]] for j in range(4))
             row5 = tuple(mul[rows[4 + j]] for j in range(4))
             bit_coded = []  # the coded shard of a shard with only bit p set
-            for p in range(SHARD_LEN * 8):
+            for p in range(_SHARD_LEN * 8):
                 word, bit = divmod(p, 12)
                 cw = golay.encode_word(1 << (11 - bit))
                 bit_coded.append(cw << (23 * (9 - word) + 2))
             byte_coded = []
-            for j in range(SHARD_LEN):
+            for j in range(_SHARD_LEN):
                 table = [0] * 256
                 for b in range(1, 256):
                     x = 0
@@ -285,7 +254,6 @@ if FAST_AVAILABLE:
             _fast_tables = (row4, row5, tuple(byte_coded))
         return _fast_tables
 
-
     def _commit_fast(self, payload):
         # Grg.commit on CPython: the same stages with C-level primitives.
         row4, row5, byte_coded = _fast_tables
@@ -296,28 +264,28 @@ if FAST_AVAILABLE:
         # R: multiply each data shard by its coefficients with bytes.translate
         # (one 256-byte table per coefficient), XOR the products as long ints.
         p4 = p5 = 0
-        for c in range(DATA_SHARDS):
-            lo = c * SHARD_LEN
-            hi = lo + SHARD_LEN
+        for c in range(_DATA_SHARDS):
+            lo = c * _SHARD_LEN
+            hi = lo + _SHARD_LEN
             p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
             p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
-        p4b = p4.to_bytes(SHARD_LEN, "big")
-        p5b = p5.to_bytes(SHARD_LEN, "big")
-        self.shard_buf[AREA_LEN:] = p4b + p5b
+        p4b = p4.to_bytes(_SHARD_LEN, "big")
+        p5b = p5.to_bytes(_SHARD_LEN, "big")
+        self.shard_buf[_AREA_LEN:] = p4b + p5b
         # G2 and H, shard by shard.
         key = self.key
         parts = []
-        for i in range(SHARDS):
-            if i < DATA_SHARDS:
-                sb = a[i * SHARD_LEN : (i + 1) * SHARD_LEN]
+        for i in range(_SHARDS):
+            if i < _DATA_SHARDS:
+                sb = a[i * _SHARD_LEN : (i + 1) * _SHARD_LEN]
             else:
                 sb = p4b if i == 4 else p5b
             c = 0
             for table, b in zip(byte_coded, sb):
                 c ^= table[b]
-            cs = c.to_bytes(CODED_LEN, "big")
+            cs = c.to_bytes(_CODED_LEN, "big")
             parts.append(cs)
-            parts.append(key.mac(_INDEX[i], cs)[:TAG_LEN])
+            parts.append(key.mac(_INDEX[i], cs)[:_TAG_LEN])
         t = b"".join(parts)
         self.tagged[:] = t
         self.commit_buf[:] = hashlib.sha256(t).digest()

@@ -4,38 +4,37 @@
 # never does. Use it through Grg.open_frame, which loads this module on
 # first use. Its buffers are allocated once per Grg, on the first frame.
 from pot import golay, golay_decode, rice_decode, rs_rebuild
-from pot.grg import (
-    CODED_LEN,
-    DATA_SHARDS,
-    ERASED,
-    FRAME_LEN,
-    PAYLOAD_LEN,
-    SHARDS,
-    TAGGED_ALL,
-    TAGGED_LEN,
-    TAG_LEN,
-    GrgError,
-    _INDEX,
-)
+from pot.compat import const
+from pot.grg import ERASED, GrgError, _INDEX
 from pot.hmacsha256 import crypto_verify_at
+
+# Sizes (docs/spec.md 2.6), as in pot.grg.
+_PAYLOAD_LEN = const(47)
+_SHARDS = const(6)
+_DATA_SHARDS = const(4)
+_CODED_LEN = const(29)
+_TAG_LEN = const(8)
+_TAGGED_LEN = const(37)
+_TAGGED_ALL = const(222)
+_FRAME_LEN = const(286)
 
 
 def _allocate(g):
     # A copy of the frame, the decoded payload, the verdicts.
-    g.frame = bytearray(FRAME_LEN)
+    g.frame = bytearray(_FRAME_LEN)
     fm = memoryview(g.frame)
-    g.frame_coded = [fm[i * TAGGED_LEN : i * TAGGED_LEN + CODED_LEN] for i in range(SHARDS)]
-    g.frame_signature = fm[TAGGED_ALL:FRAME_LEN]
-    g.payload = bytearray(PAYLOAD_LEN)
+    g.frame_coded = [fm[i * _TAGGED_LEN : i * _TAGGED_LEN + _CODED_LEN] for i in range(_SHARDS)]
+    g.frame_signature = fm[_TAGGED_ALL:_FRAME_LEN]
+    g.payload = bytearray(_PAYLOAD_LEN)
     g.payload_view = memoryview(g.payload)
-    g.verdicts = bytearray(SHARDS)
+    g.verdicts = bytearray(_SHARDS)
 
 
 def open_frame(g, frame):
     # Grg.open_frame for the Grg g (its comment says what it returns).
     if g.key is None:
         raise GrgError("no context set")
-    if len(frame) != FRAME_LEN:
+    if len(frame) != _FRAME_LEN:
         raise GrgError("frame must be 286 bytes")
     if g.frame is None:
         _allocate(g)
@@ -46,20 +45,20 @@ def open_frame(g, frame):
     verdicts = g.verdicts
     good = 0
     count = 0
-    for i in range(SHARDS):
+    for i in range(_SHARDS):
         fixed = golay_decode.decode_shard(g.frame_coded[i], shards[i])
         # Re-encode the corrected words: the tag covers the clean coded
         # shard, never the received bits (g.coded is scratch here).
         clean = g.coded[i]
         golay.encode_shard(shards[i], clean)
         t = key.mac(_INDEX[i], clean)
-        if crypto_verify_at(t, 0, fr, i * TAGGED_LEN + CODED_LEN, TAG_LEN):
+        if crypto_verify_at(t, 0, fr, i * _TAGGED_LEN + _CODED_LEN, _TAG_LEN):
             verdicts[i] = fixed if fixed < ERASED else ERASED - 1
             good |= 1 << i
             count += 1
         else:
             verdicts[i] = ERASED
-    if count < DATA_SHARDS:
+    if count < _DATA_SHARDS:
         raise GrgError("too many erased shards (%d good of 6)" % count)
     if good & 0x0F != 0x0F:  # a data shard is missing: rebuild it
         rs_rebuild.reconstruct(shards, good)

@@ -1,6 +1,6 @@
 # The 143-byte PoT record (docs/spec.md section 1): layout constants, the
-# host-side payload packer, and `Record`, a fixed buffer that a verifier
-# loads each received record into.
+# host-side payload packer (pack_payload, in pot.record_pack), and
+# `Record`, a fixed buffer that a verifier loads each received record into.
 #
 #   byte  0      version << 4 | tier
 #   byte  1      source count (>= 3)
@@ -18,14 +18,16 @@
 # reads single bytes (small ints) and never builds an integer >= 2**30.
 from pot.compat import const
 
-VERSION = const(1)
+# Layout constants. Those that only this module uses are private (leading
+# underscore): the compiler folds them, so they cost no heap on a device.
+_VERSION = const(1)
 
 # Offsets and lengths.
-OFF_HEADER = const(0)
-OFF_SOURCES = const(1)
-OFF_RESERVED = const(2)
-OFF_TIMESTAMP = const(3)
-OFF_CONFIDENCE = const(11)
+_OFF_HEADER = const(0)
+_OFF_SOURCES = const(1)
+_OFF_RESERVED = const(2)
+_OFF_TIMESTAMP = const(3)
+_OFF_CONFIDENCE = const(11)
 OFF_NONCE = const(15)
 OFF_COMMITMENT = const(47)
 OFF_SIGNATURE = const(79)
@@ -36,16 +38,12 @@ PAYLOAD_LEN = const(47)  # bytes 0-46, the input of GRG
 SIGNED_LEN = const(79)  # bytes 0-78, what Ed25519 signs
 RECORD_LEN = const(143)
 
-# Tiers (the low nibble of byte 0); their recency windows live in the verifier.
-T0_EPOCH = const(0)
-T1_BLOCK = const(1)
-T2_SLOT = const(2)
-T3_MICRO = const(3)
-TIER_NAMES = ("T0_epoch", "T1_block", "T2_slot", "T3_micro")
-MAX_TIER = const(3)
+# Tiers (the low nibble of byte 0): 0 T0_epoch, 1 T1_block, 2 T2_slot,
+# 3 T3_micro; their recency windows live in the verifier.
+_MAX_TIER = const(3)
 
-MIN_SOURCES = const(3)
-MAX_CONFIDENCE_PPM = const(1000000)  # 0x000F4240
+_MIN_SOURCES = const(3)
+_MAX_CONFIDENCE_PPM = const(1000000)  # 0x000F4240
 
 # Verdict of the structural check. The other verdict codes live in
 # pot/verifier.py, which imports this one from here.
@@ -53,49 +51,36 @@ OK = const(0)
 PROTO_VIOLATION = const(1)
 
 
-def pack_payload(tier, sources, ts_ns, confidence_ppm, nonce):
-    # Host side: the 47-byte payload P of a record, after checking every
-    # sender rule of section 1 (so an issuer cannot emit a record that a
-    # conforming receiver rejects). Allocates; not for the device hot path.
-    if not 0 <= tier <= MAX_TIER:
-        raise ValueError("tier must be 0..3")
-    if not MIN_SOURCES <= sources <= 255:
-        raise ValueError("source count must be 3..255")
-    if not 0 <= ts_ns < (1 << 64):
-        raise ValueError("timestamp must be a u64 of nanoseconds")
-    if not 0 <= confidence_ppm <= MAX_CONFIDENCE_PPM:
-        raise ValueError("confidence must be 0..1000000 ppm")
-    if len(nonce) != NONCE_LEN:
-        raise ValueError("nonce must be 32 bytes")
-    p = bytearray(PAYLOAD_LEN)
-    p[OFF_HEADER] = VERSION << 4 | tier
-    p[OFF_SOURCES] = sources
-    p[OFF_RESERVED] = 0
-    for i in range(8):  # big-endian u64, byte by byte (no struct 'Q' needed)
-        p[OFF_TIMESTAMP + 7 - i] = (ts_ns >> (8 * i)) & 0xFF
-    for i in range(4):
-        p[OFF_CONFIDENCE + 3 - i] = (confidence_ppm >> (8 * i)) & 0xFF
-    p[OFF_NONCE:PAYLOAD_LEN] = nonce
-    return bytes(p)
+def __getattr__(name):
+    # record.pack_payload (and `from pot.record import pack_payload`) works
+    # as if defined here, but its code (host side: issuers and tests) is
+    # pot.record_pack, loaded when first asked for; a device never is. The
+    # value is then stored here, so later look-ups are plain attributes.
+    if name == "pack_payload":
+        from pot.record_pack import pack_payload
+
+        globals()[name] = pack_payload
+        return pack_payload
+    raise AttributeError(name)
 
 
 def structural_verdict(b):
     # The receiver rules of section 1 on a 143-byte buffer `b` (any object
     # indexable by byte): OK or PROTO_VIOLATION. No allocation: only byte
     # reads and comparisons of small ints.
-    h = b[OFF_HEADER]
-    if h >> 4 != VERSION or h & 0x0F > MAX_TIER:
+    h = b[_OFF_HEADER]
+    if h >> 4 != _VERSION or h & 0x0F > _MAX_TIER:
         return PROTO_VIOLATION
-    if b[OFF_SOURCES] < MIN_SOURCES:
+    if b[_OFF_SOURCES] < _MIN_SOURCES:
         return PROTO_VIOLATION
-    if b[OFF_RESERVED] != 0:
+    if b[_OFF_RESERVED] != 0:
         return PROTO_VIOLATION
     # confidence <= 1,000,000 = 0x000F4240, bytewise: the top byte must be
     # 0 and the low 24 bits (a small int on every port) <= 0x0F4240.
-    if b[OFF_CONFIDENCE] != 0:
+    if b[_OFF_CONFIDENCE] != 0:
         return PROTO_VIOLATION
-    low24 = (b[OFF_CONFIDENCE + 1] << 16) | (b[OFF_CONFIDENCE + 2] << 8) | b[OFF_CONFIDENCE + 3]
-    if low24 > MAX_CONFIDENCE_PPM:
+    low24 = (b[_OFF_CONFIDENCE + 1] << 16) | (b[_OFF_CONFIDENCE + 2] << 8) | b[_OFF_CONFIDENCE + 3]
+    if low24 > _MAX_CONFIDENCE_PPM:
         return PROTO_VIOLATION
     return OK
 
@@ -129,28 +114,28 @@ class Record:
     # timestamp_ns() (a u64 is a long int on every port) and
     # confidence_ppm() of a record that failed the check (up to 2**32).
     def version(self):
-        return self.buf[OFF_HEADER] >> 4
+        return self.buf[_OFF_HEADER] >> 4
 
     def tier(self):
-        return self.buf[OFF_HEADER] & 0x0F
+        return self.buf[_OFF_HEADER] & 0x0F
 
     def sources(self):
-        return self.buf[OFF_SOURCES]
+        return self.buf[_OFF_SOURCES]
 
     def reserved(self):
-        return self.buf[OFF_RESERVED]
+        return self.buf[_OFF_RESERVED]
 
     def confidence_ppm(self):
         b = self.buf
         c = 0
-        for i in range(OFF_CONFIDENCE, OFF_CONFIDENCE + 4):
+        for i in range(_OFF_CONFIDENCE, _OFF_CONFIDENCE + 4):
             c = (c << 8) | b[i]
         return c
 
     def timestamp_ns(self):
         b = self.buf
         t = 0
-        for i in range(OFF_TIMESTAMP, OFF_TIMESTAMP + 8):
+        for i in range(_OFF_TIMESTAMP, _OFF_TIMESTAMP + 8):
             t = (t << 8) | b[i]
         return t
 

@@ -15,6 +15,12 @@ crystal is typically within 100 ppm; 500 ppm over the default 64 s maximum
 age is 32 ms. The wall clock (time.time_ns) is never used to extrapolate:
 it may step.
 
+The time does not run backwards by small steps: when a new synthesis
+puts it behind the last value returned by no more than its uncertainty,
+now() holds that value (and adds the difference to the uncertainty) until
+the new timeline catches up. A larger step back is taken as it is (the
+earlier times were wrong; better an ORDERING rejection than wrong records).
+
 Refusals (TimeBaseUnavailable, a PotkitError; a 503 in the service):
 - no synthesis yet;
 - the synthesis is older than `max_age_s` (sources unreachable too long);
@@ -92,6 +98,8 @@ class TimeBase:
         self.failures = 0
         self._stop = threading.Event()
         self._thread = None
+        self._lock = threading.Lock()
+        self._last_ns = 0            # the latest time now() returned: never go below it
 
     # -- refreshing ------------------------------------------------------
     def refresh(self):
@@ -174,7 +182,23 @@ class TimeBase:
             raise TimeBaseUnavailable("synthesis confidence %d ppm out of range" % conf)
         if age < 0:  # the result's local instant lies ahead of us: do not extrapolate backwards
             age = 0
-        return Now(time_ns + age, unc + age * self.drift_ppm // 1000000, sources, conf, age)
+        t = time_ns + age
+        u = unc + age * self.drift_ppm // 1000000
+        with self._lock:
+            # Not backwards by a little: a new synthesis may put the time
+            # slightly behind the extrapolation of the previous one, and a
+            # device rejects a record older than the last it accepted
+            # (ORDERING). Within the uncertainty, hold the time at the last
+            # value given and widen the uncertainty by the difference. A
+            # step back beyond the uncertainty means the earlier times were
+            # wrong: then the new time is used as it is.
+            behind = self._last_ns - t
+            if 0 < behind <= u:
+                u += behind
+                t = self._last_ns
+            else:
+                self._last_ns = t
+        return Now(t, u, sources, conf, age)
 
     def status(self):
         """A dict for /health and /metrics: never raises."""

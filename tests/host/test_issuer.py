@@ -85,6 +85,25 @@ def test_timebase_extrapolates_with_monotonic_clock_and_grows_uncertainty():
     assert n.age_ns == 10 * 10**9 + 3000000
 
 
+def test_timebase_never_runs_backwards_across_refreshes():
+    T = 1760000000000000000
+    tb, c = manual_timebase([lambda c: Result(T, c.w, uncertainty_ns=1000),
+                             lambda c: Result(T + 5000000, c.w, uncertainty_ns=6000000),
+                             lambda c: Result(T, c.w, uncertainty_ns=1000)], drift_ppm=0)
+    tb.refresh()
+    c.advance(10000000)
+    assert tb.now().time_ns == T + 10000000
+    tb.refresh()  # the new synthesis says T + 5 ms +- 6 ms: 5 ms behind, within its uncertainty
+    n = tb.now()
+    assert (n.time_ns, n.uncertainty_ns) == (T + 10000000, 6000000 + 5000000)
+    c.advance(6000000)  # the new timeline is now at T + 11 ms: ahead again
+    n = tb.now()
+    assert (n.time_ns, n.uncertainty_ns) == (T + 11000000, 6000000)
+    tb.refresh()  # T +- 1 us: 11 ms behind, far outside its uncertainty: taken as it is
+    n = tb.now()
+    assert (n.time_ns, n.uncertainty_ns) == (T, 1000)
+
+
 def test_timebase_first_read_synthesizes_and_refuses_when_too_old():
     tb, c = manual_timebase([lambda c: Result(10**18, c.w)], max_age_s=64)
     assert tb.refreshes == 0

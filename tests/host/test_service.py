@@ -396,8 +396,15 @@ def test_sources_that_disagree_make_the_service_refuse(env, chrony_offset):
     # Two honest servers and one 30 s ahead: 2 of 3 agree, below the 3
     # needed, so the synthesis aborts and nothing is issued.
     cfg = write_config(env["dir"], env["servers"][:2] + [chrony_offset], "disagree.json")
-    s = Service(env["key"], cfg)
+    s = Service(env["key"], cfg, extra=("--idle-timeout", "0.4"))
     try:
+        # (This instance also closes idle connections after 0.4 s.)
+        idle = socket.create_connection(s.http, timeout=5)
+        idle.sendall(b"GET /health HTTP/1.1\r\n")  # an unfinished request, then silence
+        t0 = time.monotonic()
+        assert idle.recv(100) == b""  # closed by the server
+        assert 0.3 < time.monotonic() - t0 < 3
+        idle.close()
         status, h, _ = request(s, "GET", "/health")
         assert status == 503 and h["status"] == "unavailable"
         assert "aborted" in h["reason"]
