@@ -1,14 +1,29 @@
 # pot: the device side of the open Proof-of-Time toolkit.
 #
-# Modules (one concept each, imported where needed so a board only loads
-# what it uses):
-#   record      the 143-byte PoT record: layout, decode into a fixed buffer
-#   rice        G1, the Golomb-Rice field coder
-#   rs          R, Reed-Solomon(4,6) over GF(2^8)
-#   golay       G2, Golay(23,12,7)
-#   hmacsha256  H, HMAC-SHA256 and constant-time comparison
-#   grg         the GRG pipeline: commitment, sharded frames
-#   ed25519     verify-only Ed25519 (with sha512 where hashlib lacks it)
-#   verifier    the verification pipeline and its verdicts
-#   switch      AdaptiveSwitch per sender
+# One concept per module, imported where needed, so that a board loads only
+# what it uses (a verifier never loads the decoders of sharded frames).
 # docs/spec.md is the byte-exact specification of all of it.
+#
+# The record and its commitment (forward path, what a verifier needs):
+#   record        the 143-byte PoT record: layout, decode into a fixed buffer
+#   rice          G1, Golomb-Rice field coding (encoder)
+#   rs            R, Reed-Solomon(4,6) over GF(2^8) (parity)
+#   golay         G2, Golay(23,12,7) (encoder)
+#   hmacsha256    H, HMAC-SHA256 and constant-time comparison
+#   grg           the GRG pipeline: context keys, commitment, context gate
+# Sharded frames (receive path, loaded on first use):
+#   grg_frame, rice_decode, rs_rebuild, golay_decode, golay_syndrome
+# Host conveniences (allocating; loaded on first use):
+#   grg_host, record_pack
+# Signatures:
+#   ed25519, ed25519_field, ed25519_table, sha512
+# Verification and device service:
+#   verifier      the verification pipeline and its verdict codes
+#   nonces        the fixed-capacity replay cache (fails closed)
+#   switch        AdaptiveSwitch per sender, FILO queue
+#   clock         the secure clock (challenge-mode sync)
+#   link          the framed binary protocol (serial, TCP, UDP)
+#   device        the service loop: stamped messages and verdict frames
+# Generated constant tables (tools/gen_*.py, frozen into flash on boards):
+#   gf_tables, rs_tables, golay_tables, golay_syndrome, crc32_table, ed25519_table
+# Runtime shims for CPython / MicroPython: compat
