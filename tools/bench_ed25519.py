@@ -57,8 +57,8 @@ def step_decode_r(c):
 def step_short_pair(c):
     ed._short_pair(c[9])
 def step_tables(c):
-    ed._build_table(P - c[7], c[3], 0)
-    ed._build_table(c[8], c[5], len(ed._AR_TABLE) // 2)
+    fe.cached_multiples(ed._AR_TABLE, 0, len(ed._AR_TABLE) // 2, P - c[7], c[3])
+    fe.cached_multiples(ed._AR_TABLE, len(ed._AR_TABLE) // 2, len(ed._AR_TABLE) // 2, c[8], c[5])
 def step_recode(c):
     ed._wnaf(ed._load_scalar(c[12].to_bytes(32, "little")), ed._B_WIDTH, ed._NAF_S)
     ed._wnaf(ed._load_scalar(c[10].to_bytes(32, "little")), ed._A_WIDTH, ed._NAF_H)

@@ -24,7 +24,7 @@
 #   "-0") to a point R and Q = [S]B - [h]A - R is the identity, because
 #   encodings are unique. Q is not computed directly. Half a Euclid run on
 #   (8L, h) gives c0, c1 of ~128 bits with c0 = c1 h (mod 8L) and c1 odd
-#   (_short_pair); then, with k = c1 S mod L,
+#   (short_pair); then, with k = c1 S mod L,
 #       Q' = [k]B - [c0]A - [c1]R = [c1]Q
 #   exactly: every curve point has order dividing 8L, B has order L, and
 #   c1 h = c0 modulo 8L, so the torsion parts of A and R are multiplied
@@ -36,9 +36,10 @@
 #   128 over tables of B and [2^128]B) share ~128 doublings instead of the
 #   ~253 of [S]B - [h]A; the price is decoding R (an exponentiation, which
 #   the final inversion used to cost anyway), an 8-entry table of R and the
-#   Euclid run (~50 us on the Unix port). Should Euclid ever give long
-#   coefficients (never seen; it would need h of a special form), the code
-#   falls back to c0 = h, c1 = 1: slower, still exact.
+#   Euclid run (~50 us on the Unix port; pot.ed25519_field.short_pair).
+#   Should Euclid ever give long coefficients (never seen; it would need h
+#   of a special form), the code falls back to c0 = h, c1 = 1: slower,
+#   still exact.
 #
 # No constant-time code here: a verifier handles only public data (key,
 # message, signature), so timing leaks nothing secret; variable-time
@@ -92,8 +93,8 @@ from pot.ed25519_field import (
     L as _L,
     D2 as _D2,
     recover_x as _recover_x,
-    dbl as _dbl,
-    add_cached as _add_cached,
+    short_pair as _short_pair,
+    cached_multiples as _cached_multiples,
 )
 
 _A_WIDTH = 4  # w-NAF width for c0 and |c1|: 4 odd multiples of -A and of -+R
@@ -102,9 +103,6 @@ _B_HALF = const(96 << (6 - 2))  # bytes per base table (B, then [2^128]B): width
 _B_SPLIT = const(128)
 if _B_WIDTH != 6 or _SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):  # the consts above mirror the generated table
     raise ImportError("pot.ed25519_table does not match pot.ed25519")
-_N8L = 8 * _L  # the group order of the whole curve: every point's order divides it
-_HALF_BITS = 1 << 128  # Euclid stops below this: |c0|, |c1| ~ sqrt(8L)
-_LONG = 1 << 200  # coefficients this long mean "fall back" (see _short_pair)
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
 # is ignored): y of the points of order 1, 2, 4 and 8, plus the
@@ -125,23 +123,6 @@ _NAF_H = bytearray(256)  # w-NAF digits of c0 (multiplies -A)
 _NAF_R = bytearray(256)  # w-NAF digits of |c1| (multiplies -+R)
 _SCALAR = bytearray(34)  # a scalar, little-endian, plus 2 zero bytes
 _AR_TABLE = [0] * (2 * _AR_STRIDE)  # (Y+X, Y-X, 2Z, 2dT) of P, 3P, 5P, ..: -A, then -+R
-
-
-def _build_table(x, y, base):
-    # Odd multiples (2i+1)P of P = (x, y) in cached form into
-    # _AR_TABLE[base:base + _AR_STRIDE].
-    p = _P
-    tab = _AR_TABLE
-    X, Y, Z, T = x, y, 1, x * y % p
-    X2, Y2, Z2, T2 = _dbl(x, y, 1)
-    yp2, ym2, z22, t2d2 = (Y2 + X2) % p, (Y2 - X2) % p, (Z2 + Z2) % p, T2 * _D2 % p
-    for i in range(base, base + _AR_STRIDE, 4):
-        if i != base:
-            X, Y, Z, T = _add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
-        tab[i] = (Y + X) % p
-        tab[i + 1] = (Y - X) % p
-        tab[i + 2] = (Z + Z) % p
-        tab[i + 3] = T * _D2 % p
 
 
 # --- Scalars ---------------------------------------------------------------
@@ -178,38 +159,6 @@ def _load_scalar(src32):
     for i in range(32):
         buf[i] = src32[i]
     return buf
-
-
-def _short_pair(h):
-    # (c0, c1) with c0 = c1 h (mod 8L), c1 odd, |c0| and |c1| ~ 2**128.
-    # Extended Euclid on (8L, h) keeps r_i = t_i h (mod 8L) for every
-    # remainder r_i and its cofactor t_i; |t_i| grows as r_i shrinks, and
-    # where r_i first drops below 2**128, |t_i| < 8L / r_(i-1) <= 2**127.
-    # Consecutive t are coprime, so if t_i is even its neighbours are odd:
-    # take the shorter neighbour pair. c0 = r >= 0; c1 may be negative.
-    r0 = _N8L
-    r1 = h
-    t0 = 0
-    t1 = 1
-    while r1 >= _HALF_BITS:
-        q, r = divmod(r0, r1)
-        r0 = r1
-        r1 = r
-        t = t0 - q * t1
-        t0 = t1
-        t1 = t
-    if t1 & 1:
-        c0, c1 = r1, t1
-    else:  # r1 > 0 here (r1 = 0 only for h = 0, where t1 = 1 is odd)
-        q, r = divmod(r0, r1)
-        t = t0 - q * t1
-        if max(r, abs(t)) < max(r0, abs(t0)):
-            c0, c1 = r, t
-        else:
-            c0, c1 = r0, t0
-    if c0 >= _LONG or abs(c1) >= _LONG:
-        return h, 1  # trivially c0 = 1 * h: the full-length computation
-    return c0, c1
 
 
 # --- The multi-scalar multiplication ----------------------------------------
@@ -391,8 +340,8 @@ def crypto_ed25519_verify(public_key, message, signature):
         rx = _P - rx  # -[c1]R = [c1](-R)
     else:
         c1 = -c1
-    _build_table(_P - ax, ay, 0)
-    _build_table(rx, ry, _AR_STRIDE)
+    _cached_multiples(_AR_TABLE, 0, _AR_STRIDE, _P - ax, ay)
+    _cached_multiples(_AR_TABLE, _AR_STRIDE, _AR_STRIDE, rx, ry)
     _wnaf(_load_scalar(k.to_bytes(32, "little")), _B_WIDTH, _NAF_S)
     _wnaf(_load_scalar(c0.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
     _wnaf(_load_scalar(c1.to_bytes(32, "little")), _A_WIDTH, _NAF_R)

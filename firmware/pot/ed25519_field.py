@@ -1,7 +1,8 @@
 # Field and point arithmetic for pot.ed25519 (verify-only Ed25519): the
 # field GF(p), p = 2**255 - 19, with the ref10 exponentiation chains, point
-# decompression, and the generic extended-coordinate doubling and addition
-# used to build per-verify tables. The hot loop (pot.ed25519) inlines its
+# decompression, the short scalar pair of the verification equation, and the
+# generic extended-coordinate doubling and addition used to build per-verify
+# tables. The hot loop (pot.ed25519) inlines its
 # own copies of the formulas. A separate module so that compiling either
 # from source fits a small heap (MicroPython holds one module's parse tree
 # at a time). See pot/ed25519.py for the design notes.
@@ -95,7 +96,44 @@ def recover_x(y, sign):
     return x
 
 
-# --- Point arithmetic (builds the -A table; not on the hot path) ----------
+# --- Scalars ----------------------------------------------------------------
+_HALF = 1 << 128  # Euclid stops below this: |c0|, |c1| ~ sqrt(8L)
+_LONG = 1 << 200  # coefficients this long mean "fall back" (see short_pair)
+
+
+def short_pair(h):
+    # (c0, c1) with c0 = c1 h (mod 8L), c1 odd, |c0| and |c1| ~ 2**128.
+    # Extended Euclid on (8L, h) keeps r_i = t_i h (mod 8L) for every
+    # remainder r_i and its cofactor t_i; |t_i| grows as r_i shrinks, and
+    # where r_i first drops below 2**128, |t_i| < 8L / r_(i-1) <= 2**127.
+    # Consecutive t are coprime, so if t_i is even its neighbours are odd:
+    # take the shorter neighbour pair. c0 = r >= 0; c1 may be negative.
+    r0 = L << 3  # 8L: every curve point's order divides it
+    r1 = h
+    t0 = 0
+    t1 = 1
+    while r1 >= _HALF:
+        q, r = divmod(r0, r1)
+        r0 = r1
+        r1 = r
+        t = t0 - q * t1
+        t0 = t1
+        t1 = t
+    if t1 & 1:
+        c0, c1 = r1, t1
+    else:  # r1 > 0 here (r1 = 0 only for h = 0, where t1 = 1 is odd)
+        q, r = divmod(r0, r1)
+        t = t0 - q * t1
+        if max(r, abs(t)) < max(r0, abs(t0)):
+            c0, c1 = r, t
+        else:
+            c0, c1 = r0, t0
+    if c0 >= _LONG or abs(c1) >= _LONG:
+        return h, 1  # trivially c0 = 1 * h: the full-length computation
+    return c0, c1
+
+
+# --- Point arithmetic (builds the per-verify tables; not on the hot path) ----
 def dbl(X, Y, Z):
     # dbl-2008-hwcd, a = -1, signs of E, F, G, H flipped (products unchanged;
     # see pot.ed25519._double_scalarmult). Returns (X, Y, Z, T).
@@ -109,6 +147,22 @@ def dbl(X, Y, Z):
     g = a - b
     f = g + c
     return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def cached_multiples(tab, base, count, x, y):
+    # The odd multiples (2i+1)P of P = (x, y), in cached form (Y+X, Y-X, 2Z,
+    # 2dT) reduced mod p, into tab[base:base + count] (4 ints per point).
+    p = P
+    X, Y, Z, T = x, y, 1, x * y % p
+    X2, Y2, Z2, T2 = dbl(x, y, 1)
+    yp2, ym2, z22, t2d2 = (Y2 + X2) % p, (Y2 - X2) % p, (Z2 + Z2) % p, T2 * D2 % p
+    for i in range(base, base + count, 4):
+        if i != base:
+            X, Y, Z, T = add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
+        tab[i] = (Y + X) % p
+        tab[i + 1] = (Y - X) % p
+        tab[i + 2] = (Z + Z) % p
+        tab[i + 3] = T * D2 % p
 
 
 def add_cached(X, Y, Z, T, yp, ym, z2, t2d):

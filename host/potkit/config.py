@@ -117,9 +117,13 @@ class SourceConfig:
             from potkit.sources.ntp import query_ntp
             return query_ntp(self.host, self.port, timeout=self.timeout, operator=self.operator)
         if self.kind == "nts":
-            from potkit.sources.nts import query_nts
-            return query_nts(self.host, self.port, ca_file=self.cafile, timeout=self.timeout,
-                             operator=self.operator)
+            # One session per source: one NTS-KE handshake buys 8 cookies,
+            # each spent on one query and never reused.
+            if getattr(self, "_nts", None) is None:
+                from potkit.sources.nts import NtsSession
+                self._nts = NtsSession(self.host, self.port, ca_file=self.cafile,
+                                       timeout=self.timeout, operator=self.operator)
+            return self._nts.query()
         if self.kind == "roughtime":
             from potkit.sources.roughtime import DEFAULT_VERSIONS, query_roughtime
             return query_roughtime(self.host, self.port, self.key,
