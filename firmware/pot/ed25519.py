@@ -71,7 +71,7 @@
 #   pot/ed25519_field.py (split so each module compiles in a small heap).
 # Memory: the w-NAF digit buffers and the point tables are preallocated at
 # import and reused (so not re-entrant: one verify at a time).
-try:  # MicroPython: the compiler consumes @micropython.native itself
+try:  # MicroPython: the compiler consumes the emitter decorators and casts
     import micropython
     from micropython import const
 except ImportError:  # CPython: the same code runs undecorated
@@ -81,8 +81,13 @@ except ImportError:  # CPython: the same code runs undecorated
         def native(f):
             return f
 
+        viper = native
+
     def const(x):
         return x
+
+    def ptr8(buf):  # a viper cast; indexing the buffer itself is the same
+        return buf
 
 
 from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH, SPLIT as _SPLIT
@@ -126,14 +131,19 @@ _AR_TABLE = [0] * (2 * _AR_STRIDE)  # (Y+X, Y-X, 2Z, 2dT) of P, 3P, 5P, ..: -A, 
 
 
 # --- Scalars ---------------------------------------------------------------
-@micropython.native
-def _wnaf(buf, w, out):
+@micropython.viper
+def _wnaf(buf, w: int, out):
     # Width-w non-adjacent form of the little-endian scalar in buf (< 2**253,
     # two zero bytes after it): out[i] = digit at bit i, odd in
     # -(2**(w-1)-1)..2**(w-1)-1, stored as a two's complement byte; at
-    # least w-1 zeros between non-zero digits.
-    for i in range(256):
-        out[i] = 0
+    # least w-1 zeros between non-zero digits. Viper: machine-word
+    # arithmetic on small values, the same on every port and on CPython.
+    src = ptr8(buf)
+    dst = ptr8(out)
+    pos = 0
+    while pos < 256:
+        dst[pos] = 0
+        pos += 1
     width = 1 << w
     half = width >> 1
     mask = width - 1
@@ -141,16 +151,16 @@ def _wnaf(buf, w, out):
     carry = 0
     while pos < 256:
         i = pos >> 3
-        window = carry + (((buf[i] | (buf[i + 1] << 8)) >> (pos & 7)) & mask)
+        window = carry + (((int(src[i]) | (int(src[i + 1]) << 8)) >> (pos & 7)) & mask)
         if window & 1 == 0:
             pos += 1
             continue
         if window < half:
             carry = 0
-            out[pos] = window
+            dst[pos] = window
         else:
             carry = 1
-            out[pos] = (window - width) & 0xFF
+            dst[pos] = (window - width) & 0xFF
         pos += w
 
 
