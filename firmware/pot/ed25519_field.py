@@ -28,19 +28,25 @@ SQRTM1 = 19681161376707505956807079304988542015446066515923890162744021073123829
 # --- Field arithmetic mod p = 2**255 - 19 ---------------------------------
 @micropython.native
 def sqr_n(x, n):
-    # x**(2**n) mod p, up to a multiple of p: for 0 <= x < 2**256 the
-    # result is in [0, 2**256). Squarings alternate between one fold
-    # (x & m) + (x >> 255) * 19 (result < 2**262) and two folds (result
-    # < 2**256): cheaper than % p, and the bound does not grow.
+    # x**(2**n) mod p, up to a multiple of p unless n % 3 != 0 (then fully
+    # reduced): for 0 <= x < 2**256 the result is in [0, 2**256). Groups of
+    # three squarings, each folded once, (x & m) + (x >> 255) * 19, then
+    # folded once more: from < 2**256 the folds give < 2**262, < 2**272,
+    # < 2**293, then < 2**256 again, so the bound does not grow; cheaper
+    # than % p, and than one fold out of two squarings more.
     m = M255
-    for _ in range(n >> 1):
+    while n >= 3:
         x = x * x
         x = (x & m) + (x >> 255) * 19
         x = x * x
         x = (x & m) + (x >> 255) * 19
+        x = x * x
         x = (x & m) + (x >> 255) * 19
-    if n & 1:
+        x = (x & m) + (x >> 255) * 19
+        n -= 3
+    while n:
         x = x * x % P
+        n -= 1
     return x
 
 
@@ -149,20 +155,57 @@ def dbl(X, Y, Z):
     return e * f % p, g * h % p, f * g % p, e * h % p
 
 
+@micropython.native
 def cached_multiples(tab, base, count, x, y):
-    # The odd multiples (2i+1)P of P = (x, y), in cached form (Y+X, Y-X, 2Z,
-    # 2dT) reduced mod p, into tab[base:base + count] (4 ints per point).
-    p = P
-    X, Y, Z, T = x, y, 1, x * y % p
-    X2, Y2, Z2, T2 = dbl(x, y, 1)
-    yp2, ym2, z22, t2d2 = (Y2 + X2) % p, (Y2 - X2) % p, (Z2 + Z2) % p, T2 * D2 % p
-    for i in range(base, base + count, 4):
-        if i != base:
-            X, Y, Z, T = add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
-        tab[i] = (Y + X) % p
-        tab[i + 1] = (Y - X) % p
-        tab[i + 2] = (Z + Z) % p
-        tab[i + 3] = T * D2 % p
+    # The odd multiples (2i+1)P of the affine point P = (x, y) in cached
+    # form (Y+X, Y-X, 2Z, 2dT) into tab[base:base + count] (4 ints per
+    # point). Lazily reduced like pot.ed25519's loop (no % p per entry):
+    # every value is congruent mod p and below 2**257 in magnitude, which is
+    # all the loop needs.
+    m = M255
+    X2, Y2, Z2, T2 = dbl(x, y, 1)  # 2P, fully reduced
+    yp2 = Y2 + X2
+    ym2 = Y2 - X2
+    z22 = Z2 + Z2
+    t22 = T2 * D2 % P
+    X = x
+    Y = y
+    Z = 1
+    T = x * y
+    i = base
+    while i < base + count:
+        if i != base:  # (X, Y, Z, T) += 2P, add-2008-hwcd-3
+            a = (Y - X) * ym2
+            a = (a & m) + (a >> 255) * 19
+            b = (Y + X) * yp2
+            b = (b & m) + (b >> 255) * 19
+            c = T * t22
+            c = (c & m) + (c >> 255) * 19
+            d = Z * z22
+            d = (d & m) + (d >> 255) * 19
+            e = b - a
+            f = d - c
+            g = d + c
+            h = b + a
+            X = e * f
+            X = (X & m) + (X >> 255) * 19
+            X = (X & m) + (X >> 255) * 19
+            Y = g * h
+            Y = (Y & m) + (Y >> 255) * 19
+            Y = (Y & m) + (Y >> 255) * 19
+            Z = f * g
+            Z = (Z & m) + (Z >> 255) * 19
+            Z = (Z & m) + (Z >> 255) * 19
+            T = e * h
+            T = (T & m) + (T >> 255) * 19
+            T = (T & m) + (T >> 255) * 19
+        tab[i] = Y + X
+        tab[i + 1] = Y - X
+        tab[i + 2] = Z + Z
+        c = T * D2
+        c = (c & m) + (c >> 255) * 19
+        tab[i + 3] = (c & m) + (c >> 255) * 19
+        i += 4
 
 
 def add_cached(X, Y, Z, T, yp, ym, z2, t2d):

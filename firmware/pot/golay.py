@@ -128,28 +128,27 @@ def encode_shard(src, dst):
 
 
 # --- decoding: pot.golay_decode, loaded on first use ----------------------
+# (the module is kept in a global on first use: an import statement per call
+# would allocate, as MicroPython builds the dotted name to look it up)
 _decoder = None
-
-
-def _golay_decode():
-    global _decoder
-    if _decoder is None:
-        from pot import golay_decode
-
-        _decoder = golay_decode
-    return _decoder
 
 
 def decode_word(r):
     # 23-bit received word -> the nearest codeword (at distance <= 3).
-    return _golay_decode().decode_word(r)
+    global _decoder
+    if _decoder is None:
+        from pot import golay_decode as _decoder
+    return _decoder.decode_word(r)
 
 
 def decode_shard(src, dst):
     # src: 29 received bytes -> dst: 15 corrected data bytes (the length of
     # dst sets the size). Returns the number of corrected bits over all
     # words; the padding bits of src (and any bytes after) are ignored.
-    return _golay_decode().decode_shard(src, dst)
+    global _decoder
+    if _decoder is None:
+        from pot import golay_decode as _decoder
+    return _decoder.decode_shard(src, dst)
 
 
 # --- CPython path: whole-shard ints (never defined on MicroPython) --------

@@ -161,20 +161,15 @@ class Grg:
         # rebuilt data is not a canonical G1 stream. The signature is in
         # self.frame_signature. The caller recomputes the commitment
         # (commit) and verifies the record as any other.
-        return _grg_frame().open_frame(self, frame)
+        # The receive path, loaded on first use (see the top of this file)
+        # and kept in a global (an import statement per call would allocate).
+        global _frame_module
+        if _frame_module is None:
+            from pot import grg_frame as _frame_module
+        return _frame_module.open_frame(self, frame)
 
 
 _frame_module = None
-
-
-def _grg_frame():
-    # The receive path, loaded on first use (see the top of this file).
-    global _frame_module
-    if _frame_module is None:
-        from pot import grg_frame
-
-        _frame_module = grg_frame
-    return _frame_module
 
 
 # --- context strings (spec 2.7) --------------------------------------------
@@ -199,22 +194,19 @@ def context_message(device_id, message):
 
 
 # --- host conveniences (allocate): pot.grg_host, loaded on first use -------
-_HOST_API = ("commitment", "encode", "make_frame", "open_frame")
-
-
 def __getattr__(name):
     # grg.commitment, grg.encode, grg.make_frame, grg.open_frame (and
     # `from pot.grg import commitment`) work as if defined here, but their
     # code is only loaded when first asked for: a device verifier never
     # needs them. The value is then stored here, so later look-ups are
-    # plain module attributes.
-    if name in _HOST_API:
-        from pot import grg_host
+    # plain module attributes. Any name that is not here is looked up in
+    # pot.grg_host (its AttributeError is ours): naming the four here would
+    # put their strings on every device's heap.
+    from pot import grg_host
 
-        value = getattr(grg_host, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(name)
+    value = getattr(grg_host, name)
+    globals()[name] = value
+    return value
 
 
 # --- CPython fast path (never defined on MicroPython) -----------------------

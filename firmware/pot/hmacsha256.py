@@ -25,19 +25,14 @@ else:
     _IPAD = _OPAD = None
 
 
-def _padded_key(key):
-    # RFC 2104: keys longer than a block are hashed first; then zero-pad.
-    if len(key) > BLOCK:
-        key = hashlib.sha256(key).digest()
-    k = bytearray(BLOCK)
-    k[0 : len(key)] = key
-    return k
-
-
 class HmacKey:
     # A key prepared once (per context in GRG), used for many messages.
     def __init__(self, key, use_copy=_HAS_COPY):
-        k = _padded_key(key)
+        # RFC 2104: keys longer than a block are hashed first; then zero-pad.
+        if len(key) > BLOCK:
+            key = hashlib.sha256(key).digest()
+        k = bytearray(BLOCK)
+        k[0 : len(key)] = key
         if _IPAD is not None:
             self.ipad = bytes(k).translate(_IPAD)
             self.opad = bytes(k).translate(_OPAD)

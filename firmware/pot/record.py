@@ -91,7 +91,6 @@ class Record:
     def __init__(self):
         self.buf = bytearray(RECORD_LEN)
         mv = memoryview(self.buf)
-        self.view = mv
         self.payload = mv[0:PAYLOAD_LEN]
         self.signed = mv[0:SIGNED_LEN]
         self.nonce = mv[OFF_NONCE:OFF_NONCE + NONCE_LEN]
@@ -106,7 +105,7 @@ class Record:
         if len(data) != RECORD_LEN:
             self.loaded = False
             return PROTO_VIOLATION
-        self.view[:] = data
+        self.buf[:] = data
         self.loaded = True
         return structural_verdict(self.buf)
 

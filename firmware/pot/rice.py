@@ -172,23 +172,19 @@ if not IS_MICROPYTHON:
 encode = encode_portable if IS_MICROPYTHON else encode_fast
 
 # --- decoding: pot.rice_decode, loaded on first use ------------------------
+# (the module is kept in a global on first use: an import statement per call
+# would allocate, as MicroPython builds the dotted name to look it up)
 _decoder = None
-
-
-def _rice_decode():
-    global _decoder
-    if _decoder is None:
-        from pot import rice_decode
-
-        _decoder = rice_decode
-    return _decoder
 
 
 def decode(area, out):
     # Strictly decodes the G1 stream at the start of `area` (the RS data
     # area) into out (a writable 47-byte buffer). Returns the stream
     # length; raises ValueError on any non-canonical input.
-    return _rice_decode().decode(area, out)
+    global _decoder
+    if _decoder is None:
+        from pot import rice_decode as _decoder
+    return _decoder.decode(area, out)
 
 
 # --- host conveniences (allocate) -----------------------------------------

@@ -114,25 +114,24 @@ if _CPYTHON:
 
 
 # --- rebuilding: pot.rs_rebuild, loaded on first use -----------------------
+# (the module is kept in a global on first use: an import statement per call
+# would allocate, as MicroPython builds the dotted name to look it up)
 _rebuilder = None
-
-
-def _rs_rebuild():
-    global _rebuilder
-    if _rebuilder is None:
-        from pot import rs_rebuild
-
-        _rebuilder = rs_rebuild
-    return _rebuilder
 
 
 def gf_mul(a, b):
     # Product in GF(2^8) mod 0x11D, through the log/exp tables.
-    return _rs_rebuild().gf_mul(a, b)
+    global _rebuilder
+    if _rebuilder is None:
+        from pot import rs_rebuild as _rebuilder
+    return _rebuilder.gf_mul(a, b)
 
 
 def reconstruct(shards, present):
     # present: 6-bit mask, bit i set = shards[i] is good. Rebuilds every
     # missing shard (data and parity) in place from 4 good ones (see
     # pot.rs_rebuild). No allocation on MicroPython.
-    return _rs_rebuild().reconstruct(shards, present)
+    global _rebuilder
+    if _rebuilder is None:
+        from pot import rs_rebuild as _rebuilder
+    return _rebuilder.reconstruct(shards, present)

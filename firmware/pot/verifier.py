@@ -62,12 +62,6 @@ DEFAULT_SKEW_MS = const(500)
 DEFAULT_CACHE_CAPACITY = const(32)
 
 
-def _default_ed25519():
-    from pot.ed25519 import crypto_ed25519_verify
-
-    return crypto_ed25519_verify
-
-
 class Verifier:
     def __init__(self, public_key32, skew_ms=DEFAULT_SKEW_MS, cache_capacity=DEFAULT_CACHE_CAPACITY, ed25519=None):
         if len(public_key32) != 32:
@@ -75,15 +69,16 @@ class Verifier:
         if skew_ms < 0:
             raise ValueError("skew_ms")
         self._pk = bytes(public_key32)
-        self._ed25519 = ed25519 if ed25519 is not None else _default_ed25519()
-        self._rec = Record()
+        if ed25519 is None:  # the default, loaded only when no other is given
+            from pot.ed25519 import crypto_ed25519_verify as ed25519
+        self._ed25519 = ed25519
+        self.record = Record()  # the last loaded record, for callers
         self._grg = Grg()
         self._ctx = None  # the ctx whose key the Grg holds
         self.skew_ns = skew_ms * 1000000
         self.windows_ns = tuple(ms * 1000000 for ms in TIER_WINDOW_MS)
         self.cache = NonceCache(cache_capacity)
         self.last_ts = -1  # ordering floor: last accepted timestamp (ns)
-        self.record = self._rec  # the last loaded record, for callers
 
     def _set_context(self, ctx):
         # Recompute k = SHA-256(label || ctx) only when ctx changes; the
@@ -97,7 +92,7 @@ class Verifier:
         # now_ns: our trusted time at RECEPTION (take it when the record
         # arrives, not after queueing), or None before the first clock
         # sync; challenge: the 32-byte nonce we asked the issuer to use.
-        rec = self._rec
+        rec = self.record
         # 1. structure
         if rec.load(data) != OK:
             return PROTO_VIOLATION

@@ -86,42 +86,47 @@ class UnixBoard:
         doc.update(self.extra)
         return doc
 
-    def _python_path(self):
+    def _command(self, cfg):
+        # (argv, env, cwd). mpy=True runs the firmware as a board does, from
+        # precompiled code (the shared build of build_mpy: firmware/pot and
+        # main.py through mpy-cross); otherwise from source.
+        heap = ["-X", "heapsize=" + self.heapsize]
         if not self.mpy:
-            return FIRMWARE
-        import platform
-
-        out = os.path.join(self.dir, "lib")
-        arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "aarch64"}.get(platform.machine().lower())
-        compile_firmware(out, arch)
-        return out
+            env = dict(os.environ, MICROPYPATH=FIRMWARE)
+            return [_tool("micropython")] + heap + [os.path.join(FIRMWARE, "main.py"), cfg], env, self.dir
+        arch = native_arch()
+        if arch is None:
+            raise PotkitError("this micropython has no native emitter: it cannot load the .mpy firmware")
+        path, _ = build_mpy(arch)
+        # -m main: main.mpy runs as __main__. The current directory is ROOT
+        # (MICROPYPATH is relative to it, see build_mpy).
+        return [_tool("micropython")] + heap + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=path), ROOT
 
     def start(self, timeout=10.0):
         cfg = os.path.join(self.dir, "pot.json")
         with open(cfg, "w") as f:
             json.dump(self.config(), f)
-        env = dict(os.environ, MICROPYPATH=self._python_path())
-        cmd = [_tool("micropython"), "-X", "heapsize=" + self.heapsize, os.path.join(FIRMWARE, "main.py"), cfg]
+        cmd, env, cwd = self._command(cfg)
         err = open(self.stderr_path, "wb")
         if self.serial == "pty":
             master, slave = pty.openpty()
             os.set_blocking(master, False)  # the board reads what is there
             self.serial_path = os.ttyname(slave)
-            self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=err, env=env, cwd=self.dir)
+            self.proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=err, env=env, cwd=cwd)
             os.close(master)
             self._fds = [slave]  # keep the slave open: the pty lives while it is
         elif self.serial == "pipe":
             r_in, w_in = os.pipe()
             r_out, w_out = os.pipe()
             os.set_blocking(r_in, False)
-            self.proc = subprocess.Popen(cmd, stdin=r_in, stdout=w_out, stderr=err, env=env, cwd=self.dir)
+            self.proc = subprocess.Popen(cmd, stdin=r_in, stdout=w_out, stderr=err, env=env, cwd=cwd)
             os.close(r_in)
             os.close(w_out)
             self._pipe = (r_out, w_in)
             self._fds = [r_out, w_in]
         else:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                         env=env, cwd=self.dir)
+                                         env=env, cwd=cwd)
         err.close()
         deadline = time.monotonic() + timeout
         while b"ready" not in self.stderr():
@@ -221,28 +226,94 @@ def local_issue(key_path, config_path=None, tier=3):
     return issue
 
 
-# --- deploy -------------------------------------------------------------------------------
+# --- compiling the firmware with mpy-cross ------------------------------------------------
 def firmware_sources():
     pot = os.path.join(FIRMWARE, "pot")
     return sorted(os.path.join(pot, f) for f in os.listdir(pot) if f.endswith(".py"))
 
 
+# sys.implementation._mpy >> 10 -> mpy-cross -march value (the native
+# architecture numbers of MicroPython's py/persistentcode.h).
+MPY_ARCHS = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em", 7: "armv7emsp",
+             8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
+BUILD_MPY = os.path.join(ROOT, "build", "mpy")
+
+
+def native_arch(micropython=None):
+    """The -march whose .mpy files this micropython loads, or None when the
+    port has no native emitter (the firmware's viper kernels cannot load)."""
+    p = subprocess.run([micropython or _tool("micropython"), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode:
+        raise PotkitError("cannot ask micropython for its .mpy architecture: %s" % p.stderr.strip())
+    return MPY_ARCHS.get(int(p.stdout.strip()))
+
+
+def mpy_compile(src, out, arch, source_name=None, force=False):
+    """src (.py) -> out (.mpy) unless out is already newer than src (or
+    force); returns 1 when it compiled. Written under a temporary name and
+    renamed, so a concurrent run never loads half a file. source_name: the
+    file name stored in the .mpy (tracebacks show it)."""
+    if not force and os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+        return 0
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = "%s.%d.tmp" % (out, os.getpid())
+    cmd = [_tool("mpy-cross")] + (["-march=" + arch] if arch else [])
+    cmd += ["-s", source_name or os.path.relpath(src, ROOT), "-o", tmp, src]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        raise PotkitError("mpy-cross -march=%s %s: %s" % (arch, os.path.relpath(src, ROOT), p.stderr.strip()))
+    os.replace(tmp, out)
+    return 1
+
+
+def build_mpy(arch, extra=()):
+    """The Unix-port build of the firmware, shared by tools/run_tests.py
+    (`#: mpy` test modules) and UnixBoard(mpy=True): firmware/pot/*.py ->
+    build/mpy/<arch>/pot/*.mpy, firmware/main.py -> build/mpy/<arch>/main.mpy
+    and each (source, name) of extra -> build/mpy/<arch>/name.mpy, rebuilt
+    when a source is newer; .mpy files whose source is gone are removed (a
+    stale module must not shadow one that moved). Returns (the folder, as
+    a path relative to ROOT, to put on MICROPYPATH with ROOT as the current
+    directory; the number of files compiled).
+
+    Each .mpy stores as its source name the very path it is imported from
+    (build/mpy/<arch>/pot/rice.mpy), which is also the module's __file__:
+    one interned string (qstr) per module instead of two. The Unix port
+    keeps qstrs and .mpy code in the heap (a board with frozen modules keeps
+    both in flash), and the heap budgets (test_verify_heap, the device
+    soak) are measured so; tracebacks show that path with the line numbers
+    of the .py source."""
+    rel = os.path.join("build", "mpy", arch)
+    base = os.path.join(ROOT, rel)
+    pot = os.path.join(base, "pot")
+    os.makedirs(pot, exist_ok=True)
+    sources = {os.path.basename(f)[:-3]: f for f in firmware_sources()}
+    for old in os.listdir(pot):
+        if old.endswith(".mpy") and old[:-4] not in sources:
+            os.remove(os.path.join(pot, old))
+    n = 0
+    for name, src in sorted(sources.items()):
+        n += mpy_compile(src, os.path.join(pot, name + ".mpy"), arch, os.path.join(rel, "pot", name + ".mpy"))
+    for src, name in [(os.path.join(FIRMWARE, "main.py"), "main")] + list(extra):
+        n += mpy_compile(src, os.path.join(base, name + ".mpy"), arch, os.path.join(rel, name + ".mpy"))
+    return rel, n
+
+
 def compile_firmware(out_dir, arch, progress=None):
-    """mpy-cross every firmware/pot module into out_dir/pot/*.mpy; returns the paths."""
-    os.makedirs(os.path.join(out_dir, "pot"), exist_ok=True)
+    """mpy-cross every firmware/pot module into out_dir/pot/*.mpy (deploy);
+    returns the paths."""
     out = []
     for src in firmware_sources():
         dst = os.path.join(out_dir, "pot", os.path.basename(src)[:-3] + ".mpy")
-        cmd = [_tool("mpy-cross")] + (["-march=" + arch] if arch else []) + ["-o", dst, src]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode:
-            raise PotkitError("mpy-cross failed on %s: %s" % (src, p.stderr.strip()))
+        mpy_compile(src, dst, arch, force=True)
         out.append(dst)
         if progress:
             progress.update(1)
     return out
 
 
+# --- deploy -------------------------------------------------------------------------------
 def board_config(board):
     path = os.path.join(BOARDS, board, "board.json")
     with open(path) as f:

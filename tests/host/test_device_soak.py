@@ -2,12 +2,22 @@
 (gc.mem_alloc() right after gc.collect(), reported by STATUS frames) must
 not grow.
 
-Heap size: the Unix port here is a 64-bit build that loads every module's
-bytecode and constant tables into the heap, which roughly doubles object
-sizes and adds the ~65 KB of code that a board keeps frozen in flash; the
-whole service needs 160 KB here (it fails to start at 128 KB). The board
-budget (boards/*/README.md) is for frozen firmware on 32-bit ports and is
-not measured here (no board attached).
+The board runs the firmware as a board does, from precompiled code
+(UnixBoard(mpy=True): firmware/pot and main.py through mpy-cross, the
+shared build of potkit.device.build_mpy), not from source, whose parser
+and compiler need heap that a board never spends.
+
+Heap size: the issue's target is `micropython -X heapsize=64k`. NOT MET:
+HEAPSIZE below is the smallest size (in steps of 8k) that the service
+starts and runs the soak in. The Unix port here is a 64-bit build that
+loads every module's bytecode, constant tables and interned names (qstrs)
+into the heap, which a board with frozen firmware keeps in flash, and
+64-bit pointers make every object bigger: after a collect the service
+holds ~86 KB here, of which ~70 KB are loaded modules (pot.ed25519 and
+pot.sha512 with their tables ~18 KB, the verify path ~23 KB, link,
+device, clock, switch and main ~27 KB) and ~13 KB qstrs. The board budget
+(boards/*/README.md) is for frozen firmware on 32-bit ports and is not
+measured here (no board attached).
 """
 import os
 
@@ -20,7 +30,7 @@ from potkit.device import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 
-HEAPSIZE = "160k"
+HEAPSIZE = "96k"
 ROUNDS = 5
 PER_ROUND = 420  # request groups per round: 2,100 in all (2,450 frames), plus STATUS frames
 KEY = SigningKey(b"\x33" * 32)
@@ -30,7 +40,7 @@ def test_steady_state_heap_does_not_grow():
     issuer = Issuer(KEY, FixedTimeBase())
     issuer.timebase.start()  # refreshes in its thread (a synthesis expires after 64 s)
     forger = Issuer(SigningKey(b"\x44" * 32), issuer.timebase)
-    board = UnixBoard(bytes(KEY.verify_key), "soak-1", serial="pipe", heapsize=HEAPSIZE,
+    board = UnixBoard(bytes(KEY.verify_key), "soak-1", serial="pipe", heapsize=HEAPSIZE, mpy=True,
                       extra={"flood": {"rate_per_s": 100000, "burst": 1000}})
     try:
         board.start()
