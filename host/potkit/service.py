@@ -410,16 +410,18 @@ def _response(status, ctype, body, headers=(), close=False):
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-class HttpProtocol(asyncio.Protocol):
-    """A lean HTTP/1.1 server connection: Content-Length bodies, keep-alive, pipelining."""
+class TrackedProtocol(asyncio.Protocol):
+    """What every connection of the service shares: its place in the
+    server's connection set (closed on shutdown and when idle: `last`), a
+    receive buffer, and write flow control: a client that sends requests but
+    does not read the answers fills our write buffer; then we stop reading
+    (and answering) until it drains, so memory stays bounded."""
 
     def __init__(self, service, server):
         self.service = service
         self.server = server
         self.buf = bytearray()
         self.transport = None
-        self.closing = False
-        self.sent_continue = False
         self.paused = False
         self.last = 0.0
 
@@ -431,18 +433,30 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc):
         self.server.connections.discard(self)
 
-    # Flow control: a client that sends requests but does not read the
-    # responses fills our write buffer; then we stop reading and answering
-    # until it drains, so memory stays bounded.
     def pause_writing(self):
         self.paused = True
         self.transport.pause_reading()
 
     def resume_writing(self):
         self.paused = False
-        if not self.closing:
+        if not self.transport.is_closing():
             self.transport.resume_reading()
             self.data_received(b"")
+
+
+class HttpProtocol(TrackedProtocol):
+    """A lean HTTP/1.1 server connection: Content-Length bodies, keep-alive, pipelining."""
+
+    def __init__(self, service, server):
+        TrackedProtocol.__init__(self, service, server)
+        self.closing = False
+        self.sent_continue = False
+
+    def resume_writing(self):
+        if self.closing:
+            self.paused = False
+            return
+        TrackedProtocol.resume_writing(self)
 
     def data_received(self, data):
         if self.closing:
@@ -534,33 +548,8 @@ class HttpProtocol(asyncio.Protocol):
 
 
 # --- board endpoints -------------------------------------------------------------
-class BoardTcpProtocol(asyncio.Protocol):
+class BoardTcpProtocol(TrackedProtocol):
     """Frames in, records out, on one connection; an error reply closes it."""
-
-    def __init__(self, service, server):
-        self.service = service
-        self.server = server
-        self.buf = bytearray()
-        self.paused = False
-        self.last = 0.0
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.server.connections.add(self)
-        self.last = time.monotonic()
-
-    def connection_lost(self, exc):
-        self.server.connections.discard(self)
-
-    def pause_writing(self):  # as HttpProtocol: stop reading while the client does not
-        self.paused = True
-        self.transport.pause_reading()
-
-    def resume_writing(self):
-        self.paused = False
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
-            self.data_received(b"")
 
     def data_received(self, data):
         self.last = time.monotonic()
