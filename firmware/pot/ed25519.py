@@ -3,7 +3,7 @@
 #   from pot.ed25519 import crypto_ed25519_verify
 #   ok = crypto_ed25519_verify(public_key32, message, signature64)   # bool
 #
-# Decision policy (normative text: docs/spec-parts/ed25519.md): the SAME
+# Decision policy (normative text: docs/spec.md, the Ed25519 section): the SAME
 # accept/reject verdict as libsodium's crypto_sign_verify_detached, which
 # is what the host (pynacl) uses, on every input:
 #   1. wrong lengths -> reject (libsodium's callers cannot even express them)
@@ -35,7 +35,7 @@
 #   Y = Z (mod p). Four scalars of ~128 bits (c0, c1, and k split at bit
 #   128 over tables of B and [2^128]B) share ~128 doublings instead of the
 #   ~253 of [S]B - [h]A; the price is decoding R (an exponentiation, which
-#   the final inversion used to cost anyway), an 8-entry table of R and the
+#   the final inversion used to cost anyway), a 4-entry table of R and the
 #   Euclid run (~50 us on the Unix port; pot.ed25519_field.short_pair).
 #   Should Euclid ever give long coefficients (never seen; it would need h
 #   of a special form), the code falls back to c0 = h, c1 = 1: slower,
@@ -51,8 +51,10 @@
 #   - one joint multi-scalar multiplication (Straus/Shamir) over ~128
 #     doublings: width-6 w-NAF of k, whose digits at bits 0..127 multiply B
 #     and at bits 128..252 multiply [2^128]B, over 2 x 16 precomputed odd
-#     multiples in flash (pot/ed25519_table.py); width-5 w-NAF of c0 and
-#     |c1| over 8 odd multiples each of -A and -+R computed per verify;
+#     multiples in flash (pot/ed25519_table.py); width-4 w-NAF of c0 and
+#     |c1| over 4 odd multiples each of -A and -+R computed per verify
+#     (width 5 measured slower: its bigger tables cost more than the ~10
+#     additions they save);
 #   - extended twisted Edwards coordinates, a = -1: doubling dbl-2008-hwcd
 #     (4M/S + 3M, plus 1M for T only when an addition follows; 2XY is one
 #     product instead of (X+Y)^2 - X^2 - Y^2), addition add-2008-hwcd-3
@@ -67,11 +69,16 @@
 #   - one exponentiation per decoded point (x = u v^3 (u v^7)^((p-5)/8)) by
 #     the ref10 addition chain (254 squarings, 11 multiplications), cheaper
 #     than pow() on MicroPython;
-#   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one.
+#   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one
+#     (viper: ~25 us for a record on the Unix port);
+#   - the w-NAF recoding in viper (machine-word arithmetic on bytes).
 #   Field chains, decompression and generic point formulas live in
 #   pot/ed25519_field.py (split so each module compiles in a small heap).
 # Memory: the w-NAF digit buffers and the point tables are preallocated at
-# import and reused (so not re-entrant: one verify at a time).
+# import and reused (so not re-entrant: one verify at a time). The table of
+# -A is kept for the next verify: with the same public key (the device's
+# case: one issuer) the decoding of A and its table are skipped, ~12 % of a
+# verify.
 try:  # MicroPython: the compiler consumes the emitter decorators and casts
     import micropython
     from micropython import const
@@ -97,7 +104,6 @@ from pot.ed25519_field import (
     P as _P,
     M255 as _M255,
     L as _L,
-    D2 as _D2,
     recover_x as _recover_x,
     short_pair as _short_pair,
     cached_multiples as _cached_multiples,
@@ -107,7 +113,8 @@ _A_WIDTH = 4  # w-NAF width for c0 and |c1|: 4 odd multiples of -A and of -+R
 _AR_STRIDE = const(16)  # ints per point table: 4 << (_A_WIDTH - 2)
 _B_HALF = const(96 << (6 - 2))  # bytes per base table (B, then [2^128]B): width 6
 _B_SPLIT = const(128)
-if _B_WIDTH != 6 or _SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):  # the consts above mirror the generated table
+# The consts above mirror the generated table and _A_WIDTH: fail loudly if not.
+if _B_WIDTH != 6 or _SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):
     raise ImportError("pot.ed25519_table does not match pot.ed25519")
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
@@ -129,6 +136,10 @@ _NAF_H = bytearray(256)  # w-NAF digits of c0 (multiplies -A)
 _NAF_R = bytearray(256)  # w-NAF digits of |c1| (multiplies -+R)
 _SCALAR = bytearray(34)  # a scalar, little-endian, plus 2 zero bytes
 _AR_TABLE = [0] * (2 * _AR_STRIDE)  # (Y+X, Y-X, 2Z, 2dT) of P, 3P, 5P, ..: -A, then -+R
+# The public key (as an int) whose -A table is in _AR_TABLE[0:_AR_STRIDE],
+# or -1. A device verifies one issuer's records, so the decoding of A (an
+# exponentiation) and its table are made once per key, not per verify.
+_A_CACHED = [-1]
 
 
 # --- Scalars ---------------------------------------------------------------
@@ -182,16 +193,18 @@ def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
     # Reduction, lazy, no % p: a fold F(x) = (x & m) + (x >> 255) * 19 is
     # congruent to x, and for |x| < 2**(255+j) it lies in
     # (-19 * 2**j, 2**255 + 19 * 2**j). X, Y, Z enter every step below
-    # 2**256 in magnitude. Doubling: the products a, b, c, XY are < 2**512,
-    # folded once < 2**262, so E, F, G, H < 2**264; X3, Y3, Z3 < 2**527,
-    # folded twice (< 2**277, then < 2**256 again); T3 = EH is folded only
-    # once (< 2**277): it is only ever multiplied by a table value < p and
-    # that product is folded. Addition: (Y-X)ym, (Y+X)yp, Z*2Z2 < 2**513 ->
-    # < 2**262; T*2dT2 < 2**532 -> < 2**282, so E, F, G, H < 2**283 and
-    # X3, Y3, Z3 < 2**563, which two folds bring back below 2**256. Sums
+    # 2**256 in magnitude; table values are below 2**257. Doubling: the
+    # products a, b, c, XY are < 2**512, folded once < 2**262, so E, F, G,
+    # H < 2**264; X3, Y3, Z3 < 2**527, folded twice (< 2**277, then below
+    # 2**256 again); T3 = EH is folded only once (< 2**277): it is only
+    # ever multiplied by a table value and that product is folded.
+    # Addition: (Y-X)ym, (Y+X)yp, Z*2Z2 < 2**514 -> < 2**264; T*2dT2 <
+    # 2**534 -> < 2**284, so E, F, G, H < 2**285 and X3, Y3, Z3 < 2**570,
+    # which two folds bring back below 2**256 (T3 once, as above). Sums
     # and differences are never reduced and may be negative (& and >> are
     # two's complement on both runtimes). Two folds are cheaper than % p on
-    # MicroPython; the caller reduces at the end.
+    # MicroPython; the caller reduces at the end. (The bounds only keep the
+    # numbers short; every value stays congruent whatever its size.)
     m = _M255
     split = _B_SPLIT
     i = 255
@@ -335,12 +348,16 @@ def crypto_ed25519_verify(public_key, message, signature):
     if ry in _SMALL_ORDER_Y:
         return False
     a_int = int.from_bytes(public_key[0:32], "little")
-    ay = a_int & _M255
-    if ay >= _P or ay in _SMALL_ORDER_Y:
-        return False
-    ax = _recover_x(ay, a_int >> 255)
-    if ax < 0:
-        return False
+    if a_int != _A_CACHED[0]:  # else A passed these checks and -A's table is built
+        ay = a_int & _M255
+        if ay >= _P or ay in _SMALL_ORDER_Y:
+            return False
+        ax = _recover_x(ay, a_int >> 255)
+        if ax < 0:
+            return False
+        _A_CACHED[0] = -1  # no valid table while it is rewritten
+        _cached_multiples(_AR_TABLE, 0, _AR_STRIDE, _P - ax, ay)
+        _A_CACHED[0] = a_int
     # R must be the canonical encoding of a point for enc(R') == R to hold.
     if ry >= _P:
         return False
@@ -356,7 +373,6 @@ def crypto_ed25519_verify(public_key, message, signature):
         rx = _P - rx  # -[c1]R = [c1](-R)
     else:
         c1 = -c1
-    _cached_multiples(_AR_TABLE, 0, _AR_STRIDE, _P - ax, ay)
     _cached_multiples(_AR_TABLE, _AR_STRIDE, _AR_STRIDE, rx, ry)
     _wnaf(_load_scalar(k.to_bytes(32, "little")), _B_WIDTH, _NAF_S)
     _wnaf(_load_scalar(c0.to_bytes(32, "little")), _A_WIDTH, _NAF_H)

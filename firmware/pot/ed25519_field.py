@@ -2,8 +2,7 @@
 # field GF(p), p = 2**255 - 19, with the ref10 exponentiation chains, point
 # decompression, the short scalar pair of the verification equation, and the
 # generic extended-coordinate doubling and addition used to build per-verify
-# tables. The hot loop (pot.ed25519) inlines its
-# own copies of the formulas. A separate module so that compiling either
+# tables. The hot loop (pot.ed25519) inlines its own copies of the formulas. A separate module so that compiling either
 # from source fits a small heap (MicroPython holds one module's parse tree
 # at a time). See pot/ed25519.py for the design notes.
 try:  # MicroPython: the compiler consumes @micropython.native itself
@@ -32,8 +31,9 @@ def sqr_n(x, n):
     # reduced): for 0 <= x < 2**256 the result is in [0, 2**256). Groups of
     # three squarings, each folded once, (x & m) + (x >> 255) * 19, then
     # folded once more: from < 2**256 the folds give < 2**262, < 2**272,
-    # < 2**293, then < 2**256 again, so the bound does not grow; cheaper
-    # than % p, and than one fold out of two squarings more.
+    # < 2**293, then < 2**256 again, so the bound does not grow. 4 folds
+    # per 3 squarings instead of 3 per 2 (the longer operands cost less
+    # than the saved fold); % p costs as much as two folds and more.
     m = M255
     while n >= 3:
         x = x * x
@@ -155,68 +155,52 @@ def dbl(X, Y, Z):
     return e * f % p, g * h % p, f * g % p, e * h % p
 
 
-@micropython.native
 def cached_multiples(tab, base, count, x, y):
     # The odd multiples (2i+1)P of the affine point P = (x, y) in cached
     # form (Y+X, Y-X, 2Z, 2dT) into tab[base:base + count] (4 ints per
     # point). Lazily reduced like pot.ed25519's loop (no % p per entry):
     # every value is congruent mod p and below 2**257 in magnitude, which is
-    # all the loop needs.
+    # all the loop needs. Runs 3 additions per new key or R: plain bytecode.
+    X2, Y2, Z2, T2 = dbl(x, y, 1)  # 2P, reduced
+    yp2, ym2, z22, t2d2 = Y2 + X2, Y2 - X2, Z2 + Z2, T2 * D2 % P
+    X, Y, Z, T = x, y, 1, x * y % P  # reduced: add_cached wants inputs < 2**257
     m = M255
-    X2, Y2, Z2, T2 = dbl(x, y, 1)  # 2P, fully reduced
-    yp2 = Y2 + X2
-    ym2 = Y2 - X2
-    z22 = Z2 + Z2
-    t22 = T2 * D2 % P
-    X = x
-    Y = y
-    Z = 1
-    T = x * y
-    i = base
-    while i < base + count:
-        if i != base:  # (X, Y, Z, T) += 2P, add-2008-hwcd-3
-            a = (Y - X) * ym2
-            a = (a & m) + (a >> 255) * 19
-            b = (Y + X) * yp2
-            b = (b & m) + (b >> 255) * 19
-            c = T * t22
-            c = (c & m) + (c >> 255) * 19
-            d = Z * z22
-            d = (d & m) + (d >> 255) * 19
-            e = b - a
-            f = d - c
-            g = d + c
-            h = b + a
-            X = e * f
-            X = (X & m) + (X >> 255) * 19
-            X = (X & m) + (X >> 255) * 19
-            Y = g * h
-            Y = (Y & m) + (Y >> 255) * 19
-            Y = (Y & m) + (Y >> 255) * 19
-            Z = f * g
-            Z = (Z & m) + (Z >> 255) * 19
-            Z = (Z & m) + (Z >> 255) * 19
-            T = e * h
-            T = (T & m) + (T >> 255) * 19
-            T = (T & m) + (T >> 255) * 19
+    for i in range(base, base + count, 4):
+        if i != base:
+            X, Y, Z, T = add_cached(X, Y, Z, T, yp2, ym2, z22, t2d2)
         tab[i] = Y + X
         tab[i + 1] = Y - X
         tab[i + 2] = Z + Z
         c = T * D2
         c = (c & m) + (c >> 255) * 19
         tab[i + 3] = (c & m) + (c >> 255) * 19
-        i += 4
 
 
 def add_cached(X, Y, Z, T, yp, ym, z2, t2d):
     # add-2008-hwcd-3: (X, Y, Z, T) + a cached point (Y+X, Y-X, 2Z, 2dT).
-    p = P
-    a = (Y - X) * ym % p
-    b = (Y + X) * yp % p
-    c = T * t2d % p
-    d = Z * z2 % p
+    # Congruent results, lazily reduced: for inputs below 2**257 in
+    # magnitude the products are < 2**515, folded once (< 2**264), and the
+    # outputs, products of sums of those, folded twice: below 2**256 again.
+    m = M255
+    a = (Y - X) * ym
+    a = (a & m) + (a >> 255) * 19
+    b = (Y + X) * yp
+    b = (b & m) + (b >> 255) * 19
+    c = T * t2d
+    c = (c & m) + (c >> 255) * 19
+    d = Z * z2
+    d = (d & m) + (d >> 255) * 19
     e = b - a
     f = d - c
     g = d + c
     h = b + a
-    return e * f % p, g * h % p, f * g % p, e * h % p
+    X = e * f
+    X = (X & m) + (X >> 255) * 19
+    Y = g * h
+    Y = (Y & m) + (Y >> 255) * 19
+    Z = f * g
+    Z = (Z & m) + (Z >> 255) * 19
+    T = e * h
+    T = (T & m) + (T >> 255) * 19
+    return ((X & m) + (X >> 255) * 19, (Y & m) + (Y >> 255) * 19,
+            (Z & m) + (Z >> 255) * 19, (T & m) + (T >> 255) * 19)
