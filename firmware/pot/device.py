@@ -26,40 +26,43 @@ import gc
 import struct
 
 from pot import link
+from pot.compat import const
 from pot.clock import SecureClock, SYNC_OK, ticks_diff, ticks_ms, ticks_us
 from pot.grg import context_device, context_message
 from pot.switch import SwitchTable
-from pot.verifier import BUSY, CHALLENGE, NAMES, OK, Verifier
+from pot.verifier import BUSY, CHALLENGE, OK, Verifier
 
-NO_CLOCK = 10  # device verdict: no trusted time yet (or no longer)
-VERDICT_NAMES = NAMES + ("NO_CLOCK",)
+# Constants are private and const(): the compiler folds them into the code,
+# so they take no global, no dict slot and no interned name on the heap.
+# (The host side, potkit.link, has its own copies of the wire values.)
+_NO_CLOCK = const(10)  # device verdict: no trusted time yet (or no longer)
 
 # VERDICT / SYNC_RESULT flags.
-F_RATE_LIMITED = 0x01  # BUSY from the token bucket: the record was not examined
-F_CLOCK_VALID = 0x02  # the clock vouches for a time after this frame
-F_RESYNC = 0x04  # the device sent (or is about to send) a CHALLENGE (seq 0)
+_F_RATE_LIMITED = const(0x01)  # BUSY from the token bucket: the record was not examined
+_F_CLOCK_VALID = const(0x02)  # the clock vouches for a time after this frame
+_F_RESYNC = const(0x04)  # the device sent (or is about to send) a CHALLENGE (seq 0)
 
-MODE_UNTRACKED = 0xFF  # the sender has no AdaptiveSwitch slot (all in TURBO)
+_MODE_UNTRACKED = const(0xFF)  # the sender has no AdaptiveSwitch slot (all in TURBO)
 
-MAX_SENDER = 32
-MAX_MESSAGE = 320
-RECORD_LEN = 143
-U32_MAX = 0xFFFFFFFF
-STATUS_VERSION = 1
-RESYNC_GAP_MS = 10000  # at most one unsolicited CHALLENGE per 10 s
+_MAX_SENDER = const(32)
+_MAX_MESSAGE = const(320)
+_RECORD_LEN = const(143)
+_U32_MAX = 0xFFFFFFFF  # not const(): above a 32-bit port's small ints
+_STATUS_VERSION = const(1)
+_RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
 
 # VERDICT and SYNC_RESULT payload: verdict, mode, flags, 0, time_us, uncertainty_us
 _VERDICT_FMT = ">BBBBII"
-_VERDICT_LEN = 12
+_VERDICT_LEN = const(12)
 # STATUS payload (then the device id):
 #  version flags id_len 0 | heap_alloc heap_free | frames link_errors noise |
 #  requests accepted rate_limited syncs | now_ns (u64) uncertainty_us
 _STATUS_FMT = ">BBBBIIIIIIIIIQI"
-_STATUS_LEN = struct.calcsize(_STATUS_FMT)  # 52
+_STATUS_LEN = const(52)  # struct.calcsize(_STATUS_FMT)
 
 
 def _u32(x):
-    return U32_MAX if x is None or x > U32_MAX else x
+    return _U32_MAX if x is None or x > _U32_MAX else x
 
 
 class Device:
@@ -99,7 +102,7 @@ class Device:
         # Verdict for one stamped message (the flood check is the session's).
         interval = self.clock.interval_ns()
         if interval is None:
-            return NO_CLOCK, MODE_UNTRACKED
+            return _NO_CLOCK, _MODE_UNTRACKED
         earliest, latest = interval
         # Judge with the earliest possible time now, and widen the skew by
         # the whole interval: FUTURE only if the record is ahead of the
@@ -116,7 +119,7 @@ class Device:
             self.accepted += 1
         sw = self.switches.get(sender)
         if sw is None:
-            return verdict, MODE_UNTRACKED
+            return verdict, _MODE_UNTRACKED
         return verdict, sw.record(verdict)
 
     def verify_sync(self, record):
@@ -132,7 +135,7 @@ class Device:
         c = self.clock
         if c.sync_pending() or not c.needs_sync():
             return False
-        return ticks_diff(ticks_ms(), self._last_resync_ms) >= RESYNC_GAP_MS or not self._resync_sent
+        return ticks_diff(ticks_ms(), self._last_resync_ms) >= _RESYNC_GAP_MS or not self._resync_sent
 
     def housekeeping(self):
         # Called by the server loop: keep the clock's base fresh, and ask for
@@ -225,7 +228,7 @@ class Session:
                 self.send_error(seq, link.E_PAYLOAD, ftype)
             elif not self.take_token():
                 self.device.rate_limited += 1
-                self._send_verdict(link.T_SYNC_RESULT, seq, BUSY, MODE_UNTRACKED, F_RATE_LIMITED, 0, None)
+                self._send_verdict(link.T_SYNC_RESULT, seq, BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED, 0, None)
             else:
                 self.send_challenge(seq)
         elif ftype == link.T_STATUS_REQ:
@@ -244,25 +247,25 @@ class Session:
         n = len(p)
         slen = p[0] if n else 0
         off = 1 + slen
-        if slen < 1 or slen > MAX_SENDER or n < off + 2 + RECORD_LEN:
+        if slen < 1 or slen > _MAX_SENDER or n < off + 2 + _RECORD_LEN:
             self.send_error(seq, link.E_PAYLOAD, link.T_STAMPED)
             return
         mlen = (p[off] << 8) | p[off + 1]
         off += 2
-        if mlen > MAX_MESSAGE or off + mlen + RECORD_LEN != n:
+        if mlen > _MAX_MESSAGE or off + mlen + _RECORD_LEN != n:
             self.send_error(seq, link.E_PAYLOAD, link.T_STAMPED)
             return
         flags = 0
         if not self.take_token():
             d.rate_limited += 1
-            verdict, mode, flags = BUSY, MODE_UNTRACKED, F_RATE_LIMITED
+            verdict, mode, flags = BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED
         else:
             verdict, mode = d.verify_stamped(bytes(p[1:1 + slen]), p[off:off + mlen], p[off + mlen:])
         resync = d.want_resync()
         if resync:
-            flags |= F_RESYNC
+            flags |= _F_RESYNC
         if d.clock.valid():
-            flags |= F_CLOCK_VALID
+            flags |= _F_CLOCK_VALID
         self._send_verdict(link.T_VERDICT, seq, verdict, mode, flags, ticks_diff(ticks_us(), t0),
                            d.clock.uncertainty_us())
         if resync:
@@ -271,7 +274,7 @@ class Session:
     def on_sync_record(self, seq, p):
         t0 = ticks_us()
         d = self.device
-        if len(p) != RECORD_LEN:
+        if len(p) != _RECORD_LEN:
             self.send_error(seq, link.E_PAYLOAD, link.T_SYNC_RECORD)
             return
         if not d.clock.sync_pending():
@@ -280,13 +283,13 @@ class Session:
         flags = 0
         if not self.take_token():
             d.rate_limited += 1
-            verdict, flags = BUSY, F_RATE_LIMITED
+            verdict, flags = BUSY, _F_RATE_LIMITED
         else:
             verdict = d.verify_sync(p)
         if d.clock.valid():
-            flags |= F_CLOCK_VALID
+            flags |= _F_CLOCK_VALID
         rtt = d.clock.last_rtt_us if verdict == OK else ticks_diff(ticks_us(), t0)
-        self._send_verdict(link.T_SYNC_RESULT, seq, verdict, MODE_UNTRACKED, flags, rtt,
+        self._send_verdict(link.T_SYNC_RESULT, seq, verdict, _MODE_UNTRACKED, flags, rtt,
                            d.clock.uncertainty_us())
 
     def on_status(self, seq):
@@ -305,7 +308,7 @@ class Session:
         flags = (1 if c.valid() else 0) | (2 if c.sync_pending() else 0) | (4 if c.synced else 0)
         now = c.now_ns()
         idl = len(d.device_id)
-        struct.pack_into(_STATUS_FMT, self.tx, link.HEADER_LEN, STATUS_VERSION, flags, idl, 0,
+        struct.pack_into(_STATUS_FMT, self.tx, link.HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
                          _u32(alloc), _u32(free), _u32(frames), _u32(errors), _u32(noise),
                          _u32(d.requests), _u32(d.accepted), _u32(d.rate_limited), _u32(c.syncs),
                          now or 0, _u32(c.uncertainty_us()))
