@@ -154,7 +154,12 @@ def bench_one_server(key, cfg, loop, seconds, connections):
                      100 * cpu / r["seconds"], cpu / max(r["requests"], 1) * 1e6))
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
 
 
 def main():

@@ -27,8 +27,10 @@ name without its first label, e.g. time.nist.gov -> nist.gov), timeout
 (seconds). A top-level JSON list is read as {"sources": list}.
 """
 import json
+import os
 
-from potkit import PotkitError
+from potkit import PotkitError, synth
+from potkit.sources.ntp import format_source
 
 KINDS = ("ntp", "nts", "roughtime", "https")
 DEFAULT_PORTS = {"ntp": 123, "nts": 4460, "roughtime": 2002}
@@ -62,41 +64,76 @@ def _parse_version(value):
     raise ConfigError("bad Roughtime version %r (a number or \"0x...\")" % (value,))
 
 
+def _text(value, what):
+    if not isinstance(value, str) or not value:
+        raise ConfigError("%s must be a non-empty string, got %r" % (what, value))
+    return value
+
+
+def _number(value, convert, what):
+    # bool is an int in Python; "port": true is a mistake, not port 1.
+    if isinstance(value, bool):
+        raise ConfigError("%s must be a number, got %r" % (what, value))
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be a number, got %r" % (what, value))
+
+
 class SourceConfig:
-    """One configured source; `query()` returns a Reading or raises SourceError."""
+    """One configured source; `query()` returns a Reading or raises SourceError.
+
+    Everything is checked here, when the config is read (ConfigError), so
+    that a typo cannot surface later as a failing source in every synthesis.
+    """
 
     def __init__(self, kind, host=None, port=None, url=None, key=None, version=None,
                  cafile=None, operator=None, timeout=DEFAULT_TIMEOUT_S):
         if kind not in KINDS:
             raise ConfigError("unknown source kind %r (one of %s)" % (kind, ", ".join(KINDS)))
         if kind == "https":
-            if not url or not url.startswith("https://"):
+            if not isinstance(url, str) or not url.startswith("https://"):
                 raise ConfigError("an https source needs an https:// url")
             import urllib.parse
-            host = urllib.parse.urlsplit(url).hostname
-        elif not host:
-            raise ConfigError("a %s source needs a host" % kind)
+            try:
+                parts = urllib.parse.urlsplit(url)
+                parts.port  # raises ValueError on a bad port
+            except ValueError as e:
+                raise ConfigError("bad url %r: %s" % (url, e))
+            host = parts.hostname
+            if not host:
+                raise ConfigError("url %r names no host" % url)
+        else:
+            host = _text(host, "the host of a %s source" % kind)
+        version = _parse_version(version)
         if kind == "roughtime":
             if not key:
                 raise ConfigError("roughtime source %s needs its long-term public key" % host)
-            from potkit.sources.roughtime import parse_public_key
+            from potkit.sources.roughtime import offered_versions, parse_public_key
             try:
                 parse_public_key(key)
+                if version is not None:
+                    offered_versions(version)
             except ValueError as e:
-                raise ConfigError(str(e))
+                raise ConfigError("roughtime source %s: %s" % (host, e))
         self.kind = kind
         self.host = host
-        self.port = int(port) if port is not None else DEFAULT_PORTS.get(kind)
+        self.port = _number(port, int, "port") if port is not None else DEFAULT_PORTS.get(kind)
         self.url = url
         self.key = key
-        self.version = _parse_version(version)
+        self.version = version
+        if cafile is not None and not os.path.isfile(_text(cafile, "cafile")):
+            # Else every query would fail inside the TLS library, as a client bug.
+            raise ConfigError("cafile %s is not a file" % cafile)
         self.cafile = cafile
-        self.operator = operator or default_operator(host)
-        self.timeout = float(timeout)
+        self.operator = _text(operator, "operator") if operator else default_operator(host)
+        self.timeout = _number(timeout, float, "timeout")
+        self._nts = None   # the NtsSession of an nts source, made on its first query
 
     @property
     def name(self):
-        return self.url if self.kind == "https" else "%s:%d" % (self.host, self.port)
+        # The same spelling as the clients' Reading.source and SourceError.source.
+        return self.url if self.kind == "https" else format_source(self.host, self.port)
 
     def __repr__(self):
         return "SourceConfig(%s %s op=%s)" % (self.kind, self.name, self.operator)
@@ -119,7 +156,7 @@ class SourceConfig:
         if self.kind == "nts":
             # One session per source: one NTS-KE handshake buys 8 cookies,
             # each spent on one query and never reused.
-            if getattr(self, "_nts", None) is None:
+            if self._nts is None:
                 from potkit.sources.nts import NtsSession
                 self._nts = NtsSession(self.host, self.port, ca_file=self.cafile,
                                        timeout=self.timeout, operator=self.operator)
@@ -148,17 +185,22 @@ DEFAULT_SOURCES = (
     {"kind": "https", "url": "https://www.apple.com/", "operator": "apple.com"},
 )
 
-DEFAULT_SYNTHESIS = {"min_sources": 3, "tolerance_ms": 100.0, "timeout_s": 3.0}
+# potkit.synth's defaults, in the units of the config file.
+DEFAULT_SYNTHESIS = {"min_sources": synth.MIN_SOURCES, "tolerance_ms": synth.DEFAULT_TOLERANCE_NS / 1e6,
+                     "timeout_s": synth.DEFAULT_TIMEOUT_S}
 
 
 class Config:
     def __init__(self, sources, synthesis=None):
         self.sources = list(sources)
         self.synthesis = dict(DEFAULT_SYNTHESIS)
+        if synthesis is not None and not isinstance(synthesis, dict):
+            raise ConfigError("\"synthesis\" must be an object, got %r" % (synthesis,))
         for k, v in (synthesis or {}).items():
             if k not in DEFAULT_SYNTHESIS:
                 raise ConfigError("unknown synthesis setting %r" % k)
-            self.synthesis[k] = v
+            # min_sources an int, the others floats, as potkit.synth reads them.
+            self.synthesis[k] = _number(v, type(DEFAULT_SYNTHESIS[k]), "synthesis setting %r" % k)
         if not self.sources:
             raise ConfigError("no time sources configured")
 

@@ -7,7 +7,7 @@ pot.grg: the very code the boards run, so issuer and verifier cannot drift
 apart. Signing is libsodium through pynacl.
 
 Also here: the on-chain anchor (draft-03 section 4.4, made byte-exact in
-docs/spec-parts/issuer-service.md) and the `potkit issue` / `potkit verify`
+docs/spec.md section 7.4) and the `potkit issue` / `potkit verify`
 commands.
 """
 import hashlib
@@ -47,15 +47,13 @@ def pynacl_ed25519_verify(public_key, message, signature):
         return False
 
 
-def make_verifier(public_key, skew_ms=None, cache_capacity=None):
+def make_verifier(public_key, skew_ms=None):
     """A pot.verifier.Verifier wired to pynacl: the device pipeline on the host."""
     from pot import verifier
 
     kw = {"ed25519": pynacl_ed25519_verify}
     if skew_ms is not None:
         kw["skew_ms"] = skew_ms
-    if cache_capacity is not None:
-        kw["cache_capacity"] = cache_capacity
     return verifier.Verifier(bytes(public_key), **kw)
 
 
@@ -154,7 +152,7 @@ def keccak256(data):
 
 
 def ctx_id(ctx):
-    """bytes32 naming a context on chain: SHA-256(ctx) (see the spec part)."""
+    """bytes32 naming a context on chain: SHA-256(ctx) (spec 7.4)."""
     return hashlib.sha256(bytes(ctx)).digest()
 
 
@@ -208,12 +206,14 @@ def ctx_from_args(args):
         if args.message:
             raise PotkitError("--message goes with --device-id, not --ctx")
         return check_ctx(_unhex(args.ctx, "--ctx"))
-    ctx = device_context(args.device_id)
-    if args.message:
+    if not args.message:
+        return device_context(args.device_id)
+    try:
         with open(args.message, "rb") as f:
-            digest = hashlib.sha256(f.read()).digest()
-        ctx = b"\x01" + ctx[1:] + digest
-    return ctx
+            message = f.read()
+    except OSError as e:
+        raise PotkitError("cannot read --message %s: %s" % (args.message, e.strerror or e))
+    return device_context(args.device_id, message)
 
 
 def issue_args(p):

@@ -1,6 +1,6 @@
 """Issuer keys: create, store, load and export the Ed25519 key pair.
 
-Files (docs/spec-parts/issuer-service.md, "Key files"):
+Files (docs/spec.md section 7.1, "Key files"):
 
 - private key: PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), the 48-byte DER
   form RFC 8410 gives Ed25519 (fixed 16-byte prefix, then the 32-byte seed).
@@ -82,8 +82,16 @@ def write_atomic(path, data, mode, overwrite):
     The temporary file is created with the final mode, so the secret is
     never readable by others, not even for a moment. Without `overwrite`,
     os.link publishes it: link fails if `path` exists, so two concurrent
-    keygens cannot both win and nothing is replaced.
+    keygens cannot both win and nothing is replaced. Any failure is a
+    PotkitError naming the file.
     """
+    try:
+        _write_atomic(path, data, mode, overwrite)
+    except OSError as e:
+        raise PotkitError("cannot write %s: %s" % (path, e))
+
+
+def _write_atomic(path, data, mode, overwrite):
     d = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(d, ".%s.tmp%d" % (os.path.basename(path), os.getpid()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -114,6 +122,14 @@ def write_atomic(path, data, mode, overwrite):
             os.close(dfd)
     except OSError:
         pass
+
+
+def _read_text(path, what):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise PotkitError("cannot read %s %s: %s" % (what, path, e))
 
 
 # --- key pair -------------------------------------------------------------
@@ -148,30 +164,33 @@ def load_signing_key(key_path):
                           % (key_path, stat.S_IMODE(st.st_mode), key_path))
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
         raise PotkitError("key file %s belongs to another user (uid %d)" % (key_path, st.st_uid))
-    with open(key_path) as f:
-        seed = decode_private_pem(f.read(), key_path)
-    return SigningKey(seed)
+    return SigningKey(decode_private_pem(_read_text(key_path, "key file"), key_path))
 
 
 def load_public_key(key_path):
     """The public key: from `<key>.pub` if present, else derived from the key."""
     pub = public_key_path(key_path)
     if os.path.exists(pub):
-        with open(pub) as f:
-            return parse_public_hex(f.read(), pub)
+        return parse_public_hex(_read_text(pub, "public key file"), pub)
     return bytes(load_signing_key(key_path).verify_key)
 
 
-def device_context(device_id):
-    # spec 2.7: device context = 0x00 || len(id) || id, id 1..64 bytes.
+def device_context(device_id, message=None):
+    """A board's context (spec 2.7), built by the firmware's own pot.grg.
+
+    00 || len(id) || id, or for a stamped `message` (bytes)
+    01 || len(id) || id || SHA-256(message); the id is 1 to 64 bytes.
+    """
+    from pot import grg
+
     raw = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
     if not 1 <= len(raw) <= 64:
         raise PotkitError("device id must be 1 to 64 bytes (got %d)" % len(raw))
-    return b"\x00" + bytes([len(raw)]) + raw
+    return grg.context_device(raw) if message is None else grg.context_message(raw, message)
 
 
 def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None):
-    """The JSON a board is provisioned with (spec part issuer-service, 'Provisioning')."""
+    """The JSON a board is provisioned with (spec 7.1, "Provisioning file")."""
     doc = {
         "profile": 1,
         "issuer_public_key": public_key.hex(),

@@ -7,7 +7,7 @@ One asyncio event loop serves
   issue+verify requests per second);
 - a TCP and a UDP endpoint for boards: a challenge frame in, a 143-byte
   challenge-mode record out.
-The wire formats are in docs/spec-parts/issuer-service.md.
+The wire formats are in docs/spec.md sections 7.5 and 7.6.
 
 Why one process: the verifier's replay cache must see every record; worker
 processes behind SO_REUSEPORT would each have their own cache, and a record
@@ -584,7 +584,9 @@ class BoardUdpProtocol(asyncio.DatagramProtocol):
                 self.service.metrics.error("udp", "frame")
                 return
             end = BOARD_FRAME_MIN + data[33]
-            if any(data[end:]):
+            # Malformed: a ctx running past the datagram (it would be
+            # signed truncated), or padding that is not all zero.
+            if end > n or any(data[end:]):
                 self.service.metrics.error("udp", "frame")
                 self.transport.sendto(bytes((0xEE, BOARD_ERR_FRAME)), addr)
                 return
@@ -651,8 +653,8 @@ class Server:
 # --- CLI ---------------------------------------------------------------------------
 def _hostport(text):
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise PotkitError("expected HOST:PORT, got %r" % text)
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise PotkitError("expected HOST:PORT (port 0-65535), got %r" % text)
     return (host.strip("[]") or "127.0.0.1", int(port))
 
 

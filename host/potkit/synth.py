@@ -1,6 +1,6 @@
 """Multi-source time synthesis: many readings in, one robust time (or an abort) out.
 
-Normative description: docs/spec-parts/synthesis.md. In short:
+Normative description: docs/spec.md section 6. In short:
 
 1. Query every configured source in parallel (threads, one overall deadline).
 2. Keep one reading per operator (administrative domain): two servers of
@@ -12,7 +12,8 @@ Normative description: docs/spec-parts/synthesis.md. In short:
    Reading i stands for the interval offset_i +- (u_i + tolerance/2); two
    readings agree exactly when their intervals meet, so (Helly, in one
    dimension) a set agrees pairwise exactly when all its intervals share a
-   point, and the largest agreeing set is found by a sweep (Marzullo).
+   point, and the largest agreeing set is found by trying each interval's
+   left end as that point (Marzullo's idea).
 4. The largest agreeing set A must hold >= min_sources (3) readings AND a
    strict majority of the readings; otherwise ABORT (SynthesisError): e.g.
    3 sources with one 30 s off leave 2 of 3, which is not enough to tell
@@ -31,12 +32,13 @@ Normative description: docs/spec-parts/synthesis.md. In short:
    holds the true time as long as any one source of A is truthful).
 7. confidence (ppm, the record's field) =
        floor(1e6 * |A| / N * (L - S) / L)
-   N = readings + distinct operators whose authentication failed, S = spread
-   (max - min offset) of A, L = u_a + u_b + tolerance for the two largest
-   uncertainties in A (the widest spread A could have while agreeing, so
-   0 <= S <= L). 1e6 means every source answered, authenticated where it
-   should, and all agree exactly; it falls as sources fail or disagree and
-   as the agreeing ones drift apart. It never exceeds 1e6.
+   N = kept readings (one per operator) + operators whose authentication
+   failed and that gave no reading, S = spread (max - min offset) of A,
+   L = u_a + u_b + tolerance for the two largest uncertainties in A (the
+   widest spread A could have while agreeing, so 0 <= S <= L). 1e6 means
+   every source answered, authenticated where it should, and all agree
+   exactly; it falls as sources fail or disagree and as the agreeing ones
+   drift apart. It never exceeds 1e6.
 """
 import concurrent.futures
 import datetime
@@ -78,7 +80,7 @@ class Synthesis:
     """
 
     def __init__(self, time_ns, local_ns, offset_ns, uncertainty_ns, source_count, confidence_ppm,
-                 used, isolated, redundant, errors, alarms, monotonic_ns=None):
+                 readings, used, isolated, redundant, errors, alarms, monotonic_ns=None):
         self.time_ns = time_ns
         self.local_ns = local_ns
         self.monotonic_ns = monotonic_ns
@@ -86,15 +88,12 @@ class Synthesis:
         self.uncertainty_ns = uncertainty_ns
         self.source_count = source_count
         self.confidence_ppm = confidence_ppm
+        self.readings = readings      # all of them, in configuration order
         self.used = used
         self.isolated = isolated
         self.redundant = redundant
         self.errors = errors
         self.alarms = alarms
-
-    @property
-    def readings(self):
-        return self.used + self.isolated + self.redundant
 
     def now_ns(self, monotonic_ns=None):
         """Extrapolate to now with the monotonic clock (the wall clock may step)."""
@@ -171,7 +170,7 @@ def _error_alarm(e):
     return (ERROR, getattr(e, "source", "?"), "%s: %s" % (type(e).__name__, e))
 
 
-def _describe(readings, median_offset=None):
+def _describe(readings):
     parts = []
     for r in sorted(readings, key=lambda r: r.offset_ns):
         parts.append("%s %+.3fs+-%.3fs" % (r.source, r.offset_ns / 1e9, r.uncertainty_ns / 1e9))
@@ -239,7 +238,7 @@ def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAUL
     else:
         local, mono = now
     return Synthesis(local + med, local, med, uncertainty, len(agreeing), conf,
-                     agreeing, isolated, kept_redundant, errors, alarms, monotonic_ns=mono)
+                     readings, agreeing, isolated, kept_redundant, errors, alarms, monotonic_ns=mono)
 
 
 # --- querying ---------------------------------------------------------------
@@ -248,8 +247,10 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
     """Query sources (objects with .query() and .name) in parallel -> (readings, errors).
 
     Every source gets its own thread; whatever has not answered by the
-    deadline is UNREACHABLE. Errors keep the source's operator (for the
-    confidence count of failed authentications).
+    deadline is UNREACHABLE. Readings and errors come in the order of
+    `sources` (configuration order breaks ties in the synthesis). Errors
+    keep the source's operator (for the confidence count of failed
+    authentications).
     """
     readings, errors = [], []
     if not sources:
@@ -258,7 +259,7 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
     try:
         futures = {pool.submit(s.query): s for s in sources}
         done, _ = concurrent.futures.wait(futures, timeout=timeout_s)
-        for fut, src in futures.items():
+        for fut, src in futures.items():     # in the order of `sources`
             if fut not in done:
                 e = SourceError(UNREACHABLE, src.name, "no answer within %.1f s" % timeout_s)
             else:
@@ -273,8 +274,6 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
             errors.append(e)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    order = dict((s.name, i) for i, s in enumerate(sources))
-    readings.sort(key=lambda r: order.get(r.source, len(order)))
     return readings, errors
 
 
@@ -342,15 +341,12 @@ def time_run(args):
         config.synthesis["min_sources"] = args.min_sources
     if args.timeout is not None:
         config.synthesis["timeout_s"] = args.timeout
-    s = config.synthesis
-    readings, errors = query_all(config.sources, float(s["timeout_s"]))
-    now = (time.time_ns(), time.monotonic_ns())
     try:
-        result = synthesize(readings, errors, int(s["min_sources"]), int(float(s["tolerance_ms"]) * 1e6), now)
-    except SynthesisError:
-        print(format_table(readings, errors))
+        result = synthesize_config(config)
+    except SynthesisError as e:
+        print(format_table(e.readings, e.errors))
         raise
-    print(format_table(readings, errors, result))
+    print(format_table(result.readings, result.errors, result))
     print()
     print("time        %s (local clock %+.6f s)" % (format_time_ns(result.time_ns), result.offset_ns / 1e9))
     print("uncertainty +-%.6f s" % (result.uncertainty_ns / 1e9))

@@ -14,6 +14,8 @@ chrony          peers.ChronyServer: an honest chronyd (stratum 1, our own
                 127.0.0.1:.nts_ke_port with server_cert.
 chrony_offset   the same under libfaketime, 30 s ahead (.offset_s == 30),
                 also with NTS.
+pyrt            peers.PyRoughtimeServer: pyroughtime (Roughtime draft 07).
+https           peers.HttpsServer with server_cert: an honest HTTPS Date source.
 """
 
 import pytest
@@ -50,3 +52,16 @@ def chrony_offset(server_cert):
     server = peers.start_chrony(nts_ke_port=0, cert=cert, key=key, offset_s=30)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pyrt():
+    server = peers.PyRoughtimeServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def https(server_cert):
+    with peers.HttpsServer(*server_cert) as srv:
+        yield srv

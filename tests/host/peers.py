@@ -1,4 +1,5 @@
-"""Real peers for host tests, on loopback only: a test CA, chronyd, UDP proxies.
+"""Real peers for host tests, on loopback only: a test CA, chronyd, UDP proxies,
+pyroughtime, an HTTPS Date server.
 
 Every server here is a real program or a real socket; nothing is mocked.
 
@@ -17,6 +18,13 @@ Every server here is a real program or a real socket; nothing is mocked.
     proxy.port                              # send NTP requests here instead
     UdpResponder(handler)                   # a UDP server: handler(request) -> reply
 
+    rt = PyRoughtimeServer()                # pyroughtime (draft 07) in a child process
+    rt.host, rt.port, rt.public_key; rt.stop()
+    with HttpsServer(cert, key, shift_s=30) as srv:   # HTTPS with a Date header
+        srv.url                             # 30 s ahead; send_date=False: none
+
+    expect_source_error(kind, fn, *args)    # fn must raise SourceError(kind)
+
 chronyd runs in the foreground (-d), never touches the system clock (-x),
 serves its own clock as stratum 1 (`local stratum 1`) without upstreams,
 and keeps its pid file, NTS keys and drift file in a private temp dir; the
@@ -26,11 +34,14 @@ command socket is disabled. It needs the packages chrony and faketime
 
 import atexit
 import datetime
+import http.server
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -121,6 +132,22 @@ class TestCA:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
         return cert_path, key_path
+
+
+def expect_source_error(kind, fn, *args, **kw):
+    """Call fn(*args, **kw): it must raise a SourceError of `kind`, which is returned.
+
+    (The one assertion the source-client tests share; plain Python, so
+    that tools importing this module need no pytest.)
+    """
+    from potkit.sources import SourceError
+
+    try:
+        fn(*args, **kw)
+    except SourceError as e:
+        assert e.kind == kind, str(e)
+        return e
+    raise AssertionError("%s raised no SourceError (expected %s)" % (getattr(fn, "__name__", fn), kind))
 
 
 # --- ports and readiness -------------------------------------------------------
@@ -408,3 +435,113 @@ class UdpProxy(UdpResponder):
         if self.mangle is not None:
             reply = self.mangle(reply, request)
         return reply
+
+
+# --- pyroughtime: a real Roughtime server (draft 07), in its own process ----------
+
+# The child prints "<port> <base64 long-term public key>" once it listens.
+# mode "expired": the delegation certificate's window (MINT..MAXT) ended a
+# day ago, so every MIDP it signs lies outside it.
+SERVER_SCRIPT = r"""
+import datetime, sys, threading, time
+from pyroughtime.pyroughtime import RoughtimeServer
+
+def mjd_us(dt):
+    return ((dt.date() - datetime.date(1858, 11, 17)).days << 40) + (
+        dt.hour * 3600 + dt.minute * 60 + dt.second) * 1000000 + dt.microsecond
+
+mode, radi = sys.argv[1], int(sys.argv[2])
+priv, publ = RoughtimeServer.create_key()
+if mode == "expired":
+    now = datetime.datetime.now()
+    cert, dpriv = RoughtimeServer.create_delegate_key(
+        priv, mjd_us(now - datetime.timedelta(days=2)), mjd_us(now - datetime.timedelta(days=1)))
+else:
+    cert, dpriv = RoughtimeServer.create_delegate_key(priv)
+server = RoughtimeServer(cert, dpriv, radi)
+
+def report():
+    while getattr(server, "sock", None) is None:
+        time.sleep(0.01)
+    print(server.sock.getsockname()[1], publ.decode(), flush=True)
+
+threading.Thread(target=report, daemon=True).start()
+server.start("127.0.0.1", 0)
+"""
+
+
+class PyRoughtimeServer:
+    """pyroughtime's RoughtimeServer in a child process (TZ=UTC: it stamps datetime.now())."""
+
+    def __init__(self, mode="good", radi_us=100000):
+        env = dict(os.environ, TZ="UTC")
+        cmd = [sys.executable, "-c", SERVER_SCRIPT, mode, str(radi_us)]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        stdin=subprocess.DEVNULL, env=env, text=True)
+        line = self.process.stdout.readline().split()
+        if len(line) != 2:
+            self.stop()
+            raise RuntimeError("pyroughtime server did not start")
+        self.host = "127.0.0.1"
+        self.port = int(line[0])
+        self.public_key = line[1]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process.stdout.close()
+
+
+# --- HTTPS Date: Python's own HTTPS server ----------------------------------------
+
+class DateHandler(http.server.BaseHTTPRequestHandler):
+    shift_s = 0          # the server's clock error
+    send_date = True
+
+    def date_time_string(self, timestamp=None):
+        return http.server.BaseHTTPRequestHandler.date_time_string(self, time.time() + self.shift_s)
+
+    def send_response(self, code, message=None):
+        if self.send_date:
+            http.server.BaseHTTPRequestHandler.send_response(self, code, message)
+        else:   # status line and Server only: no Date header
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Server", self.version_string())
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class HttpsServer:
+    """A real TLS HTTP server in a thread; `handler` decides what Date it sends."""
+
+    def __init__(self, cert, key, shift_s=0, send_date=True):
+        handler = type("Handler", (DateHandler,), {"shift_s": shift_s, "send_date": send_date})
+        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, 0), handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = "https://127.0.0.1:%d/" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(2)

@@ -1,75 +1,20 @@
 """HTTPS Date against Python's own HTTPS server on loopback, with the test CA
 of conftest.py (peers.TestCA)."""
 import datetime
-import http.server
-import ssl
+import socket
 import threading
 import time
 
 import pytest
 
 import peers
-from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE, SourceError
+from peers import expect_source_error
+from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE
 from potkit.sources.httpsdate import parse_http_date, query_https_date
 
 
-class DateHandler(http.server.BaseHTTPRequestHandler):
-    shift_s = 0          # the server's clock error
-    send_date = True
-
-    def date_time_string(self, timestamp=None):
-        return http.server.BaseHTTPRequestHandler.date_time_string(self, time.time() + self.shift_s)
-
-    def send_response(self, code, message=None):
-        if self.send_date:
-            http.server.BaseHTTPRequestHandler.send_response(self, code, message)
-        else:   # status line and Server only: no Date header
-            self.log_request(code)
-            self.send_response_only(code, message)
-            self.send_header("Server", self.version_string())
-
-    def do_HEAD(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class HttpsServer:
-    """A real TLS HTTP server in a thread; `handler` decides what Date it sends."""
-
-    def __init__(self, cert, key, shift_s=0, send_date=True):
-        handler = type("Handler", (DateHandler,), {"shift_s": shift_s, "send_date": send_date})
-        self.httpd = http.server.ThreadingHTTPServer((peers.LOOPBACK, 0), handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.url = "https://127.0.0.1:%d/" % self.port
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(2)
-
-
-def expect_error(kind, fn, *a, **kw):
-    with pytest.raises(SourceError) as info:
-        fn(*a, **kw)
-    assert info.value.kind == kind, str(info.value)
-    return info.value
-
-
 def test_good_server(test_ca, server_cert):
-    with HttpsServer(*server_cert) as srv:
+    with peers.HttpsServer(*server_cert) as srv:
         before = time.time_ns()
         r = query_https_date(srv.url, cafile=test_ca.ca_file, timeout=3.0, operator="example.org")
         after = time.time_ns()
@@ -83,45 +28,67 @@ def test_good_server(test_ca, server_cert):
 
 
 def test_shifted_server_is_measured(test_ca, server_cert):
-    with HttpsServer(*server_cert, shift_s=30) as srv:
+    with peers.HttpsServer(*server_cert, shift_s=30) as srv:
         r = query_https_date(srv.url, cafile=test_ca.ca_file)
     assert abs(r.offset_ns - 30 * 10**9) <= r.uncertainty_ns
 
 
 def test_wrong_ca_is_source_auth(other_ca, server_cert):
-    with HttpsServer(*server_cert) as srv:
-        e = expect_error(SOURCE_AUTH, query_https_date, srv.url, cafile=other_ca.ca_file)
+    with peers.HttpsServer(*server_cert) as srv:
+        e = expect_source_error(SOURCE_AUTH, query_https_date, srv.url, cafile=other_ca.ca_file)
     assert "TLS" in e.message
 
 
 def test_system_ca_rejects_test_certificate(server_cert):
-    with HttpsServer(*server_cert) as srv:
-        expect_error(SOURCE_AUTH, query_https_date, srv.url)
+    with peers.HttpsServer(*server_cert) as srv:
+        expect_source_error(SOURCE_AUTH, query_https_date, srv.url)
 
 
 def test_wrong_name_is_source_auth(test_ca):
     cert = test_ca.issue(("time.example.net",))
-    with HttpsServer(*cert) as srv:
-        expect_error(SOURCE_AUTH, query_https_date, srv.url, cafile=test_ca.ca_file)
+    with peers.HttpsServer(*cert) as srv:
+        expect_source_error(SOURCE_AUTH, query_https_date, srv.url, cafile=test_ca.ca_file)
 
 
 def test_expired_certificate_is_source_auth(test_ca):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = test_ca.issue(("127.0.0.1",), not_before=now - datetime.timedelta(days=3),
                          not_after=now - datetime.timedelta(days=1))
-    with HttpsServer(*cert) as srv:
-        expect_error(SOURCE_AUTH, query_https_date, srv.url, cafile=test_ca.ca_file)
+    with peers.HttpsServer(*cert) as srv:
+        expect_source_error(SOURCE_AUTH, query_https_date, srv.url, cafile=test_ca.ca_file)
 
 
 def test_missing_date_is_bad_reply(test_ca, server_cert):
-    with HttpsServer(*server_cert, send_date=False) as srv:
-        e = expect_error(BAD_REPLY, query_https_date, srv.url, cafile=test_ca.ca_file)
+    with peers.HttpsServer(*server_cert, send_date=False) as srv:
+        e = expect_source_error(BAD_REPLY, query_https_date, srv.url, cafile=test_ca.ca_file)
     assert "Date" in e.message
 
 
 def test_nothing_listening_is_unreachable(test_ca):
     url = "https://127.0.0.1:%d/" % peers.free_port()
-    expect_error(UNREACHABLE, query_https_date, url, cafile=test_ca.ca_file, timeout=1.0)
+    expect_source_error(UNREACHABLE, query_https_date, url, cafile=test_ca.ca_file, timeout=1.0)
+
+
+def test_server_hanging_up_in_the_handshake_is_unreachable(test_ca):
+    # Reads the ClientHello, then closes without a TLS alert: an outage, not
+    # a failed check (the same rule as NTS-KE).
+    listener = socket.create_server((peers.LOOPBACK, 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(65536)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        url = "https://127.0.0.1:%d/" % listener.getsockname()[1]
+        expect_source_error(UNREACHABLE, query_https_date, url, cafile=test_ca.ca_file, timeout=3.0)
+    finally:
+        t.join(3)
+        listener.close()
 
 
 def test_parse_http_date():

@@ -381,3 +381,15 @@ def test_anchor_against_an_independent_keccak():
     for n in (0, 1, 135, 136, 137, 300):
         data = os.urandom(n)
         assert keccak256(data) == _keccak256_reference(data)
+
+
+def test_cli_message_file_that_cannot_be_read_is_a_clear_error(tmp_path, capsys):
+    from potkit import cli, keys
+
+    key = str(tmp_path / "issuer.key")
+    keys.generate_keypair(key)
+    missing = str(tmp_path / "no-such-file")
+    assert cli.main(["issue", "--key", key, "--device-id", "b", "--message", missing]) == 1
+    assert cli.main(["verify", "00" * 143, "--key", key, "--device-id", "b", "--message", missing]) == 1
+    err = capsys.readouterr().err
+    assert err.count("potkit: cannot read --message %s" % missing) == 2, err

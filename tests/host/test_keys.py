@@ -4,7 +4,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -13,12 +12,8 @@ from potkit import PotkitError, cli, keys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _tmpdir():
-    return tempfile.mkdtemp(prefix="potkit-keys-")
-
-
-def test_keygen_writes_0600_key_and_public_key_beside_it():
-    d = _tmpdir()
+def test_keygen_writes_0600_key_and_public_key_beside_it(tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "issuer.key")
     old = os.umask(0)  # even a permissive umask must not widen the key's mode
     try:
@@ -35,8 +30,8 @@ def test_keygen_writes_0600_key_and_public_key_beside_it():
     assert sorted(os.listdir(d)) == ["issuer.key", "issuer.key.pub"]
 
 
-def test_keygen_never_overwrites_without_force():
-    d = _tmpdir()
+def test_keygen_never_overwrites_without_force(tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     keys.generate_keypair(path)
     with open(path, "rb") as f:
@@ -53,8 +48,8 @@ def test_keygen_never_overwrites_without_force():
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_existing_public_key_also_blocks_keygen():
-    d = _tmpdir()
+def test_existing_public_key_also_blocks_keygen(tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     with open(path + ".pub", "w") as f:
         f.write("00" * 32 + "\n")
@@ -64,8 +59,8 @@ def test_existing_public_key_also_blocks_keygen():
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o700 | 0o004])
-def test_issuer_refuses_key_readable_by_group_or_others(mode):
-    d = _tmpdir()
+def test_issuer_refuses_key_readable_by_group_or_others(mode, tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     keys.generate_keypair(path)
     os.chmod(path, mode)
@@ -77,8 +72,8 @@ def test_issuer_refuses_key_readable_by_group_or_others(mode):
     keys.load_signing_key(path)
 
 
-def test_serve_refuses_world_readable_key_through_the_cli():
-    d = _tmpdir()
+def test_serve_refuses_world_readable_key_through_the_cli(tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     keys.generate_keypair(path)
     os.chmod(path, 0o644)
@@ -89,11 +84,11 @@ def test_serve_refuses_world_readable_key_through_the_cli():
     assert "group/others" in p.stderr
 
 
-def test_private_key_is_rfc8410_pkcs8_that_cryptography_reads():
+def test_private_key_is_rfc8410_pkcs8_that_cryptography_reads(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    d = _tmpdir()
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     public = keys.generate_keypair(path)
     with open(path, "rb") as f:
@@ -124,8 +119,8 @@ def test_malformed_private_key_files_are_refused(text):
         keys.decode_private_pem(text)
 
 
-def test_pubkey_prints_hex_and_writes_provisioning_file(capsys):
-    d = _tmpdir()
+def test_pubkey_prints_hex_and_writes_provisioning_file(capsys, tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     public = keys.generate_keypair(path)
     assert cli.main(["pubkey", "--key", path]) == 0
@@ -146,12 +141,36 @@ def test_pubkey_prints_hex_and_writes_provisioning_file(capsys):
     assert cli.main(["pubkey", "--key", path, "--device-id", "other", "-o", out, "--force"]) == 0
 
 
-def test_pubkey_without_pub_file_derives_from_private_key():
-    d = _tmpdir()
+def test_pubkey_without_pub_file_derives_from_private_key(tmp_path):
+    d = str(tmp_path)
     path = os.path.join(d, "k")
     public = keys.generate_keypair(path)
     os.unlink(path + ".pub")
     assert keys.load_public_key(path) == public
+
+
+def test_unreadable_files_are_clear_errors(capsys, tmp_path):
+    d = str(tmp_path)
+    # Not text: a clear error, not a UnicodeDecodeError traceback.
+    path = os.path.join(d, "k")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"\xff\xfe\x00binary")
+    os.close(fd)
+    with pytest.raises(PotkitError, match="cannot read key file"):
+        keys.load_signing_key(path)
+    with open(path + ".pub", "wb") as f:
+        f.write(b"\xff" * 65)
+    with pytest.raises(PotkitError, match="cannot read public key file"):
+        keys.load_public_key(path)
+    # A directory that does not exist: keygen and pubkey -o say so.
+    missing = os.path.join(d, "no-such-dir", "k")
+    with pytest.raises(PotkitError, match="cannot write"):
+        keys.generate_keypair(missing)
+    assert cli.main(["keygen", "--key", missing]) == 1
+    keys.generate_keypair(os.path.join(d, "good"))
+    assert cli.main(["pubkey", "--key", os.path.join(d, "good"), "--device-id", "b",
+                     "-o", os.path.join(d, "no-such-dir", "b.json")]) == 1
+    assert capsys.readouterr().err.count("potkit: cannot write") == 2
 
 
 def test_device_id_bounds():
@@ -160,3 +179,8 @@ def test_device_id_bounds():
     with pytest.raises(PotkitError):
         keys.device_context("x" * 65)
     assert keys.device_context("x" * 64)[:2] == b"\x00\x40"
+    from pot import grg
+
+    assert keys.device_context("b", b"hello") == grg.context_message("b", b"hello")
+    with pytest.raises(PotkitError):
+        keys.device_context("", b"hello")

@@ -122,10 +122,7 @@ def _query_through(chrony, mangle=None, **kw):
 
 
 def _expect(kind, chrony, mangle=None, **kw):
-    with pytest.raises(SourceError) as e:
-        _query_through(chrony, mangle, **kw)
-    assert e.value.kind == kind, e.value
-    return e.value
+    return peers.expect_source_error(kind, _query_through, chrony, mangle, **kw)
 
 
 def _set(offset, value):

@@ -16,7 +16,8 @@ import pytest
 from cryptography import x509
 
 import peers
-from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, SourceError
+from peers import expect_source_error
+from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE
 from potkit.sources.nts import (EF_AUTHENTICATOR, EF_UNIQUE_ID, NtsSession, check_hostname,
                                 nts_ke, query_nts)
 
@@ -25,13 +26,6 @@ MS = 1000000
 
 def _nts(chrony, ca, **kw):
     return query_nts(chrony.host, chrony.nts_ke_port, ca_file=ca.ca_file, timeout=3.0, **kw)
-
-
-def _expect(kind, fn, *args, **kw):
-    with pytest.raises(SourceError) as e:
-        fn(*args, **kw)
-    assert e.value.kind == kind, e.value
-    return e.value
 
 
 # --- against honest and offset servers ---------------------------------------------
@@ -77,20 +71,20 @@ def test_session_reuses_keys_and_refills_cookies(chrony, test_ca):
 # --- TLS failures ------------------------------------------------------------------
 
 def test_wrong_ca_is_source_auth(chrony, other_ca):
-    err = _expect(SOURCE_AUTH, _nts, chrony, other_ca)
+    err = expect_source_error(SOURCE_AUTH, _nts, chrony, other_ca)
     assert "certificate verify failed" in err.message
 
 
 def test_system_trust_does_not_trust_test_ca(chrony):
     # ca_file=None: the system store, which has never heard of our test CA.
-    err = _expect(SOURCE_AUTH, query_nts, chrony.host, chrony.nts_ke_port, timeout=3.0)
+    err = expect_source_error(SOURCE_AUTH, query_nts, chrony.host, chrony.nts_ke_port, timeout=3.0)
     assert "certificate verify failed" in err.message
 
 
 def test_certificate_for_another_name_is_source_auth(test_ca):
     cert, key = test_ca.issue(("ntp.other.test",))
     with peers.start_chrony(nts_ke_port=0, cert=cert, key=key) as srv:
-        err = _expect(SOURCE_AUTH, _nts, srv, test_ca)
+        err = expect_source_error(SOURCE_AUTH, _nts, srv, test_ca)
     assert "does not name" in err.message
 
 
@@ -99,7 +93,7 @@ def test_expired_certificate_is_source_auth(test_ca):
     cert, key = test_ca.issue(("127.0.0.1",), not_before=now - datetime.timedelta(days=10),
                               not_after=now - datetime.timedelta(days=1))
     with peers.start_chrony(nts_ke_port=0, cert=cert, key=key) as srv:
-        err = _expect(SOURCE_AUTH, _nts, srv, test_ca)
+        err = expect_source_error(SOURCE_AUTH, _nts, srv, test_ca)
     assert "certificate verify failed" in err.message
 
 
@@ -121,7 +115,7 @@ def test_tls_server_without_ntske_alpn_is_bad_reply(test_ca, server_cert):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        err = _expect(BAD_REPLY, query_nts, "127.0.0.1", port, ca_file=test_ca.ca_file, timeout=3.0)
+        err = expect_source_error(BAD_REPLY, query_nts, "127.0.0.1", port, ca_file=test_ca.ca_file, timeout=3.0)
         assert "ALPN" in err.message
     finally:
         t.join(3)
@@ -141,7 +135,7 @@ def test_ke_server_hanging_up_is_unreachable(test_ca):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        _expect(UNREACHABLE, query_nts, "127.0.0.1", port, ca_file=test_ca.ca_file, timeout=3.0)
+        expect_source_error(UNREACHABLE, query_nts, "127.0.0.1", port, ca_file=test_ca.ca_file, timeout=3.0)
     finally:
         t.join(3)
         listener.close()
@@ -150,7 +144,7 @@ def test_ke_server_hanging_up_is_unreachable(test_ca):
 def test_ke_server_silent_is_unreachable(test_ca):
     listener = socket.create_server(("127.0.0.1", 0))   # accepts (backlog), never answers
     try:
-        err = _expect(UNREACHABLE, query_nts, "127.0.0.1", listener.getsockname()[1],
+        err = expect_source_error(UNREACHABLE, query_nts, "127.0.0.1", listener.getsockname()[1],
                       ca_file=test_ca.ca_file, timeout=0.5)
         assert "timed out" in err.message
     finally:
@@ -158,7 +152,7 @@ def test_ke_server_silent_is_unreachable(test_ca):
 
 
 def test_closed_ke_port_unreachable(test_ca):
-    _expect(UNREACHABLE, query_nts, "127.0.0.1", peers.free_port(), ca_file=test_ca.ca_file,
+    expect_source_error(UNREACHABLE, query_nts, "127.0.0.1", peers.free_port(), ca_file=test_ca.ca_file,
             timeout=1.0)
 
 
@@ -224,12 +218,12 @@ def test_proxy_untouched_nts_reply_accepted(proxied, test_ca):
 
 
 def test_tampered_transmit_timestamp_is_source_auth(proxied, test_ca):
-    _expect(SOURCE_AUTH, _through, proxied, test_ca, _flip(44))
+    expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, _flip(44))
 
 
 def test_forged_kod_inside_authenticated_reply_is_source_auth(proxied, test_ca):
     # Header checks run only after the MAC: a forged stratum 0 is an attack.
-    _expect(SOURCE_AUTH, _through, proxied, test_ca,
+    expect_source_error(SOURCE_AUTH, _through, proxied, test_ca,
             lambda rep, req: rep[:1] + b"\0" + rep[2:12] + b"DENY" + rep[16:])
 
 
@@ -237,14 +231,14 @@ def test_tampered_ciphertext_is_source_auth(proxied, test_ca):
     def mangle(rep, req):
         _, start, end = [f for f in _fields(rep) if f[0] == EF_AUTHENTICATOR][0]
         return _flip(end - 1)(rep, req)
-    _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
+    expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, mangle)
 
 
 def test_wrong_unique_identifier_is_source_auth(proxied, test_ca):
     def mangle(rep, req):
         _, start, end = [f for f in _fields(rep) if f[0] == EF_UNIQUE_ID][0]
         return _flip(start + 4)(rep, req)
-    err = _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
+    err = expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, mangle)
     assert "unique identifier" in err.message
 
 
@@ -252,7 +246,7 @@ def test_garbled_extension_field_length_is_source_auth(proxied, test_ca):
     def mangle(rep, req):
         _, start, end = [f for f in _fields(rep) if f[0] == EF_UNIQUE_ID][0]
         return rep[:start + 2] + struct.pack(">H", 6) + rep[start + 4:]
-    err = _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
+    err = expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, mangle)
     assert "extension field" in err.message
 
 
@@ -260,12 +254,12 @@ def test_stripped_authenticator_is_source_auth(proxied, test_ca):
     def mangle(rep, req):
         _, start, end = [f for f in _fields(rep) if f[0] == EF_AUTHENTICATOR][0]
         return rep[:start]
-    _expect(SOURCE_AUTH, _through, proxied, test_ca, mangle)
+    expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, mangle)
 
 
 def test_plain_ntp_reply_is_source_auth(proxied, test_ca):
     # A downgrade: the attacker answers as an ordinary NTP server.
-    err = _expect(SOURCE_AUTH, _through, proxied, test_ca, lambda rep, req: rep[:48])
+    err = expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, lambda rep, req: rep[:48])
     assert "authenticator" in err.message
 
 
@@ -288,17 +282,17 @@ def test_replayed_reply_is_source_auth(proxied, test_ca):
         return forged
 
     _through(proxied, test_ca, record)
-    err = _expect(SOURCE_AUTH, _through, proxied, test_ca, replay)
+    err = expect_source_error(SOURCE_AUTH, _through, proxied, test_ca, replay)
     assert "does not verify" in err.message
 
 
 def test_forged_nts_nak_is_bad_reply(proxied, test_ca):
     # RFC 8915 NAK: stratum 0, "NTSN", unauthenticated by design.
-    err = _expect(BAD_REPLY, _through, proxied, test_ca,
+    err = expect_source_error(BAD_REPLY, _through, proxied, test_ca,
                   lambda rep, req: rep[:1] + b"\0" + rep[2:12] + b"NTSN" + rep[16:48])
     assert "NAK" in err.message
 
 
 def test_delayed_nts_reply_is_delayed(proxied, test_ca):
     # Authentication cannot stop an attacker who holds packets back.
-    _expect(DELAYED, _through, proxied, test_ca, None, 0.25, max_delay_ns=100 * MS)
+    expect_source_error(DELAYED, _through, proxied, test_ca, None, 0.25, max_delay_ns=100 * MS)

@@ -10,84 +10,15 @@ import datetime
 import hashlib
 import os
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
 
 import peers
+from peers import expect_source_error
 from nacl.signing import SigningKey
-from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE, SourceError
+from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE
 from potkit.sources import roughtime as rt
-
-# --- a real pyroughtime server, in its own process ---------------------------------
-
-# The child prints "<port> <base64 long-term public key>" once it listens.
-# mode "expired": the delegation certificate's window (MINT..MAXT) ended a
-# day ago, so every MIDP it signs lies outside it.
-SERVER_SCRIPT = r"""
-import datetime, sys, threading, time
-from pyroughtime.pyroughtime import RoughtimeServer
-
-def mjd_us(dt):
-    return ((dt.date() - datetime.date(1858, 11, 17)).days << 40) + (
-        dt.hour * 3600 + dt.minute * 60 + dt.second) * 1000000 + dt.microsecond
-
-mode, radi = sys.argv[1], int(sys.argv[2])
-priv, publ = RoughtimeServer.create_key()
-if mode == "expired":
-    now = datetime.datetime.now()
-    cert, dpriv = RoughtimeServer.create_delegate_key(
-        priv, mjd_us(now - datetime.timedelta(days=2)), mjd_us(now - datetime.timedelta(days=1)))
-else:
-    cert, dpriv = RoughtimeServer.create_delegate_key(priv)
-server = RoughtimeServer(cert, dpriv, radi)
-
-def report():
-    while getattr(server, "sock", None) is None:
-        time.sleep(0.01)
-    print(server.sock.getsockname()[1], publ.decode(), flush=True)
-
-threading.Thread(target=report, daemon=True).start()
-server.start("127.0.0.1", 0)
-"""
-
-
-class PyRoughtimeServer:
-    """pyroughtime's RoughtimeServer in a child process (TZ=UTC: it stamps datetime.now())."""
-
-    def __init__(self, mode="good", radi_us=100000, faketime=None):
-        env = dict(os.environ, TZ="UTC")
-        cmd = [sys.executable, "-c", SERVER_SCRIPT, mode, str(radi_us)]
-        if faketime:
-            cmd = ["faketime", "-f", faketime] + cmd
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        stdin=subprocess.DEVNULL, env=env, text=True)
-        line = self.process.stdout.readline().split()
-        if len(line) != 2:
-            self.stop()
-            raise RuntimeError("pyroughtime server did not start")
-        self.host = "127.0.0.1"
-        self.port = int(line[0])
-        self.public_key = line[1]
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-@pytest.fixture(scope="module")
-def pyrt():
-    server = PyRoughtimeServer()
-    yield server
-    server.stop()
-
 
 def query07(port, key, **kw):
     return rt.query_roughtime("127.0.0.1", port, key, version=rt.VERSION_DRAFT_07, timeout=2.0, **kw)
@@ -108,13 +39,6 @@ def flip(b, i=0):
     b = bytearray(b)
     b[i] ^= 0x01
     return bytes(b)
-
-
-def expect_error(kind, fn, *a, **kw):
-    with pytest.raises(SourceError) as info:
-        fn(*a, **kw)
-    assert info.value.kind == kind, str(info.value)
-    return info.value
 
 
 # --- draft 07 with the real pyroughtime server -------------------------------------
@@ -140,7 +64,7 @@ def test_pyroughtime_key_as_hex_and_bytes(pyrt):
 
 def test_wrong_pinned_key_is_source_auth(pyrt):
     other = base64.b64encode(bytes(SigningKey.generate().verify_key)).decode()
-    e = expect_error(SOURCE_AUTH, query07, pyrt.port, other)
+    e = expect_source_error(SOURCE_AUTH, query07, pyrt.port, other)
     assert "long-term" in e.message
 
 
@@ -148,7 +72,7 @@ def test_bad_response_signature_is_source_auth(pyrt):
     def edit(f):
         f[rt.T_SIG] = flip(f[rt.T_SIG], 5)
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=rewrite(edit)) as proxy:
-        e = expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        e = expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
         assert proxy.requests == 1
     assert "response signature" in e.message
 
@@ -159,7 +83,7 @@ def test_bad_certificate_signature_is_source_auth(pyrt):
         cert[rt.T_SIG] = flip(cert[rt.T_SIG], 63)
         f[rt.T_CERT] = rt.encode_message(cert)
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=rewrite(edit)) as proxy:
-        e = expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        e = expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
     assert "delegation" in e.message
 
 
@@ -169,7 +93,7 @@ def test_wrong_merkle_path_is_source_auth(pyrt):
     def edit(f):
         f[rt.T_PATH] = f[rt.T_PATH] + os.urandom(32)
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=rewrite(edit)) as proxy:
-        e = expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        e = expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
     assert "Merkle" in e.message
 
 
@@ -177,14 +101,14 @@ def test_wrong_merkle_index_is_source_auth(pyrt):
     def edit(f):
         f[rt.T_INDX] = struct.pack("<I", 1)
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=rewrite(edit)) as proxy:
-        expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
 
 
 def test_nonce_not_echoed_is_source_auth(pyrt):
     def edit(f):
         f[rt.T_NONC] = os.urandom(32)
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=rewrite(edit)) as proxy:
-        e = expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        e = expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
     assert "nonce" in e.message
 
 
@@ -199,18 +123,18 @@ def test_replayed_reply_is_source_auth(pyrt):
         return saved["reply"]
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=replay) as proxy:
         assert query07(proxy.port, pyrt.public_key).authenticated
-        expect_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
+        expect_source_error(SOURCE_AUTH, query07, proxy.port, pyrt.public_key)
 
 
 def test_truncated_reply_is_bad_reply(pyrt):
     with peers.UdpProxy((pyrt.host, pyrt.port), mangle=lambda reply, req: reply[:100]) as proxy:
-        expect_error(BAD_REPLY, query07, proxy.port, pyrt.public_key)
+        expect_source_error(BAD_REPLY, query07, proxy.port, pyrt.public_key)
 
 
 def test_midp_outside_certificate_window_is_source_auth():
-    server = PyRoughtimeServer(mode="expired")
+    server = peers.PyRoughtimeServer(mode="expired")
     try:
-        e = expect_error(SOURCE_AUTH, query07, server.port, server.public_key)
+        e = expect_source_error(SOURCE_AUTH, query07, server.port, server.public_key)
     finally:
         server.stop()
     assert "MINT" in e.message
@@ -218,7 +142,7 @@ def test_midp_outside_certificate_window_is_source_auth():
 
 def test_no_server_is_unreachable():
     port = peers.free_port()
-    expect_error(UNREACHABLE, rt.query_roughtime, "127.0.0.1", port,
+    expect_source_error(UNREACHABLE, rt.query_roughtime, "127.0.0.1", port,
                  base64.b64encode(bytes(32)).decode(), version=rt.VERSION_DRAFT_07, timeout=0.5)
 
 
@@ -327,22 +251,22 @@ def test_request_layout_per_version():
 def test_draft_0c_tree_of_nonces_rejected():
     # Draft 11 hashed the nonce into the tree; drafts >= 12 hash the whole
     # request. A reply built the old way must not pass as the new version.
-    e = expect_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_DRAFT_0C, leaf_from="nonce"))
+    e = expect_source_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_DRAFT_0C, leaf_from="nonce"))
     assert "Merkle" in e.message
 
 
 def test_draft_0b_needs_its_dashed_context():
-    expect_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_DRAFT_0B, dele_context=rt.CONTEXT_DELE))
-    expect_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, dele_context=rt.CONTEXT_DELE_DASHES))
+    expect_source_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_DRAFT_0B, dele_context=rt.CONTEXT_DELE))
+    expect_source_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, dele_context=rt.CONTEXT_DELE_DASHES))
 
 
 def test_midp_outside_window_ietf():
-    expect_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, window=(-7200, -3600)))
-    expect_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, window=(3600, 7200)))
+    expect_source_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, window=(-7200, -3600)))
+    expect_source_error(SOURCE_AUTH, exchange, Responder(rt.VERSION_RFC, window=(3600, 7200)))
 
 
 def test_version_not_offered_is_bad_reply():
-    e = expect_error(BAD_REPLY, exchange, Responder(rt.VERSION_DRAFT_0C), offered=rt.VERSION_DRAFT_0B)
+    e = expect_source_error(BAD_REPLY, exchange, Responder(rt.VERSION_DRAFT_0C), offered=rt.VERSION_DRAFT_0B)
     assert "not offered" in e.message
 
 
@@ -357,7 +281,7 @@ def test_wrong_index_for_path_rejected():
             f = rt.decode_message(rt.unframe(reply))
             f[rt.T_INDX] = struct.pack("<I", self.index ^ 2)
             return rt.frame(rt.encode_message(f))
-    expect_error(SOURCE_AUTH, exchange, Liar(rt.VERSION_RFC))
+    expect_source_error(SOURCE_AUTH, exchange, Liar(rt.VERSION_RFC))
 
 
 def test_rfc_query_over_udp():
@@ -410,10 +334,10 @@ def test_known_answer_tampering():
     resp = bytearray(KAT_RESPONSE)
     midp_at = KAT_RESPONSE.index(bytes.fromhex("02842f68"))
     resp[midp_at] ^= 1                                   # MIDP moved by one second
-    expect_error(SOURCE_AUTH, rt.verify_reply, bytes(resp), request, KAT_NONCE, KAT_KEY)
+    expect_source_error(SOURCE_AUTH, rt.verify_reply, bytes(resp), request, KAT_NONCE, KAT_KEY)
     other_request = bytearray(request)
     other_request[-1] = 1                                # a different request, same nonce
-    expect_error(SOURCE_AUTH, rt.verify_reply, KAT_RESPONSE, bytes(other_request), KAT_NONCE, KAT_KEY)
+    expect_source_error(SOURCE_AUTH, rt.verify_reply, KAT_RESPONSE, bytes(other_request), KAT_NONCE, KAT_KEY)
 
 
 # --- codec and conversions -----------------------------------------------------------

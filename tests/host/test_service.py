@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,6 +70,8 @@ class Service:
                 self.proc.kill()
                 self.proc.wait(5)
         err = self.stderr()
+        self.proc.stdout.close()
+        self.log.close()
         os.unlink(self.log.name)
         return self.proc.returncode, err
 
@@ -94,6 +97,7 @@ def env():
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -380,6 +384,9 @@ def test_udp_challenge_records(svc):
         # Non-zero padding: an error reply, smaller than the request.
         s.sendto(f + b"\x01" + bytes(142 - len(f)), svc.udp)
         assert s.recvfrom(2048)[0] == b"\xee\x01"
+        # A ctx_len that runs past the datagram (255 bytes in 143): malformed.
+        s.sendto(ch + bytes((0, 255)) + bytes(109), svc.udp)
+        assert s.recvfrom(2048)[0] == b"\xee\x01"
         # Tier 7: error.
         f7 = board_frame(ch, 7)
         s.sendto(f7 + bytes(143 - len(f7)), svc.udp)
@@ -517,3 +524,14 @@ def test_host_nonce_cache_expires_and_fails_closed():
     now = time.time_ns() + 10**6
     verdicts = [v.verify(iss.issue(CTX, 0), CTX, now) for _ in range(4)]
     assert verdicts == [fw.OK, fw.OK, fw.OK, fw.BUSY]
+
+
+def test_listen_addresses_are_checked():
+    from potkit import PotkitError
+    from potkit.service import _hostport
+
+    assert _hostport("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert _hostport("[::1]:8123") == ("::1", 8123)
+    for bad in ("8080", "host:", "host:http", "127.0.0.1:65536", "127.0.0.1:-1"):
+        with pytest.raises(PotkitError):
+            _hostport(bad)

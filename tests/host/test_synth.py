@@ -14,9 +14,6 @@ from potkit.sources import SOURCE_AUTH, UNREACHABLE, Reading, SourceError
 from potkit.synth import (NTP_INJECT, OUTLIER, SynthesisError, confidence_ppm,
                           synthesize, synthesize_sources)
 
-from test_httpsdate import HttpsServer
-from test_roughtime import PyRoughtimeServer
-
 MS = 1000000
 S = 1000000000
 LOCAL = 1790000000 * S       # an arbitrary local instant
@@ -190,19 +187,6 @@ def test_adding_an_agreeing_source_never_lowers_confidence(offsets):
 
 # --- real servers on loopback -------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pyrt():
-    server = PyRoughtimeServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def https(server_cert):
-    with HttpsServer(*server_cert) as srv:
-        yield srv
-
-
 def ntp_source(server, op):
     return SourceConfig("ntp", host=server.host, port=server.ntp_port, operator=op, timeout=2.0)
 
@@ -288,6 +272,46 @@ def test_config_validation(tmp_path):
     assert cfg.sources[0].operator == "nist.gov" and cfg.sources[0].port == 123
 
 
+@pytest.mark.parametrize("source", [
+    {"kind": "https", "url": "https://"},                       # no host
+    {"kind": "https", "url": "https://example.org:http/"},      # bad port
+    {"kind": "https", "url": 5},
+    {"kind": "ntp", "host": 5},
+    {"kind": "ntp"},
+    {"kind": "ntp", "host": "x", "port": "abc"},
+    {"kind": "ntp", "host": "x", "port": True},
+    {"kind": "ntp", "host": "x", "timeout": "soon"},
+    {"kind": "ntp", "host": "x", "operator": 7},
+    {"kind": "nts", "host": "x", "cafile": "/no/such/ca.pem"},
+    {"kind": "https", "url": "https://x/", "cafile": 1},
+    {"kind": "roughtime", "host": "x", "key": 12345},
+    {"kind": "roughtime", "host": "x", "key": "X037Nr1N7ryxP4sbteGophRnnzNu1ONTC6/FTAgbr+8=", "version": 5},
+    {"kind": "roughtime", "host": "x", "key": "X037Nr1N7ryxP4sbteGophRnnzNu1ONTC6/FTAgbr+8=",
+     "version": ["0x80000007", "0x1"]},
+])
+def test_bad_source_fields_are_config_errors(source):
+    # A clear ConfigError when the file is read, not a crash or a source
+    # that fails in every synthesis.
+    with pytest.raises(ConfigError):
+        config_from_json([source])
+
+
+def test_bad_synthesis_settings_are_config_errors():
+    ntp = {"kind": "ntp", "host": "x"}
+    for synthesis in ([1], {"min_sources": "three"}, {"timeout_s": None}, {"tolerance_ms": True}):
+        with pytest.raises(ConfigError):
+            config_from_json({"sources": [ntp], "synthesis": synthesis})
+    cfg = config_from_json({"sources": [ntp], "synthesis": {"min_sources": "4", "timeout_s": 2}})
+    assert cfg.synthesis == {"min_sources": 4, "tolerance_ms": 100.0, "timeout_s": 2.0}
+
+
+def test_source_names_match_what_the_clients_report():
+    # query_all and the alarms name a source as its client does: IPv6 in brackets.
+    assert SourceConfig("ntp", host="::1", port=123).name == "[::1]:123"
+    assert SourceConfig("roughtime", host="127.0.0.1", port=2002,
+                        key="X037Nr1N7ryxP4sbteGophRnnzNu1ONTC6/FTAgbr+8=").name == "127.0.0.1:2002"
+
+
 def test_config_dispatch_to_nts(chrony, test_ca, other_ca):
     good = SourceConfig("nts", host=chrony.host, port=chrony.nts_ke_port, cafile=test_ca.ca_file,
                         operator="op-nts", timeout=3.0)
@@ -297,6 +321,18 @@ def test_config_dispatch_to_nts(chrony, test_ca, other_ca):
     with pytest.raises(SourceError) as info:
         bad.query()
     assert info.value.kind == SOURCE_AUTH
+
+
+def test_readings_keep_configuration_order(chrony, chrony_offset, test_ca):
+    # Ties between readings go to the first configured (spec 6.2), so
+    # query_all must return them in configuration order, also for an NTS
+    # source, whose readings are named after the NTP server NTS-KE gave.
+    from potkit.synth import query_all
+    nts = SourceConfig("nts", host=chrony.host, port=chrony.nts_ke_port, cafile=test_ca.ca_file,
+                       operator="op-nts", timeout=3.0)
+    readings, errors = query_all([nts, ntp_source(chrony_offset, "op-ntp")], timeout_s=5.0)
+    assert errors == []
+    assert [r.kind for r in readings] == ["nts", "ntp"]
 
 
 def test_overall_deadline_marks_silent_sources_unreachable():

@@ -16,12 +16,12 @@ request and reply:
 
 TLS or certificate failures are SOURCE_AUTH (a wrong certificate is exactly
 what DNS poisoning or a route hijack looks like); no Date header or an
-unparsable one is BAD_REPLY; connection problems are UNREACHABLE.
+unparsable one is BAD_REPLY; connection problems, including a server that
+hangs up mid-handshake without a TLS alert, are UNREACHABLE.
 """
 import datetime
 import email.utils
 import http.client
-import socket
 import ssl
 import time
 import urllib.parse
@@ -52,6 +52,19 @@ def parse_http_date(value):
     return int(parsed.timestamp()) * NS_PER_S
 
 
+def connection_error(e, url):
+    """The SourceError for a failed connection, by the rule NTS-KE follows too.
+
+    A TLS check that fails (certificate, hostname, protocol) is SOURCE_AUTH.
+    A peer that just hangs up, before or during the handshake and without a
+    TLS alert, is an outage like a reset or a timeout (UNREACHABLE): anyone
+    on the path can cause it, and it proves nothing false.
+    """
+    if isinstance(e, ssl.SSLError) and not isinstance(e, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return SourceError(SOURCE_AUTH, url, "TLS: %s" % e)
+    return SourceError(UNREACHABLE, url, str(e))
+
+
 def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=DEFAULT_MAX_DELAY_NS):
     """HEAD `url` over verified TLS -> Reading(kind "https", authenticated True)."""
     parts = urllib.parse.urlsplit(url)
@@ -69,10 +82,8 @@ def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=
     try:
         try:
             conn.connect()
-        except ssl.SSLError as e:          # certificate, hostname, protocol
-            raise SourceError(SOURCE_AUTH, url, "TLS: %s" % e)
-        except (OSError, socket.timeout) as e:
-            raise SourceError(UNREACHABLE, url, str(e))
+        except OSError as e:
+            raise connection_error(e, url)
         try:
             t1 = time.time_ns()
             conn.request("HEAD", path, headers={"User-Agent": USER_AGENT, "Cache-Control": "no-cache"})
@@ -80,10 +91,8 @@ def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=
             t4 = time.time_ns()
             date = response.getheader("Date")
             response.read()
-        except ssl.SSLError as e:
-            raise SourceError(SOURCE_AUTH, url, "TLS: %s" % e)
-        except (OSError, socket.timeout, http.client.HTTPException) as e:
-            raise SourceError(UNREACHABLE, url, str(e))
+        except (OSError, http.client.HTTPException) as e:
+            raise connection_error(e, url)
     finally:
         conn.close()
     if date is None:

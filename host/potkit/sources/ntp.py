@@ -180,12 +180,13 @@ def reading_from_reply(reply, t1, t4, source, operator, kind, authenticated,
 
 # --- transport ----------------------------------------------------------------
 
-def udp_exchange(host, port, packet, timeout, source):
+def udp_exchange(host, port, packet, timeout, source, max_reply=2048):
     """Send one datagram, wait for one reply from the same address.
 
-    Returns (reply bytes, T1, T4). The socket is connected, so the kernel
-    drops datagrams from any other address. Every network failure is
-    UNREACHABLE.
+    Returns (reply bytes, T1, T4), T1 and T4 being time.time_ns() just
+    before sending and just after receiving. The socket is connected, so
+    the kernel drops datagrams from any other address. Every network
+    failure is UNREACHABLE. Shared by NTP, NTS and Roughtime.
     """
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
@@ -199,7 +200,7 @@ def udp_exchange(host, port, packet, timeout, source):
             sock.connect(address)
             t1 = time.time_ns()
             sock.send(packet)
-            data = sock.recv(2048)
+            data = sock.recv(max_reply)
             t4 = time.time_ns()
         except socket.timeout:
             raise SourceError(UNREACHABLE, source, "no reply within %.3f s" % timeout)
@@ -211,6 +212,7 @@ def udp_exchange(host, port, packet, timeout, source):
 
 
 def format_source(host, port):
+    """host:port, an IPv6 literal in brackets ("[::1]:123")."""
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 

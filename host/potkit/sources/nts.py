@@ -28,6 +28,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 
 from cryptography import x509
@@ -305,7 +306,13 @@ def _open_authenticator(body, key, associated, source):
 
 
 class NtsSession:
-    """Keys and cookies from one NTS-KE, spent one cookie per NTP query."""
+    """Keys and cookies from one NTS-KE, spent one cookie per NTP query.
+
+    Queries are serialised: the synthesis gives up on a slow source at its
+    deadline but cannot stop the thread, so the next synthesis may query
+    the same session while the old query still runs; without the lock both
+    could pop cookies from, or replace, the same key set.
+    """
 
     def __init__(self, host, port=NTS_KE_PORT, ca_file=None, timeout=5.0,
                  max_delay_ns=DEFAULT_MAX_DELAY_NS, operator=None):
@@ -317,9 +324,14 @@ class NtsSession:
         self.operator = operator or host
         self.ke = None
         self.handshakes = 0
+        self._lock = threading.Lock()
 
     def query(self):
         """One authenticated NTP exchange: a Reading, or SourceError."""
+        with self._lock:
+            return self._query()
+
+    def _query(self):
         deadline = _Deadline(self.timeout)
         if self.ke is None or not self.ke["cookies"]:
             self.ke = nts_ke(self.host, self.port, self.ca_file, self.timeout)

@@ -14,7 +14,7 @@ and a message is a tag -> value map:
 tags ascending as little-endian uint32, offsets multiples of 4.
 
 What differs between versions is collected in one table, PROFILES; the
-normative summary is docs/spec-parts/synthesis.md section "Roughtime".
+normative summary is docs/spec.md section 6.4 ("Roughtime").
 
     version     request tags             leaf hashed         H             MIDP/RADI        DELE context
     1           VER NONC TYPE SRV ZZZZ   0x00||request pkt   SHA-512[:32]  s / s            "...signature\\0"
@@ -38,12 +38,10 @@ import base64
 import binascii
 import hashlib
 import os
-import socket
 import struct
-import time
 
-from potkit.sources import (BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Reading,
-                            SourceError)
+from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, Reading, SourceError
+from potkit.sources.ntp import format_source, udp_exchange
 
 VERSION_RFC = 0x00000001
 VERSION_DRAFT_0C = 0x8000000C
@@ -210,6 +208,8 @@ def parse_public_key(key):
     """32 raw bytes, 64 hex digits or base64 (as in server lists) -> 32 bytes."""
     if isinstance(key, (bytes, bytearray)):
         raw = bytes(key)
+    elif not isinstance(key, str):
+        raise ValueError("Roughtime public key must be bytes or text, got %r" % (key,))
     else:
         text = key.strip()
         try:
@@ -238,7 +238,8 @@ def verify_ed25519(public_key, message, signature):
 
 # --- requests ---------------------------------------------------------------
 
-def _versions(version):
+def offered_versions(version):
+    """One version or several -> the ascending tuple a request offers (ValueError if unsupported)."""
     if isinstance(version, int):
         versions = (version,)
     else:
@@ -257,7 +258,7 @@ def _versions(version):
 
 def build_request(nonce, version=DEFAULT_VERSIONS, public_key=None):
     """The request packet (REQUEST_SIZE bytes) for one version or a list of them."""
-    versions = _versions(version)
+    versions = offered_versions(version)
     if len(nonce) != NONCE_SIZE:
         raise ValueError("nonce must be %d bytes" % NONCE_SIZE)
     profiles = [PROFILES[v] for v in versions]
@@ -335,7 +336,7 @@ class RoughtimeResult:
 def verify_reply(reply_packet, request_packet, nonce, public_key, version=DEFAULT_VERSIONS,
                  source="roughtime"):
     """Check a reply against our request and the pinned key; RoughtimeResult or SourceError."""
-    offered = _versions(version)
+    offered = offered_versions(version)
     public_key = parse_public_key(public_key)
 
     def auth(msg):
@@ -420,31 +421,12 @@ def query_roughtime(host, port, public_key, version=DEFAULT_VERSIONS, timeout=2.
     Uncertainty = RADI + delay/2: MIDP is some instant between our send and
     receive, attributed to their midpoint.
     """
-    source = "%s:%d" % (host, port)
+    source = format_source(host, port)
     key = parse_public_key(public_key)
-    versions = _versions(version)
+    versions = offered_versions(version)
     nonce = os.urandom(NONCE_SIZE)
     request = build_request(nonce, versions, key)
-    try:
-        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise SourceError(UNREACHABLE, source, "cannot resolve: %s" % e)
-    family, socktype, proto, _, addr = infos[0]
-    sock = socket.socket(family, socktype, proto)
-    try:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(addr)   # connected: the kernel drops datagrams from anyone else
-            t1 = time.time_ns()
-            sock.send(request)
-            reply = sock.recv(65536)
-            t4 = time.time_ns()
-        except socket.timeout:
-            raise SourceError(UNREACHABLE, source, "no reply within %.1f s" % timeout)
-        except OSError as e:
-            raise SourceError(UNREACHABLE, source, str(e))
-    finally:
-        sock.close()
+    reply, t1, t4 = udp_exchange(host, port, request, timeout, source, max_reply=65536)
     result = verify_reply(reply, request, nonce, key, versions, source)
     delay = t4 - t1
     if delay > max_delay_ns:
