@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup check-mpy test-shared test-unix test-pytest bench clean
+.PHONY: demo test setup check-mpy check-generated test-unix test-pytest bench clean
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
@@ -33,13 +33,18 @@ $(STAMP): requirements.txt pyproject.toml tools/setup_system.sh
 check-mpy: $(STAMP)
 	$(BIN)/python tools/check_mpy.py
 
+# Every committed table and vector file is what its tools/gen_*.py makes
+# today (pytest runs the same in tests/host/test_generated_files.py).
+check-generated: $(STAMP)
+	@status=0; for t in tools/gen_*.py; do $(BIN)/python $$t --check || status=1; done; exit $$status
+
 test-unix: $(STAMP)
 	$(BIN)/python tools/run_tests.py --target unix
 
 test-pytest: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# Figures only (no pass/fail): codec, verify, Ed25519 vs textbook, issuer.
+# Figures only (no pass/fail): FEC, codec, verify, Ed25519 vs textbook, issuer.
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
 	MICROPYPATH=firmware:tools $(BIN)/micropython tools/bench.py

@@ -2,7 +2,7 @@
 # Benchmarks of the firmware, the same file on every target:
 #   python3 tools/bench.py                          CPython
 #   MICROPYPATH=firmware:tools micropython tools/bench.py     Unix port
-#   (tools/run_bench.py runs both and a board, and adds the ratios)
+#   (`make bench` runs both, then tools/bench_compare.py and bench_issuer.py)
 #
 # Each section is a module tools/bench_<name>.py with run(report); report()
 # prints one line "stage  us/call  heap bytes/call". Benchmarks print figures;

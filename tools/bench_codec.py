@@ -2,14 +2,12 @@
 # MicroPython Unix port): record decode, the context gate, the host
 # commitment path, and sharded-frame decode with 0 errors, 3-bit errors in
 # every codeword and 2 erased shards. Prints figures and ratios measured in
-# this run; nothing here asserts a time.
-import sys
-
+# this run; nothing here asserts a time. (The cost of the gate against an
+# Ed25519 verify is printed by the "verify" section, bench_verify.py.)
+from benchlib import IS_MP
 from pot import grg
 from pot.grg import Grg
 from pot.record import Record, pack_payload
-
-IS_MP = sys.implementation.name == "micropython"
 
 
 def _bytes(seed, n):
@@ -69,27 +67,3 @@ def run(report):
         report("codec: frame decode, %s" % name, lambda: g.open_frame(f), n)
     g.open_frame(noisy)
     print("  verdicts with 3 errors per codeword: %s" % list(g.verdicts))
-
-    try:
-        from pot.ed25519 import crypto_ed25519_verify
-    except ImportError as e:
-        print("  (no Ed25519 ratio: %s)" % e)
-        return
-    # RFC 8032 section 7.1 test 1 (empty message): a full, successful verify.
-    import binascii
-
-    pk = binascii.unhexlify("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-    sig = binascii.unhexlify("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bac"
-                             "c61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
-    assert crypto_ed25519_verify(pk, b"", sig)
-    # Timed here with the collector on (report() disables it, and a verify
-    # allocates more than the heap of the Unix port holds without a collection).
-    from benchlib import ticks_diff, ticks_us
-
-    n = 5 if IS_MP else 50
-    t0 = ticks_us()
-    for _ in range(n):
-        crypto_ed25519_verify(pk, b"", sig)
-    ed_us = ticks_diff(ticks_us(), t0) / n
-    print("%-44s %10.1f us %8s B/call" % ("codec: (for the ratio) Ed25519 verify", ed_us, "-"))
-    print("  context gate / Ed25519 verify = 1/%.0f" % (ed_us / gate_us))

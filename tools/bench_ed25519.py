@@ -13,13 +13,7 @@ whole verify (which also parses and checks the inputs).
 """
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 MP_SCRIPT = """
 import sys, binascii, time
@@ -106,22 +100,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    from bench_compare import make_cases
+    from bench_compare import case_file, make_cases, run_unix_port
 
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-        for pk, msg, sig in make_cases():
-            f.write("%s %s %s\n" % (pk.hex(), msg.hex(), sig.hex()))
-        case_file = f.name
-    try:
-        env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
-        out = subprocess.run([MICROPYTHON, "-c", MP_SCRIPT, case_file, str(args.rounds)], env=env,
-                             capture_output=True, text=True)
-        if out.returncode:
-            sys.stderr.write(out.stdout + out.stderr)
-            return 1
-    finally:
-        os.unlink(case_file)
-    rows = [line.split("|") for line in out.stdout.strip().splitlines()]
+    with case_file(make_cases()) as path:
+        out = run_unix_port(MP_SCRIPT, path, args.rounds)
+    rows = [line.split("|") for line in out.strip().splitlines()]
     whole = float(rows[0][1])
     print("pot.ed25519 on the MicroPython Unix port, 16 record-sized signatures, best of %d (load avg %.1f)"
           % (args.rounds, os.getloadavg()[0]))

@@ -3,7 +3,8 @@
 
 Proves the firmware stays inside the MicroPython language subset and fits the
 compilers of the ESP32 (xtensawin) and RP2040 (armv6m). Output goes to a
-temporary folder; exits non-zero on the first architecture that fails.
+temporary folder; every file that fails is reported, for each architecture,
+and the exit status is non-zero if any did.
 """
 import os
 import subprocess

@@ -27,6 +27,7 @@ for p in ("host", "firmware", os.path.join("tests", "host")):
 from nacl.signing import SigningKey  # noqa: E402
 
 from pot.grg import context_message  # noqa: E402
+from potkit import PotkitError  # noqa: E402
 from potkit import link as hostlink  # noqa: E402
 from potkit.device import UnixBoard  # noqa: E402
 from potkit.issuer import Issuer  # noqa: E402
@@ -37,12 +38,15 @@ DEVICE_ID = "demo-door-1"
 
 def start_time_sources(n=3):
     """(timebase, servers, description) over n local chronyd, or the host clock if chronyd is missing."""
+    servers = []
+    tb = None
     try:
         import peers
         from potkit.config import SourceConfig
         from potkit.synth import synthesize_sources
 
-        servers = [peers.start_chrony() for _ in range(n)]
+        for _ in range(n):
+            servers.append(peers.start_chrony())
         sources = [SourceConfig("ntp", host=s.host, port=s.ntp_port, operator="demo-operator-%d" % i)
                    for i, s in enumerate(servers)]
         tb = TimeBase(lambda: synthesize_sources(sources, min_sources=3, timeout_s=2.0), refresh_s=8.0)
@@ -54,14 +58,18 @@ def start_time_sources(n=3):
             now.confidence_ppm, now.uncertainty_ns / 1e6)
         return tb, servers, desc
     except Exception as e:  # no chronyd: say so loudly, keep the demo going
-        tb = FixedTimeBase()
-        return tb, [], "WARNING: local chronyd unavailable (%s): the host clock stands in" % e
+        # Stop whatever did start (a second chronyd may fail after the first ran).
+        if tb is not None:
+            tb.stop()
+        for s in servers:
+            s.stop()
+        return FixedTimeBase(), [], "WARNING: local chronyd unavailable (%s): the host clock stands in" % e
 
 
-class Row:
-    def __init__(self, link, what, sender, expect, v):
-        self.cells = (link, what, sender, expect, v["name"], v["mode"], "%d" % v["time_us"],
-                      "%.1f" % v["host_round_trip_ms"], "ok" if v["name"] == expect else "UNEXPECTED")
+def row(link, what, sender, expect, v):
+    # One line of the verdict table for the device's answer v.
+    return (link, what, sender, expect, v["name"], v["mode"], "%d" % v["time_us"],
+            "%.1f" % v["host_round_trip_ms"], "ok" if v["name"] == expect else "UNEXPECTED")
 
 
 def print_table(rows):
@@ -80,7 +88,7 @@ def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3):
 
     def send(what, sender, message, record, expect):
         v = dl.send_stamped(sender, message, record)
-        rows.append(Row(name, what, sender, expect, v).cells)
+        rows.append(row(name, what, sender, expect, v))
         return v
 
     m = b"unlock door"
@@ -118,21 +126,21 @@ def main(argv=None):
 
     print("== time sources")
     tb, servers, desc = start_time_sources()
-    print("   " + desc)
-    if args.key:
-        from potkit.keys import load_signing_key
-
-        key = load_signing_key(args.key)
-    else:
-        key = SigningKey(os.urandom(32))
-    issuer = Issuer(key, tb)
-    other_issuer = Issuer(SigningKey(os.urandom(32)), tb)
-    issuer.issue(b"warm-up", 3)  # first use builds the host GRG tables
-    print("== issuer public key %s" % bytes(key.verify_key).hex())
-
     board = None
     links = []
-    try:
+    try:  # from here on, the servers, the timebase and the board are stopped on every exit
+        print("   " + desc)
+        if args.key:
+            from potkit.keys import load_signing_key
+
+            key = load_signing_key(args.key)
+        else:
+            key = SigningKey(os.urandom(32))
+        issuer = Issuer(key, tb)
+        other_issuer = Issuer(SigningKey(os.urandom(32)), tb)
+        issuer.issue(b"warm-up", 3)  # first use builds the host GRG tables
+        print("== issuer public key %s" % bytes(key.verify_key).hex())
+
         if args.port:
             links.append(("serial " + args.port, hostlink.SerialTransport(args.port)))
             if args.tcp:
@@ -162,7 +170,7 @@ def main(argv=None):
             v = dl.send_stamped("alice", m, issuer.issue(context_message(device_id, m), 3))
             label = ("command, clock kept from last sync" if st["clock_valid"]
                      else "command before any clock sync")
-            rows.append(Row(name, label, "alice", "OK" if st["clock_valid"] else "NO_CLOCK", v).cells)
+            rows.append(row(name, label, "alice", "OK" if st["clock_valid"] else "NO_CLOCK", v))
             dl.drain(0.2)  # the board asked for a sync: we answer explicitly below
             dl.challenges.clear()
             r = dl.sync(issue_sync)
@@ -191,4 +199,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except PotkitError as e:  # a bad --key file, a port that does not open, a board that does not answer
+        sys.exit("demo: %s" % e)

@@ -13,7 +13,8 @@ import os
 import sys
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from genlib import ROOT, write_or_check
+
 PATH = os.path.join(ROOT, "firmware", "pot", "crc32_table.py")
 POLY_REFLECTED = 0xEDB88320
 
@@ -54,16 +55,7 @@ def main(argv):
     tab = table()
     for sample in (b"", b"123456789", bytes(range(256))):
         assert crc32_with(tab, sample) == zlib.crc32(sample), "table disagrees with zlib"
-    text = render(tab)
-    if "--check" in argv:
-        with open(PATH) as f:
-            same = f.read() == text
-        print("crc32_table.py is %s" % ("up to date" if same else "STALE: run tools/gen_crc32_table.py"))
-        return 0 if same else 1
-    with open(PATH, "w") as f:
-        f.write(text)
-    print("wrote %s (%d bytes of table)" % (os.path.relpath(PATH, ROOT), 4 * len(tab)))
-    return 0
+    return write_or_check("gen_crc32_table", {PATH: render(tab)}, "--check" in argv)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Generate firmware/pot/ed25519_table.py: the Ed25519 base-point table.
 
-The verifier's joint scalar multiplication uses a width-7 w-NAF for the
-scalar S of the base point B, whose digits are the odd numbers -63..63. The
-table holds the 32 odd multiples B, 3B, 5B, ..., 63B in affine "Niels" form
-(y + x, y - x, 2d*x*y) mod p, each coordinate 32 bytes little-endian, so one
-entry is 96 bytes and the table 3,072 bytes, one bytes literal so that a
-frozen firmware keeps it in flash (no heap); the verifier converts the three
-coordinates of an entry to ints when it uses it.
+The verifier's joint scalar multiplication (docs/spec.md section 3, notes)
+uses a width-6 w-NAF for the scalar k of the base point B, whose digits are
+the odd numbers -31..31, and splits k at bit SPLIT = 128: digits at bits
+0-127 use multiples of B, digits at bits 128-252 multiples of [2^128]B. The
+table holds, for each of the two bases, the 16 odd multiples 1, 3, ..., 31
+in affine "Niels" form (y + x, y - x, 2d*x*y) mod p, each coordinate 32
+bytes little-endian, so one entry is 96 bytes and the table 2 x 16 x 96 =
+3,072 bytes, one bytes literal so that a frozen firmware keeps it in flash
+(no heap); the verifier converts the three coordinates of an entry to ints
+when it uses it.
 
-The arithmetic here is plain affine Edwards addition with pow() inverses,
-deliberately independent of firmware/pot/ed25519.py.
+The arithmetic is tools/ed25519_ref.py (plain affine Edwards addition with
+pow() inverses), deliberately independent of firmware/pot/ed25519.py.
 
     .venv/bin/python tools/gen_ed25519_table.py          rewrite the file
     .venv/bin/python tools/gen_ed25519_table.py --check  exit 1 if it differs
@@ -18,49 +21,19 @@ deliberately independent of firmware/pot/ed25519.py.
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ed25519_ref import B, D, P, add, mul
+from genlib import ROOT, write_or_check
+
 OUT = os.path.join(ROOT, "firmware", "pot", "ed25519_table.py")
 
-P = 2**255 - 19
-D = -121665 * pow(121666, P - 2, P) % P
 WIDTH = 6
 COUNT = 1 << (WIDTH - 2)  # odd multiples 1..2**(WIDTH-1)-1 of each base
 SPLIT = 128  # the second base is [2**SPLIT]B
 
 
-def inv(x):
-    return pow(x, P - 2, P)
-
-
-def add(a, b):
-    # Affine twisted Edwards addition, a = -1 (RFC 8032 section 5.1).
-    (x1, y1), (x2, y2) = a, b
-    t = D * x1 * x2 * y1 * y2 % P
-    x3 = (x1 * y2 + x2 * y1) * inv(1 + t) % P
-    y3 = (y1 * y2 + x1 * x2) * inv(1 - t) % P
-    return x3, y3
-
-
-def base_point():
-    y = 4 * inv(5) % P
-    x2 = (y * y - 1) * inv(D * y * y + 1) % P
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P:
-        x = x * pow(2, (P - 1) // 4, P) % P
-    if x & 1:
-        x = P - x
-    return x, y
-
-
-def times_two_to(point, n):
-    for _ in range(n):
-        point = add(point, point)
-    return point
-
-
 def table_bytes():
     out = bytearray()
-    for base in (base_point(), times_two_to(base_point(), SPLIT)):
+    for base in (B, mul(1 << SPLIT, B)):
         twice = add(base, base)
         point = base
         for _ in range(COUNT):
@@ -95,18 +68,9 @@ def render():
     return "\n".join(lines)
 
 
-def main():
-    text = render()
-    if "--check" in sys.argv:
-        with open(OUT) as f:
-            same = f.read() == text
-        print("ed25519_table.py is %s" % ("up to date" if same else "STALE"))
-        return 0 if same else 1
-    with open(OUT, "w") as f:
-        f.write(text)
-    print("wrote %s (2 x %d entries, %d bytes)" % (os.path.relpath(OUT, ROOT), COUNT, 2 * COUNT * 96))
-    return 0
+def main(argv):
+    return write_or_check("gen_ed25519_table", {OUT: render()}, "--check" in argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate the Ed25519 test vectors (deterministic: fixed seeds, no randomness).
 
-    .venv/bin/python tools/gen_ed25519_vectors.py
+    .venv/bin/python tools/gen_ed25519_vectors.py            write the files below
+    .venv/bin/python tools/gen_ed25519_vectors.py --check    exit 1 if the committed files differ
 
 writes
   tests/vectors/ed25519_rfc8032.txt     RFC 8032 section 7.1: TEST 1, 2, 3, 1024, SHA(abc)
@@ -18,8 +19,8 @@ whose verification equation [S]B = R + [h]A holds but which libsodium's policy
 rejects are built on purpose (flag "eq-holds"), so that a verifier that skips a
 policy check fails them.
 
-The point arithmetic here is plain affine Edwards code with pow() inverses,
-independent of firmware/pot/ed25519.py.
+The point arithmetic (tools/ed25519_ref.py) is plain affine Edwards code with
+pow() inverses, independent of firmware/pot/ed25519.py.
 """
 import hashlib
 import os
@@ -29,70 +30,8 @@ import cryptography_vectors
 import nacl.bindings
 import nacl.exceptions
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VECTORS = os.path.join(ROOT, "tests", "vectors")
-
-P = 2**255 - 19
-L = 2**252 + 27742317777372353535851937790883648493
-D = -121665 * pow(121666, P - 2, P) % P
-SQRTM1 = pow(2, (P - 1) // 4, P)
-
-
-# --- Reference arithmetic (affine, slow, obviously correct) ---------------
-def inv(x):
-    return pow(x, P - 2, P)
-
-
-def add(a, b):
-    (x1, y1), (x2, y2) = a, b
-    t = D * x1 * x2 * y1 * y2 % P
-    return (x1 * y2 + x2 * y1) * inv(1 + t) % P, (y1 * y2 + x1 * x2) * inv(1 - t) % P
-
-
-def neg(a):
-    return (-a[0]) % P, a[1]
-
-
-def mul(k, a):
-    r = (0, 1)
-    while k:
-        if k & 1:
-            r = add(r, a)
-        a = add(a, a)
-        k >>= 1
-    return r
-
-
-def recover_x(y, sign):
-    # RFC 8032 5.1.3 without its y < p check (callers pass y mod p).
-    x2 = (y * y - 1) * inv(D * y * y + 1) % P
-    if x2 == 0:
-        return None if sign else 0
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P:
-        x = x * SQRTM1 % P
-    if (x * x - x2) % P:
-        return None
-    return P - x if (x & 1) != sign else x
-
-
-def encode(a):
-    return (a[1] | ((a[0] & 1) << 255)).to_bytes(32, "little")
-
-
-def encode_raw(y, sign):
-    # Any 255-bit y (canonical or not) with a sign bit.
-    return (y | (sign << 255)).to_bytes(32, "little")
-
-
-def decode(b):
-    v = int.from_bytes(b, "little")
-    y = v & ((1 << 255) - 1)
-    x = recover_x(y % P, v >> 255)
-    return None if x is None else (x, y % P)
-
-
-B = (recover_x(4 * inv(5) % P, 0), 4 * inv(5) % P)
+from ed25519_ref import B, L, P, add, decode, encode, encode_raw, mul, neg, recover_x
+from genlib import VECTORS, hx, write_or_check
 
 
 def order(a):
@@ -141,10 +80,6 @@ def libsodium_verdict(pk, msg, sig):
         return "valid"
     except nacl.exceptions.BadSignatureError:
         return "invalid"
-
-
-def hx(b):
-    return b.hex() if b else "-"
 
 
 # --- RFC 8032 section 7.1 --------------------------------------------------
@@ -236,7 +171,7 @@ class EdgeWriter:
         self.lines = [
             "# Ed25519 edge cases constructed by tools/gen_ed25519_vectors.py (fixed seeds).",
             "# The expected verdict is libsodium's (pynacl 1.6.2, crypto_sign_open, i.e.",
-            "# crypto_sign_verify_detached) at generation time; docs/spec-parts/ed25519.md",
+            "# crypto_sign_verify_detached) at generation time; docs/spec.md section 3",
             "# explains each rule. Flags (comma-separated):",
             "#   valid-sig    an honest signature     eq-holds   [S]B = R + [h]A holds exactly",
             "#   s-ge-l S >= L  s-high high bits of S  a-noncanon / r-noncanon  y >= p",
@@ -357,10 +292,7 @@ def gen_edge():
             w.add("a-noncanonical-y%d-sign%d" % (y, sign), flags, a_enc, m, sig2, "invalid")
 
     # A off the curve (canonical y with no x).
-    y = 2
-    while recover_x(y, 0) is not None:
-        y += 1
-    w.add("a-off-curve", ["a-offcurve"], encode_raw(y, 0), msg, sig, "invalid")
+    w.add("a-off-curve", ["a-offcurve"], encode_raw(y_off_curve(), 0), msg, sig, "invalid")
 
     # Mixed-order A = [a]B + T: an honest-looking signature verifies
     # cofactorless only when [h]T = 0, i.e. 8 | h.
@@ -456,22 +388,16 @@ def gen_sha512():
     return lines
 
 
-def write(name, lines):
-    path = os.path.join(VECTORS, name)
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    n = sum(1 for line in lines if not line.startswith("#"))
-    print("wrote tests/vectors/%s (%d vectors)" % (name, n))
-
-
-def main():
-    os.makedirs(VECTORS, exist_ok=True)
-    write("ed25519_rfc8032.txt", gen_rfc8032())
-    write("ed25519_sign_input.txt", gen_sign_input())
-    write("ed25519_edge.txt", gen_edge())
-    write("sha512_lengths.txt", gen_sha512())
-    return 0
+def main(argv):
+    files = {
+        "ed25519_rfc8032.txt": gen_rfc8032,
+        "ed25519_sign_input.txt": gen_sign_input,
+        "ed25519_edge.txt": gen_edge,
+        "sha512_lengths.txt": gen_sha512,
+    }
+    outputs = {os.path.join(VECTORS, name): "\n".join(gen()) + "\n" for name, gen in files.items()}
+    return write_or_check("gen_ed25519_vectors", outputs, "--check" in argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -12,11 +12,11 @@ import os
 import random
 import sys
 
-from gen_tables import GOLAY_POLY, encoding_matrix, gf_mul_slow, mat_inv, poly_mod
+from gen_tables import GOLAY_POLY, encoding_matrix, gf_mul_slow, poly_mod
+from genlib import VECTORS, write_or_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RS_PATH = os.path.join(ROOT, "tests", "vectors", "rs.txt")
-GOLAY_PATH = os.path.join(ROOT, "tests", "vectors", "golay.txt")
+RS_PATH = os.path.join(VECTORS, "rs.txt")
+GOLAY_PATH = os.path.join(VECTORS, "golay.txt")
 
 
 def rs_parity(enc, area):
@@ -138,24 +138,8 @@ def generated():
 
 
 def main(argv):
-    stale = []
-    for path, text in generated().items():
-        if "--check" in argv:
-            try:
-                with open(path) as f:
-                    if f.read() == text:
-                        continue
-            except OSError:
-                pass
-            stale.append(path)
-            print("gen_fec_vectors: stale or missing:", os.path.relpath(path, ROOT))
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print("gen_fec_vectors: wrote", os.path.relpath(path, ROOT))
-    return 1 if stale else 0
+    return write_or_check("gen_fec_vectors", generated(), "--check" in argv)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.exit(main(sys.argv[1:]))

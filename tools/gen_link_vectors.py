@@ -16,9 +16,10 @@ import struct
 import sys
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FRAMES = os.path.join(ROOT, "tests", "vectors", "link_frames.txt")
-STREAMS = os.path.join(ROOT, "tests", "vectors", "link_streams.txt")
+from genlib import VECTORS, write_or_check
+
+FRAMES = os.path.join(VECTORS, "link_frames.txt")
+STREAMS = os.path.join(VECTORS, "link_streams.txt")
 MAX_PAYLOAD = 512
 E_CRC, E_LENGTH = 1, 2
 
@@ -141,20 +142,8 @@ def gen_streams(rng):
 
 
 def main(argv):
-    outs = {FRAMES: gen_frames(random.Random(0x11F0)), STREAMS: gen_streams(random.Random(0x5EED))}
-    stale = 0
-    for path, text in outs.items():
-        if "--check" in argv:
-            with open(path) as f:
-                if f.read() != text:
-                    stale += 1
-                    print("STALE: %s" % os.path.relpath(path, ROOT))
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print("wrote %s" % os.path.relpath(path, ROOT))
-    return 1 if stale else 0
-
+    outputs = {FRAMES: gen_frames(random.Random(0x11F0)), STREAMS: gen_streams(random.Random(0x5EED))}
+    return write_or_check("gen_link_vectors", outputs, "--check" in argv)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

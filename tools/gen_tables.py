@@ -21,7 +21,8 @@ the forward path: RS parity, Golay encode) never loads the decoding tables:
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from genlib import ROOT, write_or_check
+
 POT = os.path.join(ROOT, "firmware", "pot")
 RS_PATH = os.path.join(POT, "rs_tables.py")
 GF_PATH = os.path.join(POT, "gf_tables.py")
@@ -261,32 +262,8 @@ def generated():
     }
 
 
-def stale_files():
-    out = []
-    for path, text in generated().items():
-        try:
-            with open(path) as f:
-                if f.read() == text:
-                    continue
-        except OSError:
-            pass
-        out.append(path)
-    return out
-
-
 def main(argv):
-    if "--check" in argv:
-        stale = stale_files()
-        for p in stale:
-            print("gen_tables: stale or missing:", os.path.relpath(p, ROOT))
-        if not stale:
-            print("gen_tables: tables are current")
-        return 1 if stale else 0
-    for path, text in generated().items():
-        with open(path, "w") as f:
-            f.write(text)
-        print("gen_tables: wrote", os.path.relpath(path, ROOT))
-    return 0
+    return write_or_check("gen_tables", generated(), "--check" in argv)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # policy-rc.d stops the package from starting the system chronyd: tests start
 # their own unprivileged servers on loopback and must never touch the clock.
-made_policy=""
+# The trap removes it on every exit, a failed install included (left behind,
+# it would stop every service the system installs later).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-    made_policy=1
 fi
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
 exit 0

@@ -15,7 +15,7 @@ creates TURBO by eviction, and FiloQueue serves max-timestamp first.
 """
 from hypothesis import given, settings, strategies as st
 
-from pot.switch import AdaptiveSwitch, SwitchTable, FiloQueue, FULL, TURBO, event_for, MATCH, FAILURE, NOT_A_BLOCK
+from pot.switch import AdaptiveSwitch, SwitchTable, FiloQueue, FULL, TURBO, event_for, NOT_A_BLOCK
 
 OK, PROTO, FUTURE, CROSS, FORGE, STALE, REPLAY, BUSY, ORDERING, CHALLENGE = range(10)
 FAILURES = (PROTO, FUTURE, CROSS, FORGE, STALE)
