@@ -2,15 +2,17 @@
 """Generate firmware/pot/ed25519_table.py: the Ed25519 base-point table.
 
 The verifier's joint scalar multiplication (docs/spec.md section 3, notes)
-uses a width-6 w-NAF for the scalar k of the base point B, whose digits are
-the odd numbers -31..31, and splits k at bit SPLIT = 128: digits at bits
+uses a width-5 w-NAF for the scalar k of the base point B, whose digits are
+the odd numbers -15..15, and splits k at bit SPLIT = 128: digits at bits
 0-127 use multiples of B, digits at bits 128-252 multiples of [2^128]B. The
-table holds, for each of the two bases, the 16 odd multiples 1, 3, ..., 31
+table holds, for each of the two bases, the 8 odd multiples 1, 3, ..., 15
 in affine "Niels" form (y + x, y - x, 2d*x*y) mod p, each coordinate 32
-bytes little-endian, so one entry is 96 bytes and the table 2 x 16 x 96 =
-3,072 bytes, one bytes literal so that a frozen firmware keeps it in flash
+bytes little-endian, so one entry is 96 bytes and the table 2 x 8 x 96 =
+1,536 bytes, one bytes literal so that a frozen firmware keeps it in flash
 (no heap); the verifier converts the three coordinates of an entry to ints
-when it uses it.
+when it uses it. Width 5, not 6: on a board without frozen modules (and on
+the Unix port) the table is a heap object, and width 6 doubles it (3,072
+bytes in one block) to save ~6 of ~100 point additions per verify.
 
 The arithmetic is tools/ed25519_ref.py (plain affine Edwards addition with
 pow() inverses), deliberately independent of firmware/pot/ed25519.py.
@@ -26,7 +28,7 @@ from genlib import ROOT, write_or_check
 
 OUT = os.path.join(ROOT, "firmware", "pot", "ed25519_table.py")
 
-WIDTH = 6
+WIDTH = 5
 COUNT = 1 << (WIDTH - 2)  # odd multiples 1..2**(WIDTH-1)-1 of each base
 SPLIT = 128  # the second base is [2**SPLIT]B
 

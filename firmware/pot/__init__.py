@@ -26,4 +26,7 @@
 #   device        the service loop: stamped messages and verdict frames
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, crc32_table, ed25519_table
-# Runtime shims for CPython / MicroPython: compat
+# Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in
+#   compat_cpython, never loaded on a device)
+# CPython only (the host's fast forward path, never loaded on a device):
+#   fastpath

@@ -12,52 +12,24 @@
 #   from pot.compat import micropython, ptr8
 # and writes `@micropython.viper`. On MicroPython that is the real module; on
 # CPython a stand-in whose decorators return the function unchanged, so the
-# same body runs (and is tested) there. `ptr8` is the viper byte-pointer cast;
-# on CPython indexing the buffer itself is equivalent.
+# same body runs (and is tested) there. `ptr8` and `ptr32` are viper's
+# pointer casts (inside a viper function the compiler treats them as casts
+# whatever the names are bound to) and `uint` its unsigned cast; on CPython
+# indexing the buffer itself, or the int itself, is the same thing.
+#
+# Memory: the CPython stand-ins live in pot.compat_cpython, which
+# MicroPython never imports. A .mpy or frozen module loads the code of
+# every branch, run or not (its bytecode, its interned names), so code
+# that only CPython runs is kept out of the modules a device loads.
 import sys
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def ptr8(buf):
-    # Inside a viper function the compiler treats ptr8(x) as a cast whatever
-    # this name is bound to; elsewhere (CPython) indexing the buffer is the
-    # same thing.
-    return buf
-
-
-try:
-    from micropython import const
+if IS_MICROPYTHON:
     import micropython
-except ImportError:
-
-    def const(x):
-        return x
-
-    class micropython:  # noqa: N801 - mirrors the MicroPython module name
-        @staticmethod
-        def native(f):
-            return f
-
-        viper = native
-
-        @staticmethod
-        def const(x):
-            return x
-
-try:  # MicroPython
+    from micropython import const
     from time import ticks_us, ticks_ms, ticks_diff, ticks_add
-except ImportError:  # CPython
-    import time as _time
 
-    def ticks_us():
-        return _time.perf_counter_ns() // 1000
-
-    def ticks_ms():
-        return _time.perf_counter_ns() // 1000000
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_add(a, b):
-        return a + b
+    ptr8 = ptr32 = uint = None  # names for CPython; viper code casts
+else:
+    from pot.compat_cpython import micropython, const, ptr8, ptr32, uint, ticks_us, ticks_ms, ticks_diff, ticks_add

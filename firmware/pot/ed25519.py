@@ -49,9 +49,11 @@
 # heap objects and every operation costs an allocation plus a call into
 # the mpz library, so the design counts big-int operations:
 #   - one joint multi-scalar multiplication (Straus/Shamir) over ~128
-#     doublings: width-6 w-NAF of k, whose digits at bits 0..127 multiply B
-#     and at bits 128..252 multiply [2^128]B, over 2 x 16 precomputed odd
-#     multiples in flash (pot/ed25519_table.py); width-4 w-NAF of c0 and
+#     doublings: width-5 w-NAF of k, whose digits at bits 0..127 multiply B
+#     and at bits 128..252 multiply [2^128]B, over 2 x 8 precomputed odd
+#     multiples in flash (pot/ed25519_table.py, 1,536 bytes; width 6 would
+#     double it, a heap object where modules are not frozen, to save ~6
+#     of ~100 additions, 2 % of a verify); width-4 w-NAF of c0 and
 #     |c1| over 4 odd multiples each of -A and -+R computed per verify
 #     (width 5 measured slower: its bigger tables cost more than the ~10
 #     additions they save);
@@ -76,45 +78,21 @@
 #   pot/ed25519_field.py (split so each module compiles in a small heap).
 # Memory: the w-NAF digit buffers and the point tables are preallocated at
 # import and reused (so not re-entrant: one verify at a time). The table of
-# -A is kept for the next verify: with the same public key (the device's
+# -R is emptied after each verify; the table of -A is kept for the next: with the same public key (the device's
 # case: one issuer) the decoding of A and its table are skipped, ~12 % of a
 # verify.
-try:  # MicroPython: the compiler consumes the emitter decorators and casts
-    import micropython
-    from micropython import const
-except ImportError:  # CPython: the same code runs undecorated
-
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
-
-        viper = native
-
-    def const(x):
-        return x
-
-    def ptr8(buf):  # a viper cast; indexing the buffer itself is the same
-        return buf
-
-
-from pot.ed25519_table import BASE_NIELS, WIDTH as _B_WIDTH, SPLIT as _SPLIT
+from pot.compat import const, micropython, ptr8
+from pot.ed25519_table import BASE_NIELS, WIDTH, SPLIT
 from pot.sha512 import sha512
-from pot.ed25519_field import (
-    P as _P,
-    M255 as _M255,
-    L as _L,
-    recover_x as _recover_x,
-    short_pair as _short_pair,
-    cached_multiples as _cached_multiples,
-)
+from pot.ed25519_field import P, M255, L, recover_x, short_pair, cached_multiples
 
 _A_WIDTH = 4  # w-NAF width for c0 and |c1|: 4 odd multiples of -A and of -+R
 _AR_STRIDE = const(16)  # ints per point table: 4 << (_A_WIDTH - 2)
-_B_HALF = const(96 << (6 - 2))  # bytes per base table (B, then [2^128]B): width 6
+_B_WIDTH = WIDTH  # w-NAF width of the base-point scalar k (5: tests read it)
+_B_HALF = const(96 << (5 - 2))  # bytes per base table (B, then [2^128]B): width 5
 _B_SPLIT = const(128)
 # The consts above mirror the generated table and _A_WIDTH: fail loudly if not.
-if _B_WIDTH != 6 or _SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):
+if WIDTH != 5 or SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):
     raise ImportError("pot.ed25519_table does not match pot.ed25519")
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
@@ -125,9 +103,9 @@ _SMALL_ORDER_Y = (
     1,
     2707385501144840649318225287225658788936804267575313519463743609750303402022,
     55188659117513257062467267217118295137698188065244968500265048394206261417927,
-    _P - 1,
-    _P,
-    _P + 1,
+    P - 1,
+    P,
+    P + 1,
 )
 
 # Reused buffers.
@@ -185,11 +163,12 @@ def _load_scalar(src32):
 
 # --- The multi-scalar multiplication ----------------------------------------
 @micropython.native
-def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
+def _multi_scalarmult():
     # Returns (X, Y, Z) of sum_i 2**i (naf_a[i] A' + naf_r[i] R' +
     # naf_k[i] B) with the odd multiples of A' and R' cached in table_ar
     # and those of B and [2**128]B in table_b (digit i >= 128 of naf_k is
-    # used at position i - 128, with [2**128]B).
+    # used at position i - 128, with [2**128]B): the module's buffers
+    # (locals here, as parameter names would be interned strings).
     # Reduction, lazy, no % p: a fold F(x) = (x & m) + (x >> 255) * 19 is
     # congruent to x, and for |x| < 2**(255+j) it lies in
     # (-19 * 2**j, 2**255 + 19 * 2**j). X, Y, Z enter every step below
@@ -205,7 +184,12 @@ def _multi_scalarmult(naf_k, naf_a, naf_r, table_ar, table_b):
     # two's complement on both runtimes). Two folds are cheaper than % p on
     # MicroPython; the caller reduces at the end. (The bounds only keep the
     # numbers short; every value stays congruent whatever its size.)
-    m = _M255
+    naf_k = _NAF_S
+    naf_a = _NAF_H
+    naf_r = _NAF_R
+    table_ar = _AR_TABLE
+    table_b = memoryview(BASE_NIELS)
+    m = M255
     split = _B_SPLIT
     i = 255
     while i >= 0 and not (naf_a[i] or naf_r[i] or (i < split and (naf_k[i] or naf_k[i + split]))):
@@ -341,44 +325,48 @@ def crypto_ed25519_verify(public_key, message, signature):
     if len(public_key) != 32 or len(signature) != 64:
         return False
     s = int.from_bytes(signature[32:64], "little")
-    if s >= _L:
+    if s >= L:
         return False
     r_int = int.from_bytes(signature[0:32], "little")
-    ry = r_int & _M255
+    ry = r_int & M255
     if ry in _SMALL_ORDER_Y:
         return False
     a_int = int.from_bytes(public_key[0:32], "little")
     if a_int != _A_CACHED[0]:  # else A passed these checks and -A's table is built
-        ay = a_int & _M255
-        if ay >= _P or ay in _SMALL_ORDER_Y:
+        ay = a_int & M255
+        if ay >= P or ay in _SMALL_ORDER_Y:
             return False
-        ax = _recover_x(ay, a_int >> 255)
+        ax = recover_x(ay, a_int >> 255)
         if ax < 0:
             return False
         _A_CACHED[0] = -1  # no valid table while it is rewritten
-        _cached_multiples(_AR_TABLE, 0, _AR_STRIDE, _P - ax, ay)
+        cached_multiples(_AR_TABLE, 0, _AR_STRIDE, P - ax, ay)
         _A_CACHED[0] = a_int
     # R must be the canonical encoding of a point for enc(R') == R to hold.
-    if ry >= _P:
+    if ry >= P:
         return False
-    rx = _recover_x(ry, r_int >> 255)
+    rx = recover_x(ry, r_int >> 255)
     if rx < 0:
         return False
     # h = SHA-512(R || A || M) mod L, over the parts without concatenating.
-    h = int.from_bytes(sha512((signature[0:32], public_key, message)), "little") % _L
+    h = int.from_bytes(sha512((signature[0:32], public_key, message)), "little") % L
     # Q' = [c1 S mod L]B + [c0](-A) + [|c1|](-+R) must be the identity.
-    c0, c1 = _short_pair(h)
-    k = c1 * s % _L
+    c0, c1 = short_pair(h)
+    k = c1 * s % L
     if c1 > 0:
-        rx = _P - rx  # -[c1]R = [c1](-R)
+        rx = P - rx  # -[c1]R = [c1](-R)
     else:
         c1 = -c1
-    _cached_multiples(_AR_TABLE, _AR_STRIDE, _AR_STRIDE, rx, ry)
+    cached_multiples(_AR_TABLE, _AR_STRIDE, _AR_STRIDE, rx, ry)
     _wnaf(_load_scalar(k.to_bytes(32, "little")), _B_WIDTH, _NAF_S)
     _wnaf(_load_scalar(c0.to_bytes(32, "little")), _A_WIDTH, _NAF_H)
     _wnaf(_load_scalar(c1.to_bytes(32, "little")), _A_WIDTH, _NAF_R)
-    X, Y, Z = _multi_scalarmult(_NAF_S, _NAF_H, _NAF_R, _AR_TABLE, memoryview(BASE_NIELS))
-    return X % _P == 0 and (Y - Z) % _P == 0
+    X, Y, Z = _multi_scalarmult()
+    # R's table is dropped (~1 KB of ints) until the next verify; -A's is
+    # kept for the next record of the same issuer.
+    for i in range(_AR_STRIDE, 2 * _AR_STRIDE):
+        _AR_TABLE[i] = 0
+    return X % P == 0 and (Y - Z) % P == 0
 
 
 verify = crypto_ed25519_verify

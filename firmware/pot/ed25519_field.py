@@ -5,14 +5,7 @@
 # tables. The hot loop (pot.ed25519) inlines its own copies of the formulas. A separate module so that compiling either
 # from source fits a small heap (MicroPython holds one module's parse tree
 # at a time). See pot/ed25519.py for the design notes.
-try:  # MicroPython: the compiler consumes @micropython.native itself
-    import micropython
-except ImportError:  # CPython: the same code runs undecorated
-
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
+from pot.compat import const, micropython
 
 
 # Field and group constants (computed once at import, as big ints).
@@ -103,8 +96,9 @@ def recover_x(y, sign):
 
 
 # --- Scalars ----------------------------------------------------------------
-_HALF = 1 << 128  # Euclid stops below this: |c0|, |c1| ~ sqrt(8L)
-_LONG = 1 << 200  # coefficients this long mean "fall back" (see short_pair)
+# (Private consts: folded by the compiler, no module attribute.)
+_HALF = const(1 << 128)  # Euclid stops below this: |c0|, |c1| ~ sqrt(8L)
+_LONG = const(1 << 200)  # coefficients this long mean "fall back" (see short_pair)
 
 
 def short_pair(h):

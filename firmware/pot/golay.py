@@ -21,9 +21,9 @@
 # (PAR_HI, PAR_LO: the encoder) and golay_syndrome.py (the decoder).
 #
 # Memory (the device budget): this module is the forward path only (what a
-# verifier's context gate runs). Decoding lives in pot.golay_decode with
-# the 4 KB syndrome table, loaded on the first decode_word/decode_shard, so
-# a verifier never spends heap on it.
+# verifier's context gate runs). Decoding and single-word encoding live in
+# pot.golay_decode with the 4 KB syndrome table, loaded on first use
+# (__getattr__ at the end), so a verifier never spends heap on them.
 #
 # Speed, two paths with one result:
 # - MicroPython: the shard loops are @micropython.viper kernels (machine
@@ -35,28 +35,14 @@
 #   for the issuer (>= 10,000 records/s), so CPython reads the whole shard
 #   as one int and uses 4,096-entry codeword / 2,048-entry syndrome tuples
 #   (built at import, ~2 ms, ~200 KB, host only): ~2 us per shard.
-#   tests/shared/test_golay.py checks both paths agree. That code sits in
-#   `if _CPYTHON:` blocks: a .mpy or frozen module loads it, but never runs
-#   the defs, so on MicroPython it is garbage right after import (nothing
-#   of it stays on the heap).
+#   tests/shared/test_golay.py checks both paths agree. That code is in
+#   pot.fastpath, which MicroPython never loads.
 from pot.compat import IS_MICROPYTHON, micropython, ptr8
 from pot.golay_tables import PAR_HI, PAR_LO
 
 # True: use the host's whole-shard-int path. Tests set it to False on
 # CPython to run the portable kernels too; pot.golay_decode reads it.
 _CPYTHON = not IS_MICROPYTHON
-
-
-def _parity(m):
-    h = (m >> 5) & 0x7E  # 2 * (m >> 6): byte offset of the u16 entry
-    l = (m & 0x3F) << 1
-    return ((PAR_HI[h] << 8) | PAR_HI[h + 1]) ^ ((PAR_LO[l] << 8) | PAR_LO[l + 1])
-
-
-def encode_word(m):
-    # 12-bit message -> 23-bit codeword.
-    m &= 0xFFF
-    return (m << 11) | _parity(m)
 
 
 @micropython.viper
@@ -109,12 +95,6 @@ def _pairs(data_len):
     return data_len // 3
 
 
-def coded_len(data_len):
-    # Bytes of a coded shard for data_len data bytes: 46 bits per 3 bytes,
-    # rounded up to a byte (15 -> 29).
-    return (_pairs(data_len) * 46 + 7) >> 3
-
-
 def encode_shard(src, dst):
     # src: 15 data bytes (any multiple of 3) -> dst: 29 coded bytes
     # (coded_len(len(src))). Writes dst[:coded_len], padding bits 0.
@@ -122,47 +102,32 @@ def encode_shard(src, dst):
     if len(dst) < (pairs * 46 + 7) >> 3:
         raise ValueError("coded shard buffer too short")
     if _CPYTHON:
-        _encode_int(src, dst, pairs)
+        _fast(src, dst, pairs)
     else:
         _encode_kernel(src, dst, pairs, PAR_HI, PAR_LO)
 
 
-# --- decoding: pot.golay_decode, loaded on first use ----------------------
-# (the module is kept in a global on first use: an import statement per call
-# would allocate, as MicroPython builds the dotted name to look it up)
-_decoder = None
+# --- CPython path: whole-shard ints (pot.fastpath; never loaded on MicroPython)
+if not IS_MICROPYTHON:
+    from pot import fastpath
+
+    _fast = fastpath.make(__name__)
 
 
-def decode_word(r):
-    # 23-bit received word -> the nearest codeword (at distance <= 3).
-    global _decoder
-    if _decoder is None:
-        from pot import golay_decode as _decoder
-    return _decoder.decode_word(r)
+# --- decoding: pot.golay_decode, loaded on first use -----------------------
+def __getattr__(name):
+    # golay.encode_word, decode_word, decode_shard and coded_len (and
+    # `from pot.golay import decode_shard`) work as if defined here, but live
+    # in pot.golay_decode with the 4 KB syndrome table, loaded when first
+    # asked for: a verifier never is. The value is then stored here, so
+    # later look-ups are plain module attributes.
+    #   encode_word(m): 12-bit message -> 23-bit codeword.
+    #   decode_word(r): 23-bit received word -> the nearest codeword.
+    #   decode_shard(src, dst): 29 received bytes -> 15 corrected data
+    #     bytes (len(dst) sets the size); returns the corrected bits.
+    #   coded_len(data_len): bytes of a coded shard (15 -> 29).
+    from pot import golay_decode
 
-
-def decode_shard(src, dst):
-    # src: 29 received bytes -> dst: 15 corrected data bytes (the length of
-    # dst sets the size). Returns the number of corrected bits over all
-    # words; the padding bits of src (and any bytes after) are ignored.
-    global _decoder
-    if _decoder is None:
-        from pot import golay_decode as _decoder
-    return _decoder.decode_shard(src, dst)
-
-
-# --- CPython path: whole-shard ints (never defined on MicroPython) --------
-if _CPYTHON:
-    _CODEWORD = tuple([encode_word(m) for m in range(4096)])
-    # Shift of each 12-bit word in the 120-bit data int, first word first.
-    _SHIFTS_15 = tuple(range(108, -1, -12))
-
-    def _encode_int(src, dst, pairs):
-        nbytes = (pairs * 46 + 7) >> 3
-        x = int.from_bytes(src, "big")
-        shifts = _SHIFTS_15 if pairs == 5 else range(24 * pairs - 12, -1, -12)
-        cw = _CODEWORD
-        v = 0
-        for s in shifts:
-            v = (v << 23) | cw[(x >> s) & 0xFFF]
-        dst[:nbytes] = (v << (nbytes * 8 - pairs * 46)).to_bytes(nbytes, "big")
+    value = getattr(golay_decode, name)
+    globals()[name] = value
+    return value

@@ -1,8 +1,9 @@
 # G2 receive side: Golay(23,12,7) decoding (docs/spec.md section 2.3),
 # split from pot.golay so that only a device that opens sharded frames
-# loads it (and the 4 KB syndrome table): a verifier never does. Use it
-# through golay.decode_word / golay.decode_shard, which load this module on
-# first use; the method is described in pot/golay.py.
+# loads it (and the 4 KB syndrome table): a verifier never does. Also the
+# single-word encoder (encode_word) and coded_len. Use them through
+# golay.decode_word, golay.decode_shard, ... (golay.__getattr__ loads this
+# module on first use); the method is described in pot/golay.py.
 #
 # Two paths with one result, chosen per call by golay._CPYTHON (tests flip
 # it to run the viper kernel on CPython too): the kernel (machine code on
@@ -14,7 +15,24 @@ from pot.compat import IS_MICROPYTHON, micropython, ptr8
 from pot.golay_tables import PAR_HI, PAR_LO
 from pot.golay_syndrome import SYNDROME
 
-_parity = golay._parity
+
+
+def _parity(m):
+    h = (m >> 5) & 0x7E  # 2 * (m >> 6): byte offset of the u16 entry
+    l = (m & 0x3F) << 1
+    return ((PAR_HI[h] << 8) | PAR_HI[h + 1]) ^ ((PAR_LO[l] << 8) | PAR_LO[l + 1])
+
+
+def encode_word(m):
+    # 12-bit message -> 23-bit codeword.
+    m &= 0xFFF
+    return (m << 11) | _parity(m)
+
+
+def coded_len(data_len):
+    # Bytes of a coded shard for data_len data bytes: 46 bits per 3 bytes,
+    # rounded up to a byte (15 -> 29).
+    return (golay._pairs(data_len) * 46 + 7) >> 3
 
 
 def decode_word(r):
@@ -92,7 +110,9 @@ def decode_shard(src, dst):
 
 # --- CPython path: whole-shard ints (never defined on MicroPython) --------
 if not IS_MICROPYTHON:
-    _PARITY = tuple([c & 0x7FF for c in golay._CODEWORD])
+    from pot.fastpath import golay_codewords
+
+    _PARITY = tuple([c & 0x7FF for c in golay_codewords()])
     _ERROR = tuple([(SYNDROME[2 * s] << 8) | SYNDROME[2 * s + 1] for s in range(2048)])
 
     def _decode_int(src, dst, pairs):

@@ -31,8 +31,8 @@
 # MicroPython they are viper/C); on CPython, where those loops would be
 # interpreted Python, `fast` mode does RS with bytes.translate and Golay
 # with per-byte tables of coded long ints (XOR of 15), so that the host issuer
-# reaches its 10,000 records per second. The fast path is defined in an `if`
-# block that MicroPython never runs, so it costs no heap there.
+# reaches its 10,000 records per second. The fast path's code is in
+# pot.fastpath, which MicroPython never loads, so it costs no heap there.
 import hashlib
 
 from pot import golay, rice, rs
@@ -89,8 +89,6 @@ class Grg:
         self.fast = FAST_AVAILABLE if fast is None else bool(fast)
         if self.fast and not FAST_AVAILABLE:
             raise GrgError("fast path is CPython-only")
-        if self.fast:
-            _build_fast_tables()
         # RS shards: one 90-byte buffer; the data area (G1 stream padded to
         # 60) is its first 60 bytes, so G1 writes straight into the shards.
         self.shard_buf = bytearray(_SHARDS * _SHARD_LEN)
@@ -127,7 +125,7 @@ class Grg:
         if len(payload) < _PAYLOAD_LEN:
             raise GrgError("payload shorter than 47 bytes")
         if self.fast:
-            return _commit_fast(self, payload)
+            return _fast(self, payload)
         rice.encode_portable(payload, self.area)
         shards = self.shards
         coded = self.coded
@@ -209,76 +207,8 @@ def __getattr__(name):
     return value
 
 
-# --- CPython fast path (never defined on MicroPython) -----------------------
+# --- CPython fast path (pot.fastpath; never loaded on MicroPython) ---------
 if FAST_AVAILABLE:
-    _fast_tables = None
+    from pot import fastpath
 
-    def _build_fast_tables():
-        # From the firmware modules themselves, so both paths share one source:
-        # 256-byte translate tables x -> c*x for the parity coefficients, and,
-        # Golay being linear, for each of the 15 byte positions of a shard the
-        # 256 coded shards (232-bit ints, padding included) of that byte alone:
-        # a coded shard is then the XOR of 15 look-ups.
-        global _fast_tables
-        if _fast_tables is None:
-            rows = rs.PARITY_ROWS
-            mul = {}
-            for c in rows:
-                if c not in mul:
-                    mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
-            row4 = tuple(mul[rows[j]] for j in range(4))
-            row5 = tuple(mul[rows[4 + j]] for j in range(4))
-            bit_coded = []  # the coded shard of a shard with only bit p set
-            for p in range(_SHARD_LEN * 8):
-                word, bit = divmod(p, 12)
-                cw = golay.encode_word(1 << (11 - bit))
-                bit_coded.append(cw << (23 * (9 - word) + 2))
-            byte_coded = []
-            for j in range(_SHARD_LEN):
-                table = [0] * 256
-                for b in range(1, 256):
-                    x = 0
-                    for k in range(8):
-                        if b >> (7 - k) & 1:
-                            x ^= bit_coded[8 * j + k]
-                    table[b] = x
-                byte_coded.append(table)
-            _fast_tables = (row4, row5, tuple(byte_coded))
-        return _fast_tables
-
-    def _commit_fast(self, payload):
-        # Grg.commit on CPython: the same stages with C-level primitives.
-        row4, row5, byte_coded = _fast_tables
-        area = self.area
-        rice.encode_fast(payload, area)
-        a = bytes(area)
-        fb = int.from_bytes
-        # R: multiply each data shard by its coefficients with bytes.translate
-        # (one 256-byte table per coefficient), XOR the products as long ints.
-        p4 = p5 = 0
-        for c in range(_DATA_SHARDS):
-            lo = c * _SHARD_LEN
-            hi = lo + _SHARD_LEN
-            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
-            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
-        p4b = p4.to_bytes(_SHARD_LEN, "big")
-        p5b = p5.to_bytes(_SHARD_LEN, "big")
-        self.shard_buf[_AREA_LEN:] = p4b + p5b
-        # G2 and H, shard by shard.
-        key = self.key
-        parts = []
-        for i in range(_SHARDS):
-            if i < _DATA_SHARDS:
-                sb = a[i * _SHARD_LEN : (i + 1) * _SHARD_LEN]
-            else:
-                sb = p4b if i == 4 else p5b
-            c = 0
-            for table, b in zip(byte_coded, sb):
-                c ^= table[b]
-            cs = c.to_bytes(_CODED_LEN, "big")
-            parts.append(cs)
-            parts.append(key.mac(_INDEX[i], cs)[:_TAG_LEN])
-        t = b"".join(parts)
-        self.tagged[:] = t
-        self.commit_buf[:] = hashlib.sha256(t).digest()
-        return self.commit_view
+    _fast = fastpath.make(__name__)  # Grg.commit with the fast stages

@@ -9,20 +9,20 @@
 # record). Both give the same bytes; tests run both against RFC 4231.
 import hashlib
 
-from pot.compat import micropython, ptr8
+from pot.compat import IS_MICROPYTHON, micropython, ptr8
 
 
 BLOCK = 64  # SHA-256 block size in bytes
 DIGEST_LEN = 32
 
 _HAS_COPY = hasattr(hashlib.sha256(), "copy")
-# CPython: XOR with a pad constant as one bytes.translate (a new context per
-# stamped message makes key setup part of the issuer's per-record cost).
-if hasattr(bytes, "translate"):
-    _IPAD = bytes(x ^ 0x36 for x in range(256))
-    _OPAD = bytes(x ^ 0x5C for x in range(256))
-else:
-    _IPAD = _OPAD = None
+# CPython: XOR with a pad constant as one bytes.translate (pot.fastpath,
+# which MicroPython never loads).
+_fast = None
+if not IS_MICROPYTHON:
+    from pot import fastpath
+
+    _fast = fastpath.make(__name__)  # (ipad, opad) of a padded key
 
 
 class HmacKey:
@@ -33,9 +33,8 @@ class HmacKey:
             key = hashlib.sha256(key).digest()
         k = bytearray(BLOCK)
         k[0 : len(key)] = key
-        if _IPAD is not None:
-            self.ipad = bytes(k).translate(_IPAD)
-            self.opad = bytes(k).translate(_OPAD)
+        if _fast is not None:
+            self.ipad, self.opad = _fast(k)
         else:
             ipad = bytearray(BLOCK)
             opad = bytearray(BLOCK)

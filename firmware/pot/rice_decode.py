@@ -1,14 +1,21 @@
 # G1 receive side: the strict Golomb-Rice stream decoder (docs/spec.md
 # section 2.1), split from pot.rice so that only a device that opens
-# sharded frames loads it: a verifier never does. Use it through
-# rice.decode, which loads this module on first use.
+# sharded frames loads it: a verifier never does. Also the host-side
+# helpers of G1 (the *_bytes conveniences, unzigzag, code_length, the
+# field parameters by name). Use it all through pot.rice (rice.decode,
+# rice.F_HEADER, ...), whose __getattr__ loads this module on first use.
 #
 # Strict: every payload has exactly one stream, and anything else raises
 # ValueError("G1: ..."): L != 47, an escape that would have fitted the short
 # form, a timestamp that is not a u64 or nanoseconds >= 10^9, non-zero
 # padding bits or bytes after the stream, a stream running past the area.
 from pot.compat import const
-from pot.rice import F_HEADER, F_SOURCES, F_RESERVED, F_SECONDS, F_NANOS, F_CONFIDENCE, copy_bytes, unzigzag
+from pot.rice import FIELDS, copy_bytes, encode
+
+# Field parameters (k, E, W) for F1..F6, spec 2.1 table, by name.
+F_HEADER, F_SOURCES, F_RESERVED, F_SECONDS, F_NANOS, F_CONFIDENCE = FIELDS
+STREAM_MAX = const(50)  # 1 + 32 + 17: the worst case over all 47-byte payloads
+AREA_LEN = const(60)  # the RS data area (4 data shards x 15)
 
 _PAYLOAD_LEN = const(47)
 _EPOCH_2025 = const(1735689600)
@@ -111,3 +118,29 @@ _reader = RiceReader()
 
 def decode(area, out):
     return _reader.decode(area, out)
+
+
+def unzigzag(v):
+    return v >> 1 if v & 1 == 0 else -((v + 1) >> 1)
+
+
+def code_length(v, field):
+    # Bits that value v takes in `field`: used by tools and tests.
+    k, e, w = field
+    q = v >> k
+    return q + 1 + k if q < e else e + w
+
+
+# --- host conveniences (allocate) -----------------------------------------
+def encode_bytes(p):
+    # The G1 stream of payload p, exactly its length.
+    area = bytearray(AREA_LEN)
+    n = encode(p, area)
+    return bytes(area[:n])
+
+
+def decode_bytes(stream):
+    # The payload of a G1 stream (trailing bytes must be zero, as in the area).
+    out = bytearray(_PAYLOAD_LEN)
+    decode(stream, out)
+    return bytes(out)

@@ -14,10 +14,9 @@
 #
 # Memory (the device budget): this module is the forward path only (what a
 # verifier's context gate runs). gf_mul and reconstruct live in
-# pot.rs_rebuild with the log/exp and rebuild tables, loaded on first use,
-# so a verifier never spends heap on them. The CPython-only code below sits
-# in `if _CPYTHON:` blocks: MicroPython loads it with the module but never
-# runs the defs, so nothing of it stays on its heap.
+# pot.rs_rebuild with the log/exp and rebuild tables, loaded on first use
+# (__getattr__ at the end), so a verifier never spends heap on them. The CPython-only code is in
+# pot.fastpath, which MicroPython never loads.
 #
 # Speed, two paths with one result:
 # - MicroPython: the byte loops are @micropython.viper kernels (machine
@@ -37,10 +36,6 @@ from pot.rs_tables import PARITY_ROWS, PARITY_MUL
 # True: use the host's bytes.translate path. Tests set it to False on
 # CPython to run the portable kernels too; pot.rs_rebuild reads it.
 _CPYTHON = not IS_MICROPYTHON
-
-SHARD_COUNT = 6
-DATA_SHARDS = 4
-
 
 @micropython.viper
 def _parity_kernel(d0, d1, d2, d3, p4, p5, n: int, mul):
@@ -65,73 +60,35 @@ def _parity_kernel(d0, d1, d2, d3, p4, p5, n: int, mul):
         i += 1
 
 
-def _encode_parity_viper(shards):
-    n = len(shards[0])
-    _parity_kernel(shards[0], shards[1], shards[2], shards[3], shards[4], shards[5], n, PARITY_MUL)
-
-
 def encode_parity(shards):
     # shards: 6 equal-length writable buffers; fills shards[4] and
     # shards[5] from shards[0..3]. No allocation on MicroPython.
     if _CPYTHON:
-        _encode_parity_translate(shards)
+        _fast(shards)
     else:
-        _encode_parity_viper(shards)
+        _parity_kernel(shards[0], shards[1], shards[2], shards[3], shards[4], shards[5], len(shards[0]), PARITY_MUL)
 
 
-# --- CPython path (never defined on MicroPython) ---------------------------
-if _CPYTHON:
-    from pot.gf_tables import EXP, LOG
+# --- CPython path (pot.fastpath; never loaded on MicroPython) ---------------
+if not IS_MICROPYTHON:
+    from pot import fastpath
 
-    # x -> c * x as 256-byte translate tables, built lazily and cached per
-    # coefficient (at most 255 of them, 256 bytes each).
-    _translate_rows = {}
-
-    def _mul_row(c):
-        row = _translate_rows.get(c)
-        if row is None:
-            lc = LOG[c]
-            row = bytes([EXP[LOG[x] + lc] if x else 0 for x in range(256)])
-            _translate_rows[c] = row
-        return row
-
-    def _encode_parity_translate(shards):
-        d0 = bytes(shards[0])  # translate() is a bytes method: memoryview has none
-        d1 = bytes(shards[1])
-        d2 = bytes(shards[2])
-        d3 = bytes(shards[3])
-        n = len(d0)
-        t0 = _mul_row(PARITY_ROWS[0])
-        t1 = _mul_row(PARITY_ROWS[1])
-        t2 = _mul_row(PARITY_ROWS[2])
-        t3 = _mul_row(PARITY_ROWS[3])
-        fb = int.from_bytes
-        p = fb(d0.translate(t0), "big") ^ fb(d1.translate(t1), "big") ^ fb(d2.translate(t2), "big") ^ fb(d3.translate(t3), "big")
-        shards[4][:] = p.to_bytes(n, "big")
-        # Row 5 swaps the coefficients pairwise: 1c 1b 14 12.
-        p = fb(d0.translate(t1), "big") ^ fb(d1.translate(t0), "big") ^ fb(d2.translate(t3), "big") ^ fb(d3.translate(t2), "big")
-        shards[5][:] = p.to_bytes(n, "big")
+    _fast = fastpath.make(__name__)  # whole shards through bytes.translate
 
 
 # --- rebuilding: pot.rs_rebuild, loaded on first use -----------------------
-# (the module is kept in a global on first use: an import statement per call
-# would allocate, as MicroPython builds the dotted name to look it up)
-_rebuilder = None
+def __getattr__(name):
+    # rs.reconstruct, rs.gf_mul, rs.SHARD_COUNT and rs.DATA_SHARDS (and
+    # `from pot.rs import reconstruct`) work as if defined here, but live in
+    # pot.rs_rebuild with the log/exp and rebuild tables, loaded when first
+    # asked for: a verifier never is. The value is then stored here, so
+    # later look-ups are plain module attributes.
+    #   reconstruct(shards, present): present is a 6-bit mask, bit i set =
+    #     shards[i] is good; rebuilds every missing shard (data and parity)
+    #     in place from 4 good ones. No allocation on MicroPython.
+    #   gf_mul(a, b): the product in GF(2^8) mod 0x11D.
+    from pot import rs_rebuild
 
-
-def gf_mul(a, b):
-    # Product in GF(2^8) mod 0x11D, through the log/exp tables.
-    global _rebuilder
-    if _rebuilder is None:
-        from pot import rs_rebuild as _rebuilder
-    return _rebuilder.gf_mul(a, b)
-
-
-def reconstruct(shards, present):
-    # present: 6-bit mask, bit i set = shards[i] is good. Rebuilds every
-    # missing shard (data and parity) in place from 4 good ones (see
-    # pot.rs_rebuild). No allocation on MicroPython.
-    global _rebuilder
-    if _rebuilder is None:
-        from pot import rs_rebuild as _rebuilder
-    return _rebuilder.reconstruct(shards, present)
+    value = getattr(rs_rebuild, name)
+    globals()[name] = value
+    return value

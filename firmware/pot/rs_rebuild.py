@@ -1,7 +1,8 @@
 # R receive side: rebuilding erased Reed-Solomon(4,6) shards (docs/spec.md
 # section 2.2), split from pot.rs so that only a device that opens sharded
 # frames loads it and its tables (gf_tables.py): a verifier never does. Use
-# it through rs.reconstruct / rs.gf_mul, which load this module on first use.
+# it through rs.reconstruct / rs.gf_mul (rs.__getattr__ loads this module on
+# first use).
 #
 # Any 4 good shards determine all 6: for each of the 15 sets of 4 shards,
 # REBUILD holds the 6x4 matrix (the encoding matrix times the inverse of the
@@ -108,7 +109,7 @@ def reconstruct(shards, present):
 
 # --- CPython path (never defined on MicroPython) ---------------------------
 if not IS_MICROPYTHON:
-    _mul_row = rs._mul_row
+    from pot.fastpath import rs_mul_row as _mul_row
 
     def _rebuild_translate(shards, present, idx, base):
         src = [bytes(shards[i]) for i in idx]

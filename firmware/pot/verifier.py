@@ -68,17 +68,21 @@ class Verifier:
             raise ValueError("public key must be 32 bytes")
         if skew_ms < 0:
             raise ValueError("skew_ms")
-        self._pk = bytes(public_key32)
-        if ed25519 is None:  # the default, loaded only when no other is given
-            from pot.ed25519 import crypto_ed25519_verify as ed25519
-        self._ed25519 = ed25519
+        # The buffers first (the nonce cache is the largest block, 1 KB for
+        # 32 slots), then the import of pot.ed25519: MicroPython never moves
+        # objects, and loading modules leaves the heap in small pieces, so
+        # a small heap may hold the buffers only before that import.
+        self.cache = NonceCache(cache_capacity)
         self.record = Record()  # the last loaded record, for callers
         self._grg = Grg()
+        self._pk = bytes(public_key32)
         self._ctx = None  # the ctx whose key the Grg holds
         self.skew_ns = skew_ms * 1000000
         self.windows_ns = tuple(ms * 1000000 for ms in TIER_WINDOW_MS)
-        self.cache = NonceCache(cache_capacity)
         self.last_ts = -1  # ordering floor: last accepted timestamp (ns)
+        if ed25519 is None:  # the default, loaded only when no other is given
+            from pot.ed25519 import crypto_ed25519_verify as ed25519
+        self._ed25519 = ed25519
 
     def _set_context(self, ctx):
         # Recompute k = SHA-256(label || ctx) only when ctx changes; the

@@ -9,8 +9,9 @@ and compiler need heap that a board never spends.
 
 Heap size: the issue's target is `micropython -X heapsize=64k`. NOT MET:
 HEAPSIZE below is the smallest size (in 4k steps) that the service starts
-and runs the soak in (at 88k it fails to start: MemoryError while building
-the Verifier). The Unix port here is a 64-bit build that loads every
+and runs the soak in (at 88k it fails to start: MemoryError, 522 bytes for
+a link session's buffer, in a heap that loading the modules has left in
+small pieces: MicroPython never moves objects). The Unix port here is a 64-bit build that loads every
 module's bytecode, constant tables and interned names (qstrs) into the
 heap, which a board with frozen firmware keeps in flash, and 64-bit
 pointers make every object bigger: after a collect the service holds

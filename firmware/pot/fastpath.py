@@ -1,0 +1,256 @@
+# The host's (CPython's) fast forward path of GRG: the same bytes as the
+# firmware's portable code, with C-level primitives (bytes.translate, long
+# ints, int.to_bytes), so that the host issuer reaches its 10,000 records
+# per second. Tests run both paths against the same vectors.
+#
+# CPython only: pot.rice, pot.rs, pot.golay, pot.grg and pot.hmacsha256
+# import it in an `if` that MicroPython never enters. It lives apart because
+# a .mpy or frozen module loads the code of every branch, run or not (its
+# bytecode and its interned names): kept here, none of it reaches a device.
+#
+# Each of those modules calls make(__name__) once, at its end (so it is
+# complete), and keeps what it returns in its global `_fast`: one name per
+# module, as every name a device module mentions is interned on the device
+# even when that code never runs there. This module imports no firmware
+# module at its top, so no import cycle can start here.
+import hashlib
+import sys
+
+
+def make(name):
+    # The fast function of module `name` (pot.rice: the encoder, also
+    # published as rice.encode_fast for tests; pot.rs: the parity encoder;
+    # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
+    # the pad maker).
+    module = sys.modules[name]
+    if name == "pot.rice":
+        module.encode_fast = f = rice_encoder(module)
+        return f
+    if name == "pot.rs":
+        return rs_encoder(module)
+    if name == "pot.golay":
+        return golay_encoder()
+    if name == "pot.grg":
+        return grg_committer(module)
+    if name == "pot.hmacsha256":
+        return hmac_pads
+    raise ValueError(name)
+
+
+# --- G1 (pot.rice) ------------------------------------------------------------
+def rice_encoder(rice):
+    # encode_fast(p, out): rice.encode_portable's bits, packed in one long int.
+    fields = rice.FIELDS
+    zigzag = rice.zigzag
+    payload_len = 47
+    ns_per_s = 1000000000
+    epoch = 1735689600  # 2025-01-01T00:00:00Z, the F4 origin
+    million = 1000000
+
+    def encode_fast(p, out):
+        if len(p) < payload_len:
+            raise ValueError("G1: payload shorter than 47 bytes")
+        ts = int.from_bytes(p[3:11], "big")
+        s, ns = divmod(ts, ns_per_s)
+        vals = (
+            p[0] ^ 0x10,
+            p[1],
+            p[2],
+            zigzag(s - epoch),
+            ns,
+            (million - int.from_bytes(p[11:15], "big")) & 0xFFFFFFFF,
+        )
+        acc = 0
+        nbits = 0
+        for i in range(6):
+            v = vals[i]
+            k, e, w = fields[i]
+            q = v >> k
+            if q < e:
+                # q ones, a zero, then the k low bits of v
+                acc = (((acc << (q + 1)) | ((1 << (q + 1)) - 2)) << k) | (v & ((1 << k) - 1))
+                nbits += q + 1 + k
+            else:
+                acc = (((acc << e) | ((1 << e) - 1)) << w) | v
+                nbits += e + w
+        nbytes = (nbits + 7) >> 3
+        n = 33 + nbytes
+        out[0] = payload_len
+        out[1:33] = p[15:47]
+        out[33:n] = (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
+        out[n:] = bytes(len(out) - n)
+        return n
+
+    return encode_fast
+
+
+# --- R (pot.rs) ---------------------------------------------------------------
+_rows = {}  # coefficient -> its 256-byte translate table x -> c * x
+
+
+def rs_mul_row(c):
+    # The translate table of c (built once, cached: at most 255 of 256
+    # bytes); pot.rs_rebuild uses it too.
+    row = _rows.get(c)
+    if row is None:
+        from pot.gf_tables import EXP, LOG
+
+        lc = LOG[c]
+        row = bytes([EXP[LOG[x] + lc] if x else 0 for x in range(256)])
+        _rows[c] = row
+    return row
+
+
+def rs_encoder(rs):
+    # encode_parity_translate(shards): the parity of whole shards with the
+    # translate tables, XORed as long ints.
+    parity_rows = rs.PARITY_ROWS
+    mul_row = rs_mul_row
+
+    def encode_parity_translate(shards):
+        d0 = bytes(shards[0])  # translate() is a bytes method: memoryview has none
+        d1 = bytes(shards[1])
+        d2 = bytes(shards[2])
+        d3 = bytes(shards[3])
+        n = len(d0)
+        t0 = mul_row(parity_rows[0])
+        t1 = mul_row(parity_rows[1])
+        t2 = mul_row(parity_rows[2])
+        t3 = mul_row(parity_rows[3])
+        fb = int.from_bytes
+        p = fb(d0.translate(t0), "big") ^ fb(d1.translate(t1), "big") ^ fb(d2.translate(t2), "big") ^ fb(d3.translate(t3), "big")
+        shards[4][:] = p.to_bytes(n, "big")
+        # Row 5 swaps the coefficients pairwise: 1c 1b 14 12.
+        p = fb(d0.translate(t1), "big") ^ fb(d1.translate(t0), "big") ^ fb(d2.translate(t3), "big") ^ fb(d3.translate(t2), "big")
+        shards[5][:] = p.to_bytes(n, "big")
+
+    return encode_parity_translate
+
+
+# --- G2 (pot.golay) -----------------------------------------------------------
+_codewords = []
+
+
+def golay_codewords():
+    # The 4,096 codewords, by message (built once, ~2 ms, host only);
+    # pot.golay_decode uses them too.
+    if not _codewords:
+        from pot.golay_decode import encode_word
+
+        _codewords.append(tuple([encode_word(m) for m in range(4096)]))
+    return _codewords[0]
+
+
+def golay_encoder():
+    # encode_int(src, dst, pairs): the shard read as one int, 23 bits per
+    # word from the codeword tuple.
+    shifts_15 = tuple(range(108, -1, -12))  # the 12-bit words of a 15-byte shard
+
+    def encode_int(src, dst, pairs):
+        codeword = golay_codewords()
+        nbytes = (pairs * 46 + 7) >> 3
+        x = int.from_bytes(src, "big")
+        shifts = shifts_15 if pairs == 5 else range(24 * pairs - 12, -1, -12)
+        v = 0
+        for s in shifts:
+            v = (v << 23) | codeword[(x >> s) & 0xFFF]
+        dst[:nbytes] = (v << (nbytes * 8 - pairs * 46)).to_bytes(nbytes, "big")
+
+    return encode_int
+
+
+# --- H (pot.hmacsha256) -------------------------------------------------------
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def hmac_pads(k):
+    # (key XOR ipad, key XOR opad) of a 64-byte padded key, each one
+    # bytes.translate (a new context per stamped message makes key setup
+    # part of the issuer's per-record cost).
+    k = bytes(k)
+    return k.translate(_IPAD), k.translate(_OPAD)
+
+
+# --- the whole forward path (pot.grg) -----------------------------------------
+def grg_committer(grg):
+    # commit_fast(g, payload): Grg.commit's stages with the fast pieces.
+    # Its tables come from the firmware modules themselves, so both paths
+    # share one source: 256-byte translate tables x -> c*x for the parity
+    # coefficients, and, Golay being linear, for each of the 15 byte
+    # positions of a shard the 256 coded shards (232-bit ints, padding
+    # included) of that byte alone: a coded shard is then the XOR of 15
+    # look-ups. Built on the first commit.
+    rice, rs, golay = grg.rice, grg.rs, grg.golay
+    shard_len = 15
+    data_shards = 4
+    area_len = 60
+    coded_len = 29
+    tag_len = 8
+    index = grg._INDEX
+    tables = []
+
+    def prepare():
+        rows = rs.PARITY_ROWS
+        mul = {}
+        for c in rows:
+            if c not in mul:
+                mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
+        row4 = tuple(mul[rows[j]] for j in range(4))
+        row5 = tuple(mul[rows[4 + j]] for j in range(4))
+        bit_coded = []  # the coded shard of a shard with only bit p set
+        for p in range(shard_len * 8):
+            word, bit = divmod(p, 12)
+            cw = golay.encode_word(1 << (11 - bit))  # pot.golay_decode's, through golay
+            bit_coded.append(cw << (23 * (9 - word) + 2))
+        byte_coded = []
+        for j in range(shard_len):
+            table = [0] * 256
+            for b in range(1, 256):
+                x = 0
+                for k in range(8):
+                    if b >> (7 - k) & 1:
+                        x ^= bit_coded[8 * j + k]
+                table[b] = x
+            byte_coded.append(table)
+        tables.append((row4, row5, tuple(byte_coded)))
+
+    def commit_fast(self, payload):
+        if not tables:
+            prepare()
+        row4, row5, byte_coded = tables[0]
+        area = self.area
+        rice.encode_fast(payload, area)
+        a = bytes(area)
+        fb = int.from_bytes
+        # R: multiply each data shard by its coefficients with bytes.translate
+        # (one 256-byte table per coefficient), XOR the products as long ints.
+        p4 = p5 = 0
+        for c in range(data_shards):
+            lo = c * shard_len
+            hi = lo + shard_len
+            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
+            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
+        p4b = p4.to_bytes(shard_len, "big")
+        p5b = p5.to_bytes(shard_len, "big")
+        self.shard_buf[area_len:] = p4b + p5b
+        # G2 and H, shard by shard.
+        key = self.key
+        parts = []
+        for i in range(6):
+            if i < data_shards:
+                sb = a[i * shard_len : (i + 1) * shard_len]
+            else:
+                sb = p4b if i == 4 else p5b
+            c = 0
+            for table, b in zip(byte_coded, sb):
+                c ^= table[b]
+            cs = c.to_bytes(coded_len, "big")
+            parts.append(cs)
+            parts.append(key.mac(index[i], cs)[:tag_len])
+        t = b"".join(parts)
+        self.tagged[:] = t
+        self.commit_buf[:] = hashlib.sha256(t).digest()
+        return self.commit_view
+
+    return commit_fast
