@@ -28,7 +28,7 @@ from genlib import ROOT, write_or_check
 
 OUT = os.path.join(ROOT, "firmware", "pot", "ed25519_table.py")
 
-WIDTH = 5
+WIDTH = 4
 COUNT = 1 << (WIDTH - 2)  # odd multiples 1..2**(WIDTH-1)-1 of each base
 SPLIT = 128  # the second base is [2**SPLIT]B
 

@@ -11,11 +11,12 @@ import time. Everything here is derived from first principles (the field
 polynomial, the Vandermonde construction, the Golay generator): the only
 literal inputs are 0x11D and 0xC75.
 
-Four modules, split by who needs them, so that a verifier (which only runs
-the forward path: RS parity, Golay encode) never loads the decoding tables:
-    rs_tables.py       PARITY_ROWS, PARITY_MUL      RS encode (forward)
+Four modules, split by who needs them. A verifier (which only runs the
+forward path: RS parity, Golay encode) loads none of them: pot.rs and
+pot.golay compute parity with no table (xtime form, long division).
+    rs_tables.py       PARITY_ROWS                  the RS encoding rows
     gf_tables.py       EXP, LOG, SET_INDEX, REBUILD  GF arithmetic, RS rebuild
-    golay_tables.py    PAR_HI, PAR_LO               Golay encode (forward)
+    golay_tables.py    PAR_HI, PAR_LO               Golay parity (decoder)
     golay_syndrome.py  SYNDROME                     Golay decode
 """
 import os
@@ -137,7 +138,6 @@ def gf_tables():
     coefs = enc[4]
     if sorted(coefs) != sorted(enc[5]) or len(set(coefs)) != 4:
         raise AssertionError("parity rows are not a permutation of each other")
-    mul = b"".join(bytes(gf_mul_slow(c, v) for v in range(256)) for c in coefs)
     sets = present_sets()
     set_index = bytearray(b"\xff" * 64)
     rebuild = bytearray()
@@ -149,7 +149,6 @@ def gf_tables():
         "EXP": bytes(exp),
         "LOG": bytes(log),
         "PARITY_ROWS": parity_rows,
-        "PARITY_MUL": mul,
         "SET_INDEX": bytes(set_index),
         "REBUILD": bytes(rebuild),
     }
@@ -216,8 +215,8 @@ GENERATED = """\
 # `tools/gen_tables.py --check` fails when this file is stale).
 """
 RS_HEADER = GENERATED + """\
-# RS(4,6) encoding (docs/spec.md section 2.2): what the forward path needs.
-# The rebuild side is in gf_tables.py.
+# RS(4,6) encoding (docs/spec.md section 2.2): the parity rows (pot.rs
+# computes parity without a table). The rebuild side is in gf_tables.py.
 """
 GF_HEADER = GENERATED + """\
 # GF(2^8) with polynomial 0x11D, generator 2, and the RS(4,6) rebuild
@@ -228,13 +227,13 @@ GF_COMMENTS = {
     "EXP": "EXP[i] = 2^i, i = 0..511 (doubled: EXP[LOG[a] + LOG[b]] needs no modulo)",
     "LOG": "LOG[a] = log2(a) for a = 1..255 (LOG[0] = 0 is unused)",
     "PARITY_ROWS": "rows 4 and 5 of the systematic encoding matrix, 4 bytes each",
-    "PARITY_MUL": "256-byte tables x -> c * x for c = row 4's coefficients in order",
     "SET_INDEX": "6-bit mask with 4 bits set -> its index 0..14 in REBUILD, else 0xff",
     "REBUILD": "per set: 6 rows x 4 coefficients; shard j = row j . (the 4 set shards, ascending)",
 }
 GOLAY_HEADER = GENERATED + """\
 # Golay(23,12,7), generator 0xC75 (docs/spec.md section 2.3): the parity
-# tables of the encoder. u16 entries, big-endian.
+# tables of the decoder (pot.golay's encoder divides instead). u16 entries,
+# big-endian.
 """
 SYNDROME_HEADER = GENERATED + """\
 # Golay(23,12,7), generator 0xC75 (docs/spec.md section 2.3): the decoder's
@@ -255,7 +254,7 @@ def generated():
     gf = gf_tables()
     golay = golay_tables()
     return {
-        RS_PATH: render(RS_HEADER, _pick(gf, ("PARITY_ROWS", "PARITY_MUL")), GF_COMMENTS),
+        RS_PATH: render(RS_HEADER, _pick(gf, ("PARITY_ROWS",)), GF_COMMENTS),
         GF_PATH: render(GF_HEADER, _pick(gf, ("EXP", "LOG", "SET_INDEX", "REBUILD")), GF_COMMENTS),
         GOLAY_PATH: render(GOLAY_HEADER, _pick(golay, ("PAR_HI", "PAR_LO")), GOLAY_COMMENTS),
         SYNDROME_PATH: render(SYNDROME_HEADER, _pick(golay, ("SYNDROME",)), GOLAY_COMMENTS),

@@ -26,6 +26,12 @@ First-lines directives of a test module (Unix port only):
                     from source needs parse and compile heap that a board
                     never spends (its modules are frozen or .mpy), so heap
                     budgets are measured so.
+  #: standalone     the module is run as the script itself (micropython -m
+                    MODULE) instead of through the driver, so that the
+                    driver's code is not in a heap budget: the module runs
+                    its own tests under `if __name__ == "__main__"` and
+                    prints the driver's lines (ok/SKIP/FAIL NAME, DONE).
+                    Other targets (cpython, a board) still use the driver.
 """
 import argparse
 import os
@@ -52,8 +58,8 @@ def find_micropython():
 
 
 def module_directives(path):
-    # {"heapsize": "48k", "mpy": True} from the "#: ..." lines among the
-    # first ten lines of a test module.
+    # {"heapsize": "48k", "mpy": True, "standalone": True} from the "#: ..."
+    # lines among the first ten lines of a test module.
     out = {}
     with open(path) as f:
         for _ in range(10):
@@ -63,6 +69,8 @@ def module_directives(path):
                 out["heapsize"] = m.group(1)
             elif re.match(r"#:\s*mpy\s*$", line):
                 out["mpy"] = True
+            elif re.match(r"#:\s*standalone\s*$", line):
+                out["standalone"] = True
     return out
 
 
@@ -118,16 +126,19 @@ def command_for(target, module, force_mpy=False, heapsize=None):
         heap = heapsize or directives.get("heapsize")
         if heap:
             cmd += ["-X", "heapsize=" + heap]
+        # -m runs the module as __main__ (its own test loop); -c compiles
+        # only this one line and imports the driver.
+        run = ["-c", "import mptest; mptest.run(%r)" % module]
+        if directives.get("standalone"):
+            run = ["-m", module]
         if force_mpy or directives.get("mpy"):
             path = mpy_build(module)
             if path is None:
                 return None, "needs .mpy firmware and this micropython has no native emitter"
             env = dict(os.environ, MICROPYPATH=path)
-            # The driver is imported (compiled), not run as a script: -c
-            # compiles only this one line.
-            return cmd + ["-c", "import mptest; mptest.run(%r)" % module], env
+            return cmd + run, env
         env = dict(os.environ, MICROPYPATH=":".join([FIRMWARE, SHARED]))
-        return cmd + [driver, module], env
+        return cmd + (run if directives.get("standalone") else [driver, module]), env
     # A board: files were copied by prepare_board(); run the driver there.
     code = "import mptest; mptest.run(%r)" % module
     return ["mpremote", "connect", target, "exec", code], dict(os.environ)

@@ -24,48 +24,36 @@
 # precision) and cross-checked with ticks_ms. Times in ns since 1970 are big
 # ints on every board (about 2**61): they are computed once per message,
 # never in a loop.
-try:
-    from time import ticks_ms, ticks_us, ticks_diff
-except ImportError:  # CPython: monotonic counters that never wrap
-    import time as _time
+#
+# Memory: the defaults and limits are private const()s (folded into the
+# code); setting a board's RTC is pot.board's (imported only when an RTC is
+# given, i.e. on boards).
+from os import urandom
 
-    def ticks_ms():
-        return _time.monotonic_ns() // 1000000
+from pot.compat import const, ticks_diff, ticks_ms, ticks_us
 
-    def ticks_us():
-        return _time.monotonic_ns() // 1000
-
-    def ticks_diff(a, b):
-        return a - b
-
-
-try:
-    from os import urandom
-except ImportError:  # pragma: no cover - every target has one of these
-    from uos import urandom
-
-DEFAULT_DRIFT_PPM = 200  # a crystal plus temperature; an RC oscillator needs more
-DEFAULT_RESYNC_US = 20000  # ask for a sync when u > 20 ms
-DEFAULT_MAX_UNCERTAINTY_US = 250000  # refuse to vouch above 250 ms
-DEFAULT_RESYNC_INTERVAL_MS = 3600000  # and at least hourly
-DEFAULT_MAX_RTT_MS = 5000  # a record later than this answers a dead challenge
-REBASE_MS = 60000  # move the base forward every minute of ticks
-WRAP_GUARD_MS = 3 * 24 * 3600 * 1000  # ticks_ms is unambiguous for 6.2 days
+_DRIFT_PPM = const(200)  # a crystal plus temperature; an RC oscillator needs more
+_RESYNC_US = const(20000)  # ask for a sync when u > 20 ms
+_MAX_UNCERTAINTY_US = const(250000)  # refuse to vouch above 250 ms
+_RESYNC_INTERVAL_MS = const(3600000)  # and at least hourly
+_MAX_RTT_MS = const(5000)  # a record later than this answers a dead challenge
+_REBASE_MS = const(60000)  # move the base forward every minute of ticks
+_WRAP_GUARD_MS = const(259200000)  # 3 days: ticks_ms is unambiguous for 6.2 days
 
 # Results of finish_sync().
-SYNC_OK = 0
-SYNC_NO_CHALLENGE = 1  # nothing outstanding (or it expired)
-SYNC_RTT = 2  # the answer came too late: the bound would be useless
+SYNC_OK = const(0)
+SYNC_NO_CHALLENGE = const(1)  # nothing outstanding (or it expired)
+SYNC_RTT = const(2)  # the answer came too late: the bound would be useless
 
 
 class SecureClock:
     def __init__(
         self,
-        drift_ppm=DEFAULT_DRIFT_PPM,
-        resync_us=DEFAULT_RESYNC_US,
-        max_uncertainty_us=DEFAULT_MAX_UNCERTAINTY_US,
-        resync_interval_ms=DEFAULT_RESYNC_INTERVAL_MS,
-        max_rtt_ms=DEFAULT_MAX_RTT_MS,
+        drift_ppm=_DRIFT_PPM,
+        resync_us=_RESYNC_US,
+        max_uncertainty_us=_MAX_UNCERTAINTY_US,
+        resync_interval_ms=_RESYNC_INTERVAL_MS,
+        max_rtt_ms=_MAX_RTT_MS,
         ticks=None,
         random=None,
         rtc=None,
@@ -138,18 +126,21 @@ class SecureClock:
         self._since_sync_ms = 0
         self.synced = True
         self.syncs += 1
-        self._set_rtc()
+        if self.rtc is not None:  # a board: set its RTC, a convenience for other code
+            from pot.board import set_rtc
+
+            set_rtc(self.rtc, self._base_ns)
         return SYNC_OK
 
     # --- reading -----------------------------------------------------------
     def tick(self):
         # Move the base instant forward so that ticks_diff never sees more
-        # than REBASE_MS (+ the loop period); cheap, call it from the loop.
+        # than _REBASE_MS (+ the loop period); cheap, call it from the loop.
         if not self.synced:
             return
         now = self._ms()
         d = self._diff(now, self._base_ms)
-        if d >= REBASE_MS:
+        if d >= _REBASE_MS:
             self._base_ms = now
             self._base_ns += d * 1000000
             self._since_sync_ms += d
@@ -170,7 +161,7 @@ class SecureClock:
         # Whether the clock vouches for a time at all.
         if not self.synced:
             return False
-        if self.elapsed_ms() > WRAP_GUARD_MS:
+        if self.elapsed_ms() > _WRAP_GUARD_MS:
             return False
         return self.uncertainty_us() <= self.max_uncertainty_us
 
@@ -197,20 +188,3 @@ class SecureClock:
             return None
         u = self.uncertainty_us() * 1000
         return t - u, t + u
-
-    # --- board RTC (convenience for other code on the board) ---------------
-    def _set_rtc(self):
-        if self.rtc is None:
-            return
-        try:
-            import time
-
-            secs = self._base_ns // 1000000000
-            # Ports count from 1970 or from 2000: ask the port which.
-            if time.gmtime(0)[0] == 2000:
-                secs -= 946684800
-            g = time.gmtime(secs)  # (y, mo, d, h, mi, s, weekday, ...)
-            us = (self._base_ns // 1000) % 1000000
-            self.rtc.datetime((g[0], g[1], g[2], g[6], g[3], g[4], g[5], us))
-        except Exception:
-            pass  # the RTC is a convenience; the clock lives on ticks

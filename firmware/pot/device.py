@@ -6,10 +6,10 @@
 #   Session   one link endpoint (a serial line, a TCP connection, a UDP
 #             socket): its own frame parser, reply buffer and token bucket.
 #             It answers every request frame with exactly one frame.
-#   Server    a select.poll loop over the adapters: a byte stream (stdin and
-#             stdout on the Unix port, USB-CDC/UART on boards), a TCP
-#             listener and a UDP socket. The same code serves loopback on
-#             the Unix port and Wi-Fi on a board.
+#   Server    a select.poll loop over byte streams (stdin and stdout on the
+#             Unix port, USB-CDC/UART on boards); pot.device_net adds a TCP
+#             listener and a UDP socket (loopback on the Unix port, Wi-Fi
+#             on a board).
 #
 # A stamped message is a command or event whose record was issued for
 #   ctx = 0x01 || len(device id) || device id || SHA-256(message)
@@ -17,25 +17,54 @@
 # device*: a record for another device or another message fails the context
 # gate (CROSS_CONTEXT) before any Ed25519 runs.
 #
-# Memory: parser and reply buffers are allocated per session at creation;
-# handling a frame allocates only small temporaries (the message digest and
-# context, a few big ints for ns times on 32-bit boards), which the
-# collector reclaims: the steady-state heap does not grow (the soak test
-# measures it through STATUS frames).
+# Memory (the soak test measures it through STATUS frames):
+# - Start-up order: Device() is light; the links' buffers (each session's
+#   parser buffer, 522 bytes, and reply buffer, 126; the server's receive
+#   buffer, 128) are allocated next, and Device.start() loads the verifier
+#   and its crypto last. MicroPython never moves objects, and loading
+#   modules leaves the heap in small pieces: a small heap may hold 522
+#   contiguous bytes only before that.
+# - Handling a frame allocates only small temporaries (the payload view,
+#   the message digest and context, a few big ints for ns times on 32-bit
+#   boards), which the collector reclaims: the steady-state heap does not
+#   grow.
+# - Constants are private const()s, folded into the code: no global, no
+#   dict slot, no interned name. The wire values are copies of
+#   pot.link_names (which hosts and tests use), the verdict codes copies of
+#   pot.verifier's (both fixed by the spec).
 import gc
 import struct
 
-from pot import link
-from pot.compat import const
-from pot.clock import SecureClock, SYNC_OK, ticks_diff, ticks_ms, ticks_us
-from pot.grg import context_device, context_message
+from pot.compat import const, ticks_diff, ticks_ms, ticks_us
+from pot.link import Parser, finish_frame
 from pot.switch import SwitchTable
-from pot.verifier import BUSY, CHALLENGE, OK, Verifier
 
-# Constants are private and const(): the compiler folds them into the code,
-# so they take no global, no dict slot and no interned name on the heap.
-# (The host side, potkit.link, has its own copies of the wire values.)
+_HEADER_LEN = const(6)
+_MAX_ID = const(64)
+# A session's reply buffer holds the largest reply built there: STATUS, 10 +
+# 52 + a 64-byte device id. ECHO_REPLY, up to a whole frame, is written in
+# place over its request (see Session.frame).
+_TX_LEN = const(126)
+_T_STATUS_REQ = const(0x01)
+_T_SYNC_REQ = const(0x02)
+_T_SYNC_RECORD = const(0x03)
+_T_STAMPED = const(0x04)
+_T_ECHO = const(0x05)
+_T_STATUS = const(0x81)
+_T_CHALLENGE = const(0x82)
+_T_SYNC_RESULT = const(0x83)
+_T_VERDICT = const(0x84)
+_T_ECHO_REPLY = const(0x85)
+_T_ERROR = const(0xFF)
+_E_TYPE = const(4)
+_E_PAYLOAD = const(5)
+_E_STATE = const(6)
+
+_OK = const(0)  # pot.verifier verdicts
+_BUSY = const(7)
+_CHALLENGE = const(9)
 _NO_CLOCK = const(10)  # device verdict: no trusted time yet (or no longer)
+_SYNC_OK = const(0)  # pot.clock
 
 # VERDICT / SYNC_RESULT flags.
 _F_RATE_LIMITED = const(0x01)  # BUSY from the token bucket: the record was not examined
@@ -47,6 +76,7 @@ _MODE_UNTRACKED = const(0xFF)  # the sender has no AdaptiveSwitch slot (all in T
 _MAX_SENDER = const(32)
 _MAX_MESSAGE = const(320)
 _RECORD_LEN = const(143)
+_RX_CHUNK = const(128)  # the server's read buffer: the parsers keep the frames
 _U32_MAX = 0xFFFFFFFF  # not const(): above a 32-bit port's small ints
 _STATUS_VERSION = const(1)
 _RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
@@ -66,18 +96,15 @@ def _u32(x):
 
 
 class Device:
-    def __init__(self, public_key, device_id, skew_ms=500, cache_capacity=32, senders=8,
-                 rate_per_s=20, burst=10, clock=None, verifier=None, ed25519=None):
+    def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10):
         self.device_id = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
-        self.ctx_device = context_device(self.device_id)
-        if verifier is None:
-            verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=cache_capacity, ed25519=ed25519)
-        self.verifier = verifier
-        self.base_skew_ns = verifier.skew_ns
-        self.clock = clock if clock is not None else SecureClock()
+        if not 0 < len(self.device_id) <= _MAX_ID:
+            raise ValueError("device id: 1..64 bytes")
+        self.clock = clock
         self.switches = SwitchTable(senders)
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self.verifier = None  # start() loads it
         self.requests = 0  # stamped messages examined
         self.accepted = 0  # ... with verdict OK
         self.rate_limited = 0
@@ -86,16 +113,23 @@ class Device:
         self._last_resync_ms = ticks_ms()
         self._resync_sent = False
 
+    def start(self, public_key, skew_ms=500, cache_capacity=32):
+        # Load the verifier and its crypto (the heavy imports: last, see the
+        # top). The context functions come with it (pot.grg). A collection
+        # first gives the loaded code the largest free blocks there are.
+        gc.collect()
+        from pot.grg import context_device, context_message
+        from pot.verifier import Verifier
+
+        self.ctx_device = context_device(self.device_id)
+        self._context_message = context_message
+        self.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=cache_capacity)
+        self.base_skew_ns = self.verifier.skew_ns
+
     def session(self, write):
         s = Session(self, write)
         self.sessions.append(s)
         return s
-
-    def drop(self, session):
-        if session in self.sessions:
-            self.sessions.remove(session)
-        if self.sync_session is session:
-            self.sync_session = None
 
     # --- the verifier pipeline with the clock's interval ----------------------
     def verify_stamped(self, sender, message, record):
@@ -111,24 +145,15 @@ class Device:
         # max_uncertainty_us (and normally by its resync threshold).
         v = self.verifier
         v.skew_ns = self.base_skew_ns + (latest - earliest)
-        ctx = context_message(self.device_id, message)
-        verdict = v.verify(record, ctx, earliest)
+        verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
         v.skew_ns = self.base_skew_ns
         self.requests += 1
-        if verdict == OK:
+        if verdict == _OK:
             self.accepted += 1
         sw = self.switches.get(sender)
         if sw is None:
             return verdict, _MODE_UNTRACKED
         return verdict, sw.record(verdict)
-
-    def verify_sync(self, record):
-        # A challenge-mode record for the device context: sets the clock.
-        ch = self.clock.challenge
-        verdict = self.verifier.verify(record, self.ctx_device, None, challenge=ch)
-        if verdict == OK and self.clock.finish_sync(self.verifier.record.timestamp_ns()) != SYNC_OK:
-            verdict = CHALLENGE  # expired while we verified
-        return verdict
 
     def want_resync(self):
         # Whether to send an unsolicited CHALLENGE now (rate-limited).
@@ -150,27 +175,28 @@ class Session:
     def __init__(self, device, write):
         self.device = device
         self.write = write  # write(memoryview) -> sends all bytes
-        self.parser = link.Parser(self)
-        self.tx = bytearray(link.MAX_FRAME)
+        self.parser = Parser(self)
+        self.tx = bytearray(_TX_LEN)
         self.txv = memoryview(self.tx)
         self.talked = False  # a frame was received: the peer is listening
         # Token bucket in milli-tokens (small ints only).
         self.tokens = device.burst * 1000
-        self.cap = device.burst * 1000
         self.refill_ms = ticks_ms()
         self.last_rx_ms = ticks_ms()
 
     # --- flood limit ----------------------------------------------------------
     def take_token(self):
+        d = self.device
         now = ticks_ms()
-        d = ticks_diff(now, self.refill_ms)
-        if d > 0:
+        dt = ticks_diff(now, self.refill_ms)
+        if dt > 0:
             self.refill_ms = now
-            # rate per second = milli-tokens per ms; cap d so d * rate stays small.
-            self.tokens = min(self.cap, self.tokens + min(d, 100000) * self.device.rate_per_s)
+            # rate per second = milli-tokens per ms; cap dt so dt * rate stays small.
+            self.tokens = min(d.burst * 1000, self.tokens + min(dt, 100000) * d.rate_per_s)
         if self.tokens >= 1000:
             self.tokens -= 1000
             return True
+        d.rate_limited += 1
         return False
 
     # --- input --------------------------------------------------------------
@@ -178,36 +204,27 @@ class Session:
         self.last_rx_ms = ticks_ms()
         self.parser.feed(data, start, end)
 
-    def idle(self, idle_ms):
-        # Expire a candidate frame the line left incomplete for idle_ms.
-        if self.parser.pending() and ticks_diff(ticks_ms(), self.last_rx_ms) >= idle_ms:
-            self.parser.expire()
-
-    def flush_datagram(self):
-        # A datagram holds whole frames: whatever is left is truncated.
-        while self.parser.pending():
-            self.parser.expire()
-
     # --- output -------------------------------------------------------------
     def _send(self, ftype, seq, length):
-        n = link.finish_frame(self.tx, ftype, seq, length)
-        self.write(self.txv[:n])
+        self.write(self.txv[:finish_frame(self.txv, ftype, seq, length)])
 
     def send_error(self, seq, code, ftype):
         self.tx[6] = code
         self.tx[7] = ftype
-        self._send(link.T_ERROR, seq, 2)
+        self._send(_T_ERROR, seq, 2)
 
-    def _send_verdict(self, ftype, seq, verdict, mode, flags, time_us, unc_us):
-        struct.pack_into(_VERDICT_FMT, self.tx, link.HEADER_LEN, verdict, mode, flags, 0,
-                         _u32(time_us), _u32(unc_us))
+    def _send_verdict(self, ftype, seq, verdict, mode, flags, time_us):
+        c = self.device.clock
+        if c.valid():
+            flags |= _F_CLOCK_VALID
+        struct.pack_into(_VERDICT_FMT, self.tx, _HEADER_LEN, verdict, mode, flags, 0,
+                         _u32(time_us), _u32(c.uncertainty_us()))
         self._send(ftype, seq, _VERDICT_LEN)
 
     def send_challenge(self, seq):
         d = self.device
-        ch = d.clock.start_sync()
-        self.tx[link.HEADER_LEN:link.HEADER_LEN + 32] = ch
-        self._send(link.T_CHALLENGE, seq, 32)
+        self.tx[_HEADER_LEN:_HEADER_LEN + 32] = d.clock.start_sync()
+        self._send(_T_CHALLENGE, seq, 32)
         d.clock.mark_sent()  # the round trip starts when the bytes are out
         d.sync_session = self
         d._last_resync_ms = ticks_ms()
@@ -219,26 +236,26 @@ class Session:
 
     def frame(self, ftype, seq, p):
         self.talked = True
-        if ftype == link.T_STAMPED:
+        if ftype == _T_STAMPED:
             self.on_stamped(seq, p)
-        elif ftype == link.T_SYNC_RECORD:
+        elif ftype == _T_SYNC_RECORD:
             self.on_sync_record(seq, p)
-        elif ftype == link.T_SYNC_REQ:
+        elif ftype == _T_SYNC_REQ:
             if len(p):
-                self.send_error(seq, link.E_PAYLOAD, ftype)
+                self.send_error(seq, _E_PAYLOAD, ftype)
             elif not self.take_token():
-                self.device.rate_limited += 1
-                self._send_verdict(link.T_SYNC_RESULT, seq, BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED, 0, None)
+                self._send_verdict(_T_SYNC_RESULT, seq, _BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED, 0)
             else:
                 self.send_challenge(seq)
-        elif ftype == link.T_STATUS_REQ:
+        elif ftype == _T_STATUS_REQ:
             self.on_status(seq)
-        elif ftype == link.T_ECHO:
-            n = len(p)
-            self.txv[link.HEADER_LEN:link.HEADER_LEN + n] = p
-            self._send(link.T_ECHO_REPLY, seq, n)
+        elif ftype == _T_ECHO:
+            # The reply has the request's layout: finish it over the request
+            # in the parser's buffer (a sink may, see pot.link.Parser).
+            mv = self.parser.mv
+            self.write(mv[:finish_frame(mv, _T_ECHO_REPLY, seq, len(p))])
         else:
-            self.send_error(seq, link.E_TYPE, ftype)
+            self.send_error(seq, _E_TYPE, ftype)
 
     def on_stamped(self, seq, p):
         t0 = ticks_us()
@@ -248,26 +265,22 @@ class Session:
         slen = p[0] if n else 0
         off = 1 + slen
         if slen < 1 or slen > _MAX_SENDER or n < off + 2 + _RECORD_LEN:
-            self.send_error(seq, link.E_PAYLOAD, link.T_STAMPED)
+            self.send_error(seq, _E_PAYLOAD, _T_STAMPED)
             return
         mlen = (p[off] << 8) | p[off + 1]
         off += 2
         if mlen > _MAX_MESSAGE or off + mlen + _RECORD_LEN != n:
-            self.send_error(seq, link.E_PAYLOAD, link.T_STAMPED)
+            self.send_error(seq, _E_PAYLOAD, _T_STAMPED)
             return
         flags = 0
         if not self.take_token():
-            d.rate_limited += 1
-            verdict, mode, flags = BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED
+            verdict, mode, flags = _BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED
         else:
             verdict, mode = d.verify_stamped(bytes(p[1:1 + slen]), p[off:off + mlen], p[off + mlen:])
         resync = d.want_resync()
         if resync:
             flags |= _F_RESYNC
-        if d.clock.valid():
-            flags |= _F_CLOCK_VALID
-        self._send_verdict(link.T_VERDICT, seq, verdict, mode, flags, ticks_diff(ticks_us(), t0),
-                           d.clock.uncertainty_us())
+        self._send_verdict(_T_VERDICT, seq, verdict, mode, flags, ticks_diff(ticks_us(), t0))
         if resync:
             self.send_challenge(0)
 
@@ -275,22 +288,22 @@ class Session:
         t0 = ticks_us()
         d = self.device
         if len(p) != _RECORD_LEN:
-            self.send_error(seq, link.E_PAYLOAD, link.T_SYNC_RECORD)
+            self.send_error(seq, _E_PAYLOAD, _T_SYNC_RECORD)
             return
         if not d.clock.sync_pending():
-            self.send_error(seq, link.E_STATE, link.T_SYNC_RECORD)
+            self.send_error(seq, _E_STATE, _T_SYNC_RECORD)
             return
         flags = 0
         if not self.take_token():
-            d.rate_limited += 1
-            verdict, flags = BUSY, _F_RATE_LIMITED
+            verdict, flags = _BUSY, _F_RATE_LIMITED
         else:
-            verdict = d.verify_sync(p)
-        if d.clock.valid():
-            flags |= _F_CLOCK_VALID
-        rtt = d.clock.last_rtt_us if verdict == OK else ticks_diff(ticks_us(), t0)
-        self._send_verdict(link.T_SYNC_RESULT, seq, verdict, _MODE_UNTRACKED, flags, rtt,
-                           d.clock.uncertainty_us())
+            # A challenge-mode record for the device context: sets the clock.
+            v = d.verifier
+            verdict = v.verify(p, d.ctx_device, None, challenge=d.clock.challenge)
+            if verdict == _OK and d.clock.finish_sync(v.record.timestamp_ns()) != _SYNC_OK:
+                verdict = _CHALLENGE  # expired while we verified
+        rtt = d.clock.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
+        self._send_verdict(_T_SYNC_RESULT, seq, verdict, _MODE_UNTRACKED, flags, rtt)
 
     def on_status(self, seq):
         d = self.device
@@ -308,13 +321,13 @@ class Session:
         flags = (1 if c.valid() else 0) | (2 if c.sync_pending() else 0) | (4 if c.synced else 0)
         now = c.now_ns()
         idl = len(d.device_id)
-        struct.pack_into(_STATUS_FMT, self.tx, link.HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
+        struct.pack_into(_STATUS_FMT, self.tx, _HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
                          _u32(alloc), _u32(free), _u32(frames), _u32(errors), _u32(noise),
                          _u32(d.requests), _u32(d.accepted), _u32(d.rate_limited), _u32(c.syncs),
                          now or 0, _u32(c.uncertainty_us()))
-        o = link.HEADER_LEN + _STATUS_LEN
+        o = _HEADER_LEN + _STATUS_LEN
         self.tx[o:o + idl] = d.device_id
-        self._send(link.T_STATUS, seq, _STATUS_LEN + idl)
+        self._send(_T_STATUS, seq, _STATUS_LEN + idl)
 
 
 # --- adapters ------------------------------------------------------------------
@@ -323,27 +336,10 @@ try:
 except ImportError:
     EAGAIN = 11
 
-try:
-    import select
-except ImportError:  # pragma: no cover
-    import uselect as select
+import select
 
 
-def _read_into(obj, buf):
-    # Bytes now available into buf: n > 0, None when nothing is ready,
-    # 0 at end of stream. obj: a non-blocking MicroPython stream or socket
-    # (readinto) or a CPython socket / raw file (recv_into / readinto).
-    try:
-        if hasattr(obj, "recv_into"):
-            return obj.recv_into(buf)
-        return obj.readinto(buf)
-    except OSError as e:
-        if e.args and e.args[0] == EAGAIN:
-            return None
-        raise
-
-
-class _Writer:
+class Writer:
     # Writes all of a memoryview to a non-blocking stream or socket, waiting
     # for room with poll; gives up (raises OSError) after timeout_ms.
     def __init__(self, obj, timeout_ms=2000):
@@ -373,27 +369,17 @@ class _Writer:
             obj.flush()
 
 
-class _ByteWriter:
-    # For blocking streams (a board's USB-CDC stdout): plain write.
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __call__(self, mv):
-        self.obj.write(mv)
-
-
 class Server:
     """One poll loop over a device's links.
 
     add_stream(reader, writer, chunked)  a serial line: reader is polled;
         chunked=True when reader is non-blocking and readinto returns what is
         available (Unix port with O_NONBLOCK, a UART); False reads one byte
-        per poll (a board's blocking sys.stdin).
-    add_tcp(host, port, max_clients)     a listening socket; each connection
-        is its own session (own parser, own token bucket)
-    add_udp(host, port)                  one session; each datagram must hold
-        whole frames; answers go to the datagram's sender
+        per poll (a board's blocking sys.stdin) and writes with
+        writer.write (blocking)
     run(stop_after_ms=None)
+    Entries are [obj, kind, session, extra]; pot.device_net's NetServer
+    adds the TCP and UDP kinds.
     """
 
     def __init__(self, device, idle_ms=200, poll_ms=100):
@@ -401,8 +387,8 @@ class Server:
         self.idle_ms = idle_ms
         self.poll_ms = poll_ms
         self.poll = select.poll()
-        self.entries = []  # [obj, kind, session, extra]
-        self.rx = bytearray(link.MAX_FRAME)
+        self.entries = []
+        self.rx = bytearray(_RX_CHUNK)
         self.rxv = memoryview(self.rx)
         self.running = True
 
@@ -410,114 +396,66 @@ class Server:
         self.entries.append([obj, kind, session, extra])
         self.poll.register(obj, select.POLLIN)
 
-    def _remove(self, entry):
-        try:
-            self.poll.unregister(entry[0])
-        except (OSError, KeyError, ValueError):
-            pass
-        if entry in self.entries:
-            self.entries.remove(entry)
-        if entry[2] is not None:
-            self.device.drop(entry[2])
-        if entry[1] == "conn":
-            entry[0].close()
-
     def add_stream(self, reader, writer, chunked=True):
-        w = _Writer(writer) if chunked else _ByteWriter(writer)
-        self._add(reader, "stream" if chunked else "bytes", self.device.session(w))
+        if chunked:
+            self._add(reader, "stream", self.device.session(Writer(writer)))
+        else:
+            self._add(reader, "bytes", self.device.session(writer.write), self.rxv[:1])
 
-    def add_tcp(self, host, port, max_clients=2):
-        import socket
-
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
-        s.listen(max_clients)
-        s.setblocking(False)
-        self._add(s, "listen", None, max_clients)
-        return s
-
-    def add_udp(self, host, port):
-        import socket
-
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
-        s.setblocking(False)
-        box = [None]  # the current datagram's sender
-
-        def write(mv):
-            s.sendto(mv, box[0])
-
-        self._add(s, "udp", self.device.session(write), box)
-        return s
-
-    def _find(self, key):
-        for e in self.entries:
-            o = e[0]
-            if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
-                return e
-        return None
+    def _drain(self, obj, session):
+        # Feed what is available; False at end of stream.
+        rx = self.rx
+        while True:
+            try:
+                n = obj.recv_into(rx) if hasattr(obj, "recv_into") else obj.readinto(rx)
+            except OSError as e:
+                if e.args and e.args[0] == EAGAIN:
+                    return True
+                raise
+            if n is None:  # a MicroPython stream with nothing ready
+                return True
+            if n == 0:
+                return False
+            session.feed(rx, 0, n)
+            if n < len(rx):
+                return True
 
     def _on_readable(self, e):
-        obj, kind, session = e[0], e[1], e[2]
-        if kind == "listen":
-            conn, _ = obj.accept()
-            if sum(1 for x in self.entries if x[1] == "conn") >= e[3]:
-                conn.close()  # bounded: a board has RAM for few sessions
-                return
-            conn.setblocking(False)
-            self._add(conn, "conn", self.device.session(_Writer(conn)))
-        elif kind == "udp":
-            data, addr = obj.recvfrom(link.MAX_FRAME)
-            e[3][0] = addr
-            session.feed(data)
-            session.flush_datagram()
-        elif kind == "bytes":
-            n = obj.readinto(self.rxv[:1])  # blocking stream: one byte per poll
-            if n:
-                session.feed(self.rx, 0, 1)
-        else:  # "stream" or "conn": drain what is available
-            while True:
-                n = _read_into(obj, self.rx)
-                if n is None:
-                    return
-                if n == 0:  # end of stream
-                    if kind == "conn":
-                        self._remove(e)
-                    else:
-                        self.running = False
-                    return
-                session.feed(self.rx, 0, n)
-                if n < len(self.rx):
-                    return
+        if e[1] == "bytes":  # blocking stream: one byte per poll
+            if e[0].readinto(e[3]):
+                e[2].feed(self.rx, 0, 1)
+        elif not self._drain(e[0], e[2]):
+            self.running = False
 
-    def run_once(self, timeout_ms=None):
-        p = self.poll
-        ready = p.ipoll(self.poll_ms if timeout_ms is None else timeout_ms) if hasattr(p, "ipoll") \
-            else p.poll(self.poll_ms if timeout_ms is None else timeout_ms)
-        todo = []
-        for ev in ready:
-            todo.append((ev[0], ev[1]))  # ipoll reuses its tuple: copy
-        for key, flags in todo:
-            e = self._find(key)
-            if e is None:
-                continue
-            try:
-                if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                    self._on_readable(e)
-            except OSError:
-                if e[1] == "conn":
-                    self._remove(e)
-                elif e[1] in ("stream", "bytes"):
-                    self.running = False
-        for e in self.entries:
-            if e[2] is not None and e[1] != "udp":
-                e[2].idle(self.idle_ms)
-        self.device.housekeeping()
+    def _on_error(self, e):
+        self.running = False
 
     def run(self, stop_after_ms=None):
+        p = self.poll
         t0 = ticks_ms()
         while self.running:
-            self.run_once()
+            ready = p.ipoll(self.poll_ms) if hasattr(p, "ipoll") else p.poll(self.poll_ms)
+            todo = []
+            for ev in ready:
+                todo.append((ev[0], ev[1]))  # ipoll reuses its tuple: copy
+            for key, flags in todo:
+                # The entry: MicroPython's poll gives the object, CPython's a fd.
+                for e in self.entries:
+                    o = e[0]
+                    if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
+                        try:
+                            if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                                self._on_readable(e)
+                        except OSError:
+                            self._on_error(e)
+                        break
+            # Expire a candidate frame a line left incomplete for idle_ms.
+            now = ticks_ms()
+            for e in self.entries:
+                s = e[2]
+                if s is not None and e[1] != "udp" and s.parser.pending() \
+                        and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
+                    s.parser.expire()
+            self.device.housekeeping()
             if stop_after_ms is not None and ticks_diff(ticks_ms(), t0) >= stop_after_ms:
                 break

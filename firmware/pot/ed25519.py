@@ -86,14 +86,18 @@ from pot.ed25519_table import BASE_NIELS, WIDTH, SPLIT
 from pot.sha512 import sha512
 from pot.ed25519_field import P, M255, L, recover_x, short_pair, cached_multiples
 
-_A_WIDTH = 4  # w-NAF width for c0 and |c1|: 4 odd multiples of -A and of -+R
-_AR_STRIDE = const(16)  # ints per point table: 4 << (_A_WIDTH - 2)
+_A_WIDTH = 3  # w-NAF width for c0 and |c1|: 2 odd multiples of -A and of -+R
+_AR_STRIDE = const(8)  # ints per point table: 4 << (_A_WIDTH - 2)
 _B_WIDTH = WIDTH  # w-NAF width of the base-point scalar k (5: tests read it)
-_B_HALF = const(96 << (5 - 2))  # bytes per base table (B, then [2^128]B): width 5
+_B_HALF = const(96 << (4 - 2))  # bytes per base table (B, then [2^128]B): width 4
 _B_SPLIT = const(128)
 # The consts above mirror the generated table and _A_WIDTH: fail loudly if not.
-if WIDTH != 5 or SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):
+if WIDTH != 4 or SPLIT != _B_SPLIT or _AR_STRIDE != 4 << (_A_WIDTH - 2):
     raise ImportError("pot.ed25519_table does not match pot.ed25519")
+# Names needed only until here (const: by CPython; the MicroPython compiler
+# folds it): out of the module's dict, which MicroPython grows by
+# reallocation (a bigger table needs a bigger free block in a small heap).
+del WIDTH, SPLIT, const
 
 # libsodium's ge25519_has_small_order blacklist, as y values (the sign bit
 # is ignored): y of the points of order 1, 2, 4 and 8, plus the
@@ -310,6 +314,9 @@ def _multi_scalarmult():
                 T = (T & m) + (T >> 255) * 19
         i -= 1
     return X, Y, Z
+
+
+del micropython  # the decorators above were its last use (CPython; see const)
 
 
 # --- Verify ------------------------------------------------------------------

@@ -3,7 +3,7 @@
 # ints, int.to_bytes), so that the host issuer reaches its 10,000 records
 # per second. Tests run both paths against the same vectors.
 #
-# CPython only: pot.rice, pot.rs, pot.golay, pot.grg and pot.hmacsha256
+# CPython only: pot.rice, pot.rs, pot.golay, pot.grg, pot.hmacsha256 and pot.sha512
 # import it in an `if` that MicroPython never enters. It lives apart because
 # a .mpy or frozen module loads the code of every branch, run or not (its
 # bytecode and its interned names): kept here, none of it reaches a device.
@@ -21,7 +21,7 @@ def make(name):
     # The fast function of module `name` (pot.rice: the encoder, also
     # published as rice.encode_fast for tests; pot.rs: the parity encoder;
     # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
-    # the pad maker).
+    # the pad maker; pot.sha512: hashlib's SHA-512).
     module = sys.modules[name]
     if name == "pot.rice":
         module.encode_fast = f = rice_encoder(module)
@@ -34,13 +34,19 @@ def make(name):
         return grg_committer(module)
     if name == "pot.hmacsha256":
         return hmac_pads
+    if name == "pot.sha512":
+        # CPython indexes the round constants by word, not by byte.
+        k = module._K
+        module._K = module.array("I", [int.from_bytes(k[i : i + 4], "little") for i in range(0, 640, 4)])
+        return sha512_hashlib
     raise ValueError(name)
 
 
 # --- G1 (pot.rice) ------------------------------------------------------------
 def rice_encoder(rice):
     # encode_fast(p, out): rice.encode_portable's bits, packed in one long int.
-    fields = rice.FIELDS
+    f = rice._FIELDS  # (k, E, W) per field, three bytes each
+    fields = [tuple(f[i : i + 3]) for i in range(0, 18, 3)]
     zigzag = rice.zigzag
     payload_len = 47
     ns_per_s = 1000000000
@@ -104,7 +110,8 @@ def rs_mul_row(c):
 def rs_encoder(rs):
     # encode_parity_translate(shards): the parity of whole shards with the
     # translate tables, XORed as long ints.
-    parity_rows = rs.PARITY_ROWS
+    from pot.rs_tables import PARITY_ROWS as parity_rows
+
     mul_row = rs_mul_row
 
     def encode_parity_translate(shards):
@@ -159,6 +166,18 @@ def golay_encoder():
     return encode_int
 
 
+# --- SHA-512 (pot.sha512) -----------------------------------------------------
+def sha512_hashlib(data_or_parts):
+    # pot.sha512.sha512 on CPython: one bytes-like object or a tuple/list
+    # of them (hashed as their concatenation).
+    if isinstance(data_or_parts, (tuple, list)):
+        h = hashlib.sha512()
+        for part in data_or_parts:
+            h.update(part)
+        return h.digest()
+    return hashlib.sha512(data_or_parts).digest()
+
+
 # --- H (pot.hmacsha256) -------------------------------------------------------
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
@@ -187,7 +206,7 @@ def grg_committer(grg):
     area_len = 60
     coded_len = 29
     tag_len = 8
-    index = grg._INDEX
+    index = tuple(bytes((i,)) for i in range(6))  # the shard index bytes
     tables = []
 
     def prepare():

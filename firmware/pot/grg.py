@@ -64,10 +64,6 @@ _CTX_DEVICE = const(0x00)
 _CTX_MESSAGE = const(0x01)
 _MAX_DEVICE_ID = const(64)
 
-# The shard index byte that prefixes each tagged message: constants, so
-# tagging allocates no one-byte buffers.
-_INDEX = (b"\x00", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05")
-
 FAST_AVAILABLE = not IS_MICROPYTHON  # bytes.translate, cheap long ints
 
 
@@ -99,6 +95,10 @@ class Grg:
         self.tagged = bytearray(_TAGGED_ALL)
         tm = memoryview(self.tagged)
         self.coded = [tm[i * _TAGGED_LEN : i * _TAGGED_LEN + _CODED_LEN] for i in range(_SHARDS)]
+        # The shard index byte that prefixes each tagged message (spec
+        # 2.4): one byte rewritten per shard, so tagging allocates no
+        # one-byte buffers (six bytes constants cost 0.4 KB of heap).
+        self.index = bytearray(1)
         self.commit_buf = bytearray(_COMMITMENT_LEN)
         self.commit_view = memoryview(self.commit_buf)
         # Frame receive buffers (frame, frame_coded, frame_signature,
@@ -132,9 +132,11 @@ class Grg:
         rs.encode_parity(shards)
         tagged = self.tagged
         key = self.key
+        index = self.index
         for i in range(_SHARDS):
             golay.encode_shard(shards[i], coded[i])
-            t = key.mac(_INDEX[i], coded[i])
+            index[0] = i
+            t = key.mac(index, coded[i])
             # tag_i = t[0:8] (a slice of t would allocate)
             copy_bytes(tagged, i * _TAGGED_LEN + _CODED_LEN, t, 0, _TAG_LEN)
         self.commit_view[:] = hashlib.sha256(tagged).digest()

@@ -5,7 +5,7 @@
 # first use. Its buffers are allocated once per Grg, on the first frame.
 from pot import golay, golay_decode, rice_decode, rs_rebuild
 from pot.compat import const
-from pot.grg import ERASED, GrgError, _INDEX
+from pot.grg import ERASED, GrgError
 from pot.hmacsha256 import crypto_verify_at
 
 # Sizes (docs/spec.md 2.6), as in pot.grg.
@@ -51,7 +51,8 @@ def open_frame(g, frame):
         # shard, never the received bits (g.coded is scratch here).
         clean = g.coded[i]
         golay.encode_shard(shards[i], clean)
-        t = key.mac(_INDEX[i], clean)
+        g.index[0] = i
+        t = key.mac(g.index, clean)
         if crypto_verify_at(t, 0, fr, i * _TAGGED_LEN + _CODED_LEN, _TAG_LEN):
             verdicts[i] = fixed if fixed < ERASED else ERASED - 1
             good |= 1 << i

@@ -4,7 +4,7 @@
 #   offset  size  field
 #   0       2     sync     0xA5 0x5A
 #   2       2     length   L, u16 big-endian, 0..MAX_PAYLOAD (payload bytes)
-#   4       1     type     frame type (T_* below)
+#   4       1     type     frame type (pot.link_names: T_*)
 #   5       1     seq      request number, echoed in the answer; 0 = unsolicited
 #   6       L     payload
 #   6+L     4     crc      CRC-32 (IEEE 802.3, as zlib.crc32) of bytes 2..6+L-1,
@@ -15,9 +15,13 @@
 #   byte stream that starts mid-frame or carries line noise.
 # - CRC-32 rather than CRC-16: a receiver scanning noise tests many false
 #   candidates, and 2**-16 per candidate would let a few garbage "frames"
-#   through in a long fuzz run or a noisy day; 2**-32 does not. The table is
-#   a bytes constant (pot/crc32_table.py) that a board keeps in flash.
+#   through in a long fuzz run or a noisy day; 2**-32 does not.
 # - The CRC covers length, type and seq, so a corrupted header is caught.
+#
+# The CRC is binascii.crc32, built into MicroPython's Unix, ESP32 and RP2040
+# ports (MICROPY_PY_BINASCII_CRC32 is on at the "extra features" level those
+# ports use) and into CPython: no table in the heap or in flash. A port built
+# without it falls back to pot.crc32_table (a generated table and loop).
 #
 # The parser is an incremental state machine over one preallocated buffer
 # that always holds the current *candidate* frame at offset 0. A candidate
@@ -26,124 +30,61 @@
 # for the next sync byte. So a good frame that a corrupted one swallowed
 # (because the corrupted length was too long) is still found, and the
 # result does not depend on how the stream was cut into chunks.
-from pot.crc32_table import CRC32_TABLE
+#
+# Memory: the wire constants here are private const()s, folded into the
+# code; the public names (SYNC0, T_ECHO, TYPE_NAMES, ...) and encode() that
+# hosts and tests read as link.X live in pot.link_names, loaded by
+# __getattr__ below on first use: a device never loads them, nor pays a
+# global and an interned name for each.
+from pot.compat import const, micropython
 
 try:
-    import micropython  # the compiler handles @micropython.native itself
-    from micropython import const
-except ImportError:  # CPython: both are the identity
+    from binascii import crc32  # crc32(data, value=0), zlib's CRC-32
+except ImportError:  # a port built without binascii.crc32
+    from pot.crc32_table import crc32
 
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
+_SYNC0 = const(0xA5)
+_SYNC1 = const(0x5A)
+_HEADER_LEN = const(6)  # sync 2, length 2, type 1, seq 1
+_CRC_LEN = const(4)
+_OVERHEAD = const(10)  # _HEADER_LEN + _CRC_LEN
+_MAX_PAYLOAD = const(512)
 
-    def const(x):
-        return x
-
-SYNC0 = const(0xA5)
-SYNC1 = const(0x5A)
-HEADER_LEN = const(6)  # sync 2, length 2, type 1, seq 1
-CRC_LEN = const(4)
-OVERHEAD = const(10)  # HEADER_LEN + CRC_LEN
-MAX_PAYLOAD = const(512)
-MAX_FRAME = const(522)  # OVERHEAD + MAX_PAYLOAD
-
-# Frame types. Requests (host to device) are below 0x80; an answer has the
-# request's type | 0x80 and the request's seq; ERROR answers anything.
-T_STATUS_REQ = const(0x01)  # empty                         -> T_STATUS
-T_SYNC_REQ = const(0x02)  # empty                           -> T_CHALLENGE
-T_SYNC_RECORD = const(0x03)  # record (143)                 -> T_SYNC_RESULT
-T_STAMPED = const(0x04)  # sender, message, record          -> T_VERDICT
-T_ECHO = const(0x05)  # any bytes                           -> T_ECHO_REPLY
-T_STATUS = const(0x81)
-T_CHALLENGE = const(0x82)  # seq 0 when the device asks on its own (resync)
-T_SYNC_RESULT = const(0x83)
-T_VERDICT = const(0x84)
-T_ECHO_REPLY = const(0x85)
-T_ERROR = const(0xFF)
-
-TYPE_NAMES = {
-    0x01: "STATUS_REQ", 0x02: "SYNC_REQ", 0x03: "SYNC_RECORD", 0x04: "STAMPED",
-    0x05: "ECHO", 0x81: "STATUS", 0x82: "CHALLENGE", 0x83: "SYNC_RESULT",
-    0x84: "VERDICT", 0x85: "ECHO_REPLY", 0xFF: "ERROR",
-}
-
-# Error codes (first payload byte of an ERROR frame).
-E_CRC = const(1)  # a candidate frame failed its CRC (seq 0: header unreliable)
-E_LENGTH = const(2)  # length field above MAX_PAYLOAD (seq 0)
-E_TRUNCATED = const(3)  # the line went idle mid-frame (seq 0)
-E_TYPE = const(4)  # unknown frame type (the request's seq)
-E_PAYLOAD = const(5)  # payload malformed for its type (the request's seq)
-E_STATE = const(6)  # valid frame at the wrong moment, e.g. a sync record
-#                     with no challenge outstanding (the request's seq)
-ERROR_NAMES = ("-", "CRC", "LENGTH", "TRUNCATED", "TYPE", "PAYLOAD", "STATE")
+# Error codes the parser reports (pot.link_names has all of them).
+_E_CRC = const(1)
+_E_LENGTH = const(2)
+_E_TRUNCATED = const(3)
 
 
-@micropython.native
-def _crc32_halves(data, start, end):
-    # CRC-32 of data[start:end] kept as two 16-bit halves, so that a 32-bit
-    # board never builds an integer >= 2**30 (which would allocate) while
-    # running over the bytes. Returns (hi << 16) | lo, the final value; that
-    # one integer may be big on a board, once per frame.
-    t = CRC32_TABLE
-    hi = 0xFFFF
-    lo = 0xFFFF
-    i = start
-    while i < end:
-        k = ((lo ^ data[i]) & 0xFF) << 2
-        nlo = (((hi & 0xFF) << 8) | (lo >> 8)) ^ ((t[k + 2] << 8) | t[k + 3])
-        hi = (hi >> 8) ^ ((t[k] << 8) | t[k + 1])
-        lo = nlo
-        i += 1
-    return ((hi ^ 0xFFFF) << 16) | (lo ^ 0xFFFF)
+def __getattr__(name):
+    # The public wire constants and encode(), for hosts and tests (see the
+    # top).
+    from pot import link_names
 
-
-def crc32(data, start=0, end=None):
-    # Plain CRC-32 (zlib's), on a slice given by offsets (no copy).
-    return _crc32_halves(data, start, len(data) if end is None else end)
-
-
-def _crc_matches(buf, end):
-    # Compare the 4 CRC bytes at buf[end:end+4] with the CRC of buf[2:end],
-    # half by half (small ints only).
-    c = _crc32_halves(buf, 2, end)
-    return (
-        buf[end] == (c >> 24) & 0xFF
-        and buf[end + 1] == (c >> 16) & 0xFF
-        and buf[end + 2] == (c >> 8) & 0xFF
-        and buf[end + 3] == c & 0xFF
-    )
+    return getattr(link_names, name)
 
 
 def finish_frame(buf, ftype, seq, length):
-    # The sender's side, without allocation: the caller has written `length`
-    # payload bytes at buf[HEADER_LEN:]; this writes the header and the CRC
-    # and returns the frame's total length (the bytes to send are
-    # buf[:returned]).
-    if length > MAX_PAYLOAD:
+    # The sender's side: the caller has written `length` payload bytes at
+    # buf[6:] (buf: a bytearray or a memoryview of one); this writes the
+    # header and the CRC and returns the frame's total length (the bytes to
+    # send are buf[:returned]). Allocates only the memoryview the CRC reads
+    # (and on 32-bit boards the CRC's integer).
+    if length > _MAX_PAYLOAD:
         raise ValueError("payload too long")
-    buf[0] = SYNC0
-    buf[1] = SYNC1
+    buf[0] = _SYNC0
+    buf[1] = _SYNC1
     buf[2] = length >> 8
     buf[3] = length & 0xFF
     buf[4] = ftype
     buf[5] = seq
-    end = HEADER_LEN + length
-    c = _crc32_halves(buf, 2, end)
+    end = _HEADER_LEN + length
+    c = crc32(memoryview(buf)[2:end])
     buf[end] = (c >> 24) & 0xFF
     buf[end + 1] = (c >> 16) & 0xFF
     buf[end + 2] = (c >> 8) & 0xFF
     buf[end + 3] = c & 0xFF
-    return end + CRC_LEN
-
-
-def encode(ftype, seq, payload=b""):
-    # Convenience for hosts and tests (allocates): one complete frame.
-    buf = bytearray(OVERHEAD + len(payload))
-    buf[HEADER_LEN:HEADER_LEN + len(payload)] = payload
-    finish_frame(buf, ftype, seq, len(payload))
-    return bytes(buf)
+    return end + _CRC_LEN
 
 
 @micropython.native
@@ -161,17 +102,22 @@ class Parser:
     `sink` receives, synchronously from feed()/expire():
       sink.frame(ftype, seq, payload)   payload: a memoryview into the
                                         parser's buffer, valid only during
-                                        the call
+                                        the call; the frame is at
+                                        parser.mv[:10 + len(payload)], and
+                                        the sink may overwrite those bytes
+                                        (a reply built in place): the
+                                        parser drops them after the call
       sink.link_error(code)             E_CRC, E_LENGTH or E_TRUNCATED
     Counters for status reports: frames, errors (rejected candidates) and
     noise (bytes skipped while hunting for a sync word).
     """
 
-    def __init__(self, sink, max_payload=MAX_PAYLOAD):
+    def __init__(self, sink, max_payload=_MAX_PAYLOAD):
         self.sink = sink
-        self.max_payload = min(max_payload, MAX_PAYLOAD)
-        self.buf = bytearray(OVERHEAD + self.max_payload)
+        self.max_payload = min(max_payload, _MAX_PAYLOAD)
+        self.buf = bytearray(_OVERHEAD + self.max_payload)
         self.mv = memoryview(self.buf)
+        self.head = self.mv[2:_HEADER_LEN]  # length, type, seq: the CRC's first bytes
         self.n = 0  # bytes of the current candidate at buf[0:n]
         self.frames = 0
         self.errors = 0
@@ -180,12 +126,6 @@ class Parser:
     def pending(self):
         # True while a candidate is incomplete (an idle timer may expire it).
         return self.n > 0
-
-    def _need(self):
-        # Bytes the candidate must hold before the next decision.
-        if self.n < 4:
-            return 4
-        return OVERHEAD + ((self.buf[2] << 8) | self.buf[3])
 
     def feed(self, data, start=0, end=None):
         # Process data[start:end] (bytes, bytearray or memoryview).
@@ -196,13 +136,15 @@ class Parser:
             if self.n == 0:
                 # Hunting: skip noise up to the next sync byte.
                 j = i
-                while j < end and data[j] != SYNC0:
+                while j < end and data[j] != _SYNC0:
                     j += 1
                 self.noise += j - i
                 i = j
                 if i == end:
                     break
-            take = self._need() - self.n
+            # Bytes the candidate must hold before the next decision.
+            need = 4 if self.n < 4 else _OVERHEAD + ((buf[2] << 8) | buf[3])
+            take = need - self.n
             if take > end - i:
                 take = end - i
             _copy(buf, self.n, data, i, take)
@@ -216,7 +158,7 @@ class Parser:
         if self.n == 0:
             return
         if self.n >= 2:
-            self._reject(E_TRUNCATED)
+            self._reject(_E_TRUNCATED)
         else:
             self.noise += 1
             self._shift(1)
@@ -228,7 +170,7 @@ class Parser:
         buf = self.buf
         n = self.n
         p = start
-        while p < n and buf[p] != SYNC0:
+        while p < n and buf[p] != _SYNC0:
             p += 1
         self.noise += p - start
         _copy(buf, 0, buf, p, n - p)
@@ -245,12 +187,12 @@ class Parser:
         buf = self.buf
         while self.n > 0:
             n = self.n
-            if buf[0] != SYNC0:
+            if buf[0] != _SYNC0:
                 self._shift(0)
                 continue
             if n < 2:
                 return
-            if buf[1] != SYNC1:
+            if buf[1] != _SYNC1:
                 # A lone 0xA5 in noise: not a frame start, nothing to answer.
                 self.noise += 1
                 self._shift(1)
@@ -259,16 +201,20 @@ class Parser:
                 return
             length = (buf[2] << 8) | buf[3]
             if length > self.max_payload:
-                self._reject(E_LENGTH)
+                self._reject(_E_LENGTH)
                 continue
-            total = OVERHEAD + length
-            if n < total:
+            end = _HEADER_LEN + length
+            if n < end + _CRC_LEN:
                 return
-            if not _crc_matches(buf, HEADER_LEN + length):
-                self._reject(E_CRC)
+            # The payload view is the one allocation per frame: the CRC
+            # reads it (continuing from the header's CRC), the sink gets it.
+            payload = self.mv[_HEADER_LEN:end]
+            c = crc32(payload, crc32(self.head))
+            if c != (buf[end] << 24) | (buf[end + 1] << 16) | (buf[end + 2] << 8) | buf[end + 3]:
+                self._reject(_E_CRC)
                 continue
             self.frames += 1
-            self.sink.frame(buf[4], buf[5], self.mv[HEADER_LEN:HEADER_LEN + length])
+            self.sink.frame(buf[4], buf[5], payload)
             # Bytes after the frame (left by a re-scan) become the next
             # candidate.
-            self._shift(total)
+            self._shift(end + _CRC_LEN)

@@ -43,9 +43,12 @@ _EPOCH_2025 = const(1735689600)  # 2025-01-01T00:00:00Z, the F4 origin
 _NS_PER_S = const(1000000000)
 _MILLION = const(1000000)
 
-# Field parameters (k, E, W) for F1..F6, spec 2.1 table. E = 0: W raw bits.
-# (By name, F_HEADER .. F_CONFIDENCE, from pot.rice_decode.)
-FIELDS = ((2, 1, 8), (2, 2, 8), (0, 1, 8), (28, 2, 35), (0, 0, 30), (10, 2, 32))
+# Field parameters (k, E, W) for F1..F6, spec 2.1 table, three bytes per
+# field: F1 (2, 1, 8), F2 (2, 2, 8), F3 (0, 1, 8), F4 (28, 2, 35),
+# F5 (0, 0, 30), F6 (10, 2, 32). E = 0: W raw bits. One bytes object (a
+# tuple of tuples was seven heap objects); rice.FIELDS, the tuples, and
+# F_HEADER .. F_CONFIDENCE come from pot.rice_decode.
+_FIELDS = b"\x02\x01\x08\x02\x02\x08\x00\x01\x08\x1c\x02\x23\x00\x00\x1e\x0a\x02\x20"
 
 
 # --- field value maps (raw payload value <-> coded value v) ---------------
@@ -86,7 +89,9 @@ def encode_portable(p, out):
     pos = 33
     for i in range(6):
         v = vals[i]
-        k, e, w = FIELDS[i]
+        k = _FIELDS[3 * i]
+        e = _FIELDS[3 * i + 1]
+        w = _FIELDS[3 * i + 2]
         q = v >> k
         if q < e:  # q one-bits and a zero, then the k low bits of v
             acc = (acc << (q + 1)) | ((1 << (q + 1)) - 2)
@@ -126,7 +131,7 @@ else:
 # --- decoding and host conveniences: pot.rice_decode, loaded on first use ---
 def __getattr__(name):
     # rice.decode, decode_bytes, encode_bytes, unzigzag, code_length,
-    # STREAM_MAX, AREA_LEN and F_HEADER .. F_CONFIDENCE (and `from pot.rice
+    # STREAM_MAX, AREA_LEN, FIELDS and F_HEADER .. F_CONFIDENCE (and `from pot.rice
     # import decode`) work as if defined here, but live in pot.rice_decode,
     # loaded when first asked for: a verifier never is, so it spends no
     # heap on them (nor on their names). The value is then stored here, so

@@ -10,9 +10,12 @@
 # form, a timestamp that is not a u64 or nanoseconds >= 10^9, non-zero
 # padding bits or bytes after the stream, a stream running past the area.
 from pot.compat import const
-from pot.rice import FIELDS, copy_bytes, encode
+from pot.rice import _FIELDS, copy_bytes, encode
 
-# Field parameters (k, E, W) for F1..F6, spec 2.1 table, by name.
+# Field parameters (k, E, W) for F1..F6, spec 2.1 table (published as
+# rice.FIELDS; pot.rice's encoder reads them from the bytes _FIELDS), and
+# by name.
+FIELDS = tuple(tuple(_FIELDS[i : i + 3]) for i in range(0, 18, 3))
 F_HEADER, F_SOURCES, F_RESERVED, F_SECONDS, F_NANOS, F_CONFIDENCE = FIELDS
 STREAM_MAX = const(50)  # 1 + 32 + 17: the worst case over all 47-byte payloads
 AREA_LEN = const(60)  # the RS data area (4 data shards x 15)

@@ -13,6 +13,7 @@
 from pot import rs
 from pot.compat import IS_MICROPYTHON, micropython, ptr8
 from pot.gf_tables import EXP, LOG, SET_INDEX, REBUILD
+from pot.rs_tables import PARITY_ROWS  # noqa: F401 (published as rs.PARITY_ROWS)
 
 SHARD_COUNT = 6
 DATA_SHARDS = 4

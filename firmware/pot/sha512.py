@@ -4,10 +4,13 @@
 #   digest = sha512(b"abc")                 # bytes-like
 #   digest = sha512((r, a, message))        # a tuple/list of parts: no concat
 #
-# CPython (and the few MicroPython ports built with it) have hashlib.sha512;
-# the stock MicroPython hashlib has only sha256, so this module carries a
-# compact pure implementation, `sha512_pure`, used when hashlib lacks it.
-# Tests force the pure one on CPython too and compare it with hashlib.
+# CPython has hashlib.sha512; the stock MicroPython hashlib has only
+# sha256, so this module carries a compact pure implementation,
+# `sha512_pure`, which every MicroPython port uses (a port whose hashlib
+# has sha512 would save ~25 us of a ~20 ms verify: not worth the code a
+# device loads). On CPython `sha512` is hashlib's (through pot.fastpath,
+# which MicroPython never loads). Tests run the pure one on CPython too and
+# compare it with hashlib.
 #
 # Why 32-bit halves: a 64-bit SHA-512 word would be a heap-allocated big int
 # on every MicroPython port (small ints are 62 bits on 64-bit ports, 30 bits
@@ -25,15 +28,12 @@
 # an operand", never as sum >> 32. Right shifts and comparisons only ever
 # see masked values, and shift counts stay within 1..31.
 #
-# Memory: the round constants are a bytes literal (below); one 160-word
-# schedule (80 words as hi/lo pairs) and the 16-word chaining value are
-# uint32 arrays made at import; one 128-byte block buffer; all reused by
-# every call (not re-entrant: the device verifies one signature at a time).
-try:
-    from hashlib import sha512 as _hashlib_sha512
-except ImportError:
-    _hashlib_sha512 = None
-
+# Memory: the round constants are a bytes literal (below); a 32-word
+# schedule (16 words as hi/lo pairs, rolling: word t is computed over word
+# t - 16 when round t needs it, not all 80 up front) and the 16-word
+# chaining value are uint32 arrays made at import; one 128-byte block
+# buffer; all reused by every call (not re-entrant: the device verifies one
+# signature at a time).
 from array import array
 
 from pot.compat import IS_MICROPYTHON, micropython, ptr8, ptr32, uint
@@ -46,7 +46,7 @@ _M32 = 0xFFFFFFFF  # an object on 32-bit ports: viper converts it once per call
 # target is little-endian: x86-64, Xtensa, ARM), read by viper through a
 # ptr32 cast: no array copy and no tuple of 160 ints on the heap, and a
 # frozen module keeps it in flash. CPython indexes words, not bytes, so
-# there it becomes an array.
+# there it becomes an array (in pot.fastpath, at the end of this module).
 _K = (
     b"\x98\x2f\x8a\x42\x22\xae\x28\xd7\x91\x44\x37\x71\xcd\x65\xef\x23\xcf\xfb\xc0\xb5\x2f\x3b\x4d\xec\xa5\xdb\xb5\xe9\xbc\xdb\x89\x81"
     b"\x5b\xc2\x56\x39\x38\xb5\x48\xf3\xf1\x11\xf1\x59\x19\xd0\x05\xb6\xa4\x82\x3f\x92\x9b\x4f\x19\xaf\xd5\x5e\x1c\xab\x18\x81\x6d\xda"
@@ -69,8 +69,6 @@ _K = (
     b"\xf5\x77\xdb\x28\x84\x7d\x04\x23\x7b\xab\xca\x32\x93\x24\xc7\x40\x0a\xbe\x9e\x3c\xbc\xbe\xc9\x15\xc4\x67\x1d\x43\x4c\x0d\x10\x9c"
     b"\xbe\xd4\xc5\x4c\xb6\x42\x3e\xcb\x9c\x29\x7f\x59\x2a\x7e\x65\xfc\xab\x6f\xcb\x5f\xec\xfa\xd6\x3a\x8c\x19\x44\x6c\x17\x58\x47\x4a"
 )
-if not IS_MICROPYTHON:
-    _K = array("I", [int.from_bytes(_K[i:i + 4], "little") for i in range(0, 640, 4)])
 
 # Initial hash value H(0), (hi, lo) interleaved.
 _IV = (
@@ -79,7 +77,7 @@ _IV = (
     0x1F83D9AB, 0xFB41BD6B, 0x5BE0CD19, 0x137E2179,
 )
 
-_W = array("I", bytes(640))  # message schedule, reused
+_W = array("I", bytes(128))  # message schedule (16 rolling hi/lo pairs), reused
 _H = array("I", bytes(64))  # chaining value, reused
 _BUF = bytearray(128)  # one block being filled
 
@@ -98,36 +96,6 @@ def _compress(block, w, hs, k, mask):
         j = i << 2
         W[i] = (blk[j] << 24) | (blk[j + 1] << 16) | (blk[j + 2] << 8) | blk[j + 3]
         i += 1
-    t = 32
-    while t < 160:
-        # sigma1(W[t-2]) = ROTR19 ^ ROTR61 ^ SHR6; ROTR61 = swap, ROTR29.
-        xh = W[t - 4]
-        xl = W[t - 3]
-        s1h = (xh >> 19) ^ (xl >> 29) ^ (xh >> 6) ^ (((xl << 13) ^ (xh << 3)) & m)
-        s1l = (xl >> 19) ^ (xh >> 29) ^ (xl >> 6) ^ (((xh << 13) ^ (xl << 3) ^ (xh << 26)) & m)
-        # sigma0(W[t-15]) = ROTR1 ^ ROTR8 ^ SHR7
-        xh = W[t - 30]
-        xl = W[t - 29]
-        s0h = (xh >> 1) ^ (xh >> 8) ^ (xh >> 7) ^ (((xl << 31) ^ (xl << 24)) & m)
-        s0l = (xl >> 1) ^ (xl >> 8) ^ (xl >> 7) ^ (((xh << 31) ^ (xh << 24) ^ (xh << 25)) & m)
-        # W[t] = sigma1 + W[t-7] + sigma0 + W[t-16], 64-bit, carries by compare
-        x = W[t - 13]
-        lo = (s1l + x) & m
-        hi = s1h + W[t - 14]
-        if lo < x:
-            hi += 1
-        lo = (lo + s0l) & m
-        hi += s0h
-        if lo < s0l:
-            hi += 1
-        x = W[t - 31]
-        lo = (lo + x) & m
-        hi += W[t - 32]
-        if lo < x:
-            hi += 1
-        W[t] = hi & m
-        W[t + 1] = lo
-        t += 2
     ah = H[0]
     al = H[1]
     bh = H[2]
@@ -146,6 +114,41 @@ def _compress(block, w, hs, k, mask):
     hl = H[15]
     t = 0
     while t < 160:
+        # The schedule is 16 words (hi, lo pairs) rolling: W_r lives at
+        # pair r mod 16, where W_(r-16) was, computed when round r needs it.
+        j = t & 31
+        if t >= 32:
+            # W_r = sigma1(W_(r-2)) + W_(r-7) + sigma0(W_(r-15)) + W_(r-16)
+            # sigma1 = ROTR19 ^ ROTR61 ^ SHR6; ROTR61 = swap, ROTR29.
+            x = (j - 4) & 31
+            xh = W[x]
+            xl = W[x + 1]
+            s1h = (xh >> 19) ^ (xl >> 29) ^ (xh >> 6) ^ (((xl << 13) ^ (xh << 3)) & m)
+            s1l = (xl >> 19) ^ (xh >> 29) ^ (xl >> 6) ^ (((xh << 13) ^ (xl << 3) ^ (xh << 26)) & m)
+            # sigma0 = ROTR1 ^ ROTR8 ^ SHR7
+            x = (j - 30) & 31
+            xh = W[x]
+            xl = W[x + 1]
+            s0h = (xh >> 1) ^ (xh >> 8) ^ (xh >> 7) ^ (((xl << 31) ^ (xl << 24)) & m)
+            s0l = (xl >> 1) ^ (xl >> 8) ^ (xl >> 7) ^ (((xh << 31) ^ (xh << 24) ^ (xh << 25)) & m)
+            # 64-bit sums, carries by compare
+            x = (j - 14) & 31
+            hi = s1h + W[x]
+            x = W[x + 1]
+            lo = (s1l + x) & m
+            if lo < x:
+                hi += 1
+            lo = (lo + s0l) & m
+            hi += s0h
+            if lo < s0l:
+                hi += 1
+            x = W[j + 1]
+            lo = (lo + x) & m
+            hi += W[j]
+            if lo < x:
+                hi += 1
+            W[j] = hi & m
+            W[j + 1] = lo
         # T1 = h + Sigma1(e) + Ch(e, f, g) + K[t] + W[t]
         # Sigma1(e) = ROTR14 ^ ROTR18 ^ ROTR41 (ROTR41 = swap, ROTR9)
         x = (el >> 14) ^ (el >> 18) ^ (eh >> 9) ^ (((eh << 18) ^ (eh << 14) ^ (el << 23)) & m)
@@ -164,9 +167,9 @@ def _compress(block, w, hs, k, mask):
         hi += K[t]
         if lo < x:
             hi += 1
-        x = W[t + 1]
+        x = W[j + 1]
         t1l = (lo + x) & m
-        t1h = hi + W[t]
+        t1h = hi + W[j]
         if t1l < x:
             t1h += 1
         # T2 = Sigma0(a) + Maj(a, b, c)
@@ -286,14 +289,9 @@ def sha512_pure(data_or_parts):
     return bytes(out)
 
 
-def _sha512_hashlib(data_or_parts):
-    if isinstance(data_or_parts, (tuple, list)):
-        h = _hashlib_sha512()
-        for part in data_or_parts:
-            h.update(part)
-        return h.digest()
-    return _hashlib_sha512(data_or_parts).digest()
+# The entry point: the pure one, or hashlib's on CPython.
+sha512 = sha512_pure
+if not IS_MICROPYTHON:
+    from pot import fastpath
 
-
-# The entry point: hashlib's where the port has it, else the pure one.
-sha512 = _sha512_hashlib if _hashlib_sha512 is not None else sha512_pure
+    sha512 = fastpath.make(__name__)  # also makes _K an array of words

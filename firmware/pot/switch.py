@@ -1,6 +1,7 @@
 # AdaptiveSwitch: per-sender trust mode (FULL or TURBO) earned by a run of
-# good submissions and lost at once by a bad one (draft-03 section 6), plus
-# a fixed-size table of switches and the bounded FILO queue.
+# good submissions and lost at once by a bad one (draft-03 section 6), and
+# a fixed-size table of switches. (The bounded FILO queue of the same spec
+# section is pot.filo; `from pot.switch import FiloQueue` still works.)
 #
 # Definitions (normative text: docs/spec.md, verifier section "AdaptiveSwitch"):
 #   block    one verdict of the verifier for a record from this sender.
@@ -22,19 +23,21 @@
 #            TURBO (capped at 5, where the backoff reaches its 320 cap).
 #   liveness from ANY state, 320 consecutive matches reach TURBO (the
 #            bound is max(20, cooldown) <= 320 blocks).
+#
+# Memory: the tuning constants are private const()s (folded into the code:
+# no global, no interned name); only what callers name is public.
 from pot.compat import const
 
 FULL = const(0)
 TURBO = const(1)
-MODE_NAMES = ("FULL", "TURBO")
 
-WINDOW = const(20)
-ENTRY_MATCHES = const(19)  # 0.95 * 20
-KEEP_MATCHES = const(17)  # 0.85 * 20
-BACKOFF_BASE = const(20)
-BACKOFF_MAX = const(320)
-F_MAX = const(5)  # 20 * 2^(5-1) = 320
+_WINDOW = const(20)
+_ENTRY_MATCHES = const(19)  # 0.95 * 20
+_KEEP_MATCHES = const(17)  # 0.85 * 20
+_BACKOFF_BASE = const(20)  # cooldown = _BACKOFF_BASE << (f - 1), at most 320
+_F_MAX = const(5)  # 20 * 2^(5-1) = 320
 _MASK = const(0xFFFFF)  # 20 bits
+_STAMP_LIMIT = const(0x3FFFFFFF)  # last-use stamps stay small ints on 32-bit boards
 
 # Event kinds.
 MATCH = const(0)
@@ -53,6 +56,15 @@ def event_for(verdict):
     return _KIND[verdict]
 
 
+def __getattr__(name):
+    # FiloQueue moved to pot.filo (a device does not load it).
+    if name == "FiloQueue":
+        from pot.filo import FiloQueue
+
+        return FiloQueue
+    raise AttributeError(name)
+
+
 def _popcount20(x):
     n = 0
     while x:
@@ -63,23 +75,19 @@ def _popcount20(x):
 
 class AdaptiveSwitch:
     # All state is small ints: no allocation after construction.
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.mode = FULL
         self.ring = 0  # window bits, newest in bit 0
-        self.seen = 0  # blocks seen, saturating at WINDOW
+        self.seen = 0  # blocks seen, saturating at _WINDOW
         self.fails = 0  # f: consecutive failures
         self.cooldown = 0  # blocks before TURBO entry is allowed
 
-    def matches(self):
-        return _popcount20(self.ring)
+    __init__ = reset  # a new switch is a reset one (one function less to load)
 
-    def match_rate_pct(self):
-        # Match rate in percent over the window (blocks not yet seen count
-        # as misses, so a new sender starts at 0 %, as in the TLA+ Init).
-        return self.matches() * 100 // WINDOW
+    def matches(self):
+        # Matches in the window (blocks not yet seen count as misses, so a
+        # new sender starts at 0, as in the TLA+ Init).
+        return _popcount20(self.ring)
 
     def record(self, verdict):
         # Feed one verifier verdict; returns the mode afterwards.
@@ -89,21 +97,21 @@ class AdaptiveSwitch:
         if kind == NOT_A_BLOCK:
             return self.mode
         self.ring = ((self.ring << 1) | (1 if kind == MATCH else 0)) & _MASK
-        if self.seen < WINDOW:
+        if self.seen < _WINDOW:
             self.seen += 1
         if self.cooldown:
             self.cooldown -= 1
         if kind == FAILURE:
             self.mode = FULL
-            if self.fails < F_MAX:
+            if self.fails < _F_MAX:
                 self.fails += 1
-            self.cooldown = BACKOFF_BASE << (self.fails - 1)  # <= 320
+            self.cooldown = _BACKOFF_BASE << (self.fails - 1)  # <= 320
             return FULL
         m = _popcount20(self.ring)
         if self.mode == TURBO:
-            if m < KEEP_MATCHES:
+            if m < _KEEP_MATCHES:
                 self.mode = FULL
-        elif self.seen == WINDOW and m >= ENTRY_MATCHES and not self.cooldown:
+        elif self.seen == _WINDOW and m >= _ENTRY_MATCHES and not self.cooldown:
             self.mode = TURBO
             self.fails = 0
         return self.mode
@@ -127,12 +135,6 @@ class SwitchTable:
         self._used = [0] * capacity  # last-use stamps
         self._clock = 0
 
-    def _tick(self):
-        self._clock += 1
-        if self._clock >= 0x3FFFFFFF:  # stay a small int on 32-bit boards
-            self._renumber()
-        return self._clock
-
     def _renumber(self):
         # Keep the relative order of the stamps, restart the clock from 1.
         order = sorted(range(self.capacity), key=lambda i: self._used[i])
@@ -155,7 +157,10 @@ class SwitchTable:
                 return None
             self._ids[i] = bytes(sender)
             self._switches[i].reset()
-        self._used[i] = self._tick()
+        self._clock += 1
+        if self._clock >= _STAMP_LIMIT:
+            self._renumber()
+        self._used[i] = self._clock
         return self._switches[i]
 
     def record(self, sender, verdict):
@@ -183,78 +188,3 @@ class SwitchTable:
             if best_key is None or key < best_key:
                 best, best_key = i, key
         return best
-
-
-class FiloQueue:
-    # Bounded queue of records that passed the verifier: pop() returns the
-    # most recently generated one (max timestamp; among equal timestamps,
-    # the one pushed last). When full, the entry with the OLDEST timestamp
-    # is dropped (possibly the one being pushed): under the FILO policy it
-    # is the one that would be served last, and it is the closest to going
-    # STALE, so dropping it costs the least and cannot be used to push out
-    # fresher records by flooding with old ones.
-    def __init__(self, capacity):
-        if capacity < 1:
-            raise ValueError("capacity")
-        self.capacity = capacity
-        self._ts = [0] * capacity
-        self._items = [None] * capacity
-        self._seq = [0] * capacity  # push order, breaks timestamp ties
-        self._count = 0
-        self._next = 0
-
-    def __len__(self):
-        return self._count
-
-    def push(self, timestamp_ns, item):
-        # Returns the dropped item when the queue was full, else None.
-        self._next += 1
-        n = self._count
-        if n < self.capacity:
-            self._ts[n] = timestamp_ns
-            self._items[n] = item
-            self._seq[n] = self._next
-            self._count = n + 1
-            return None
-        old = self._oldest()
-        if timestamp_ns < self._ts[old]:
-            return item  # the newcomer is the oldest: drop it
-        dropped = self._items[old]
-        self._ts[old] = timestamp_ns
-        self._items[old] = item
-        self._seq[old] = self._next
-        return dropped
-
-    def _oldest(self):
-        # Min timestamp; among equals the earliest pushed.
-        o = 0
-        for i in range(1, self._count):
-            if self._ts[i] < self._ts[o] or (self._ts[i] == self._ts[o] and self._seq[i] < self._seq[o]):
-                o = i
-        return o
-
-    def _newest(self):
-        b = 0
-        for i in range(1, self._count):
-            if self._ts[i] > self._ts[b] or (self._ts[i] == self._ts[b] and self._seq[i] > self._seq[b]):
-                b = i
-        return b
-
-    def peek(self):
-        if not self._count:
-            return None
-        return self._items[self._newest()]
-
-    def pop(self):
-        # The item with the max timestamp; None when empty.
-        if not self._count:
-            return None
-        b = self._newest()
-        item = self._items[b]
-        last = self._count - 1
-        self._ts[b] = self._ts[last]
-        self._items[b] = self._items[last]
-        self._seq[b] = self._seq[last]
-        self._items[last] = None
-        self._count = last
-        return item

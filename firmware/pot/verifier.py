@@ -24,13 +24,19 @@
 # small long ints.
 from pot.compat import const
 from pot.record import Record, OK, PROTO_VIOLATION
-from pot.nonces import NonceCache, FOUND, FULL
+from pot.nonces import NonceCache
 from pot.grg import Grg
 # Constant-time comparison (the reason is written at its definition): used
 # for the commitment and the challenge. Neither value is secret (anyone can
 # recompute a commitment, a challenge travels in clear), but a uniform rule
 # keeps every comparison in the pipeline from becoming a probing oracle.
 from pot.hmacsha256 import crypto_verify
+
+# pot.nonces' lookup answers, folded here (no module attribute: the
+# module's dict stays at 23 entries, the size MicroPython grows it to
+# before 29).
+_FOUND = const(-1)
+_FULL = const(-2)
 
 FUTURE = const(2)
 CROSS_CONTEXT = const(3)
@@ -127,9 +133,9 @@ class Verifier:
                 return STALE
             # 7, 8. replay cache (fail closed when full of live entries)
             slot = self.cache.lookup(rec.nonce, now_ns)
-            if slot == FOUND:
+            if slot == _FOUND:
                 return REPLAY
-            if slot == FULL:
+            if slot == _FULL:
                 return BUSY
         # 9. ordering: non-decreasing timestamps per issuer
         if ts < self.last_ts:
