@@ -20,10 +20,14 @@
 # Verification and device service:
 #   verifier      the verification pipeline and its verdict codes
 #   nonces        the fixed-capacity replay cache (fails closed)
-#   switch        AdaptiveSwitch per sender, FILO queue
+#   switch        AdaptiveSwitch per sender and the per-sender table
+#   filo          the bounded FILO queue (freshest record first)
 #   clock         the secure clock (challenge-mode sync)
-#   link          the framed binary protocol (serial, TCP, UDP)
+#   link          the framed binary protocol: parser and frame builder
+#   link_names    its frame types, error codes and encode() (loaded on use)
 #   device        the service loop: stamped messages and verdict frames
+#   device_net    TCP and UDP links (loaded when configured)
+#   board         board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, crc32_table, ed25519_table
 # Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in
