@@ -2,17 +2,18 @@
 """Generate firmware/pot/ed25519_table.py: the Ed25519 base-point table.
 
 The verifier's joint scalar multiplication (docs/spec.md section 3, notes)
-uses a width-5 w-NAF for the scalar k of the base point B, whose digits are
-the odd numbers -15..15, and splits k at bit SPLIT = 128: digits at bits
+uses a width-4 w-NAF for the scalar k of the base point B, whose digits are
+the odd numbers -7..7, and splits k at bit SPLIT = 128: digits at bits
 0-127 use multiples of B, digits at bits 128-252 multiples of [2^128]B. The
-table holds, for each of the two bases, the 8 odd multiples 1, 3, ..., 15
+table holds, for each of the two bases, the 4 odd multiples 1, 3, 5, 7
 in affine "Niels" form (y + x, y - x, 2d*x*y) mod p, each coordinate 32
-bytes little-endian, so one entry is 96 bytes and the table 2 x 8 x 96 =
-1,536 bytes, one bytes literal so that a frozen firmware keeps it in flash
+bytes little-endian, so one entry is 96 bytes and the table 2 x 4 x 96 =
+768 bytes, one bytes literal so that a frozen firmware keeps it in flash
 (no heap); the verifier converts the three coordinates of an entry to ints
-when it uses it. Width 5, not 6: on a board without frozen modules (and on
-the Unix port) the table is a heap object, and width 6 doubles it (3,072
-bytes in one block) to save ~6 of ~100 point additions per verify.
+when it uses it. Width 4, not 5: on a board without frozen modules (and on
+the Unix port) the table is a heap object, and width 5 doubles it (1,536
+bytes in one block) to save ~8 of ~110 point additions per verify (3 %
+of its time, measured with tools/bench_compare.py).
 
 The arithmetic is tools/ed25519_ref.py (plain affine Edwards addition with
 pow() inverses), deliberately independent of firmware/pot/ed25519.py.

@@ -35,7 +35,7 @@
 #   Y = Z (mod p). Four scalars of ~128 bits (c0, c1, and k split at bit
 #   128 over tables of B and [2^128]B) share ~128 doublings instead of the
 #   ~253 of [S]B - [h]A; the price is decoding R (an exponentiation, which
-#   the final inversion used to cost anyway), a 4-entry table of R and the
+#   the final inversion used to cost anyway), a 2-entry table of R and the
 #   Euclid run (~50 us on the Unix port; pot.ed25519_field.short_pair).
 #   Should Euclid ever give long coefficients (never seen; it would need h
 #   of a special form), the code falls back to c0 = h, c1 = 1: slower,
@@ -49,14 +49,14 @@
 # heap objects and every operation costs an allocation plus a call into
 # the mpz library, so the design counts big-int operations:
 #   - one joint multi-scalar multiplication (Straus/Shamir) over ~128
-#     doublings: width-5 w-NAF of k, whose digits at bits 0..127 multiply B
-#     and at bits 128..252 multiply [2^128]B, over 2 x 8 precomputed odd
-#     multiples in flash (pot/ed25519_table.py, 1,536 bytes; width 6 would
-#     double it, a heap object where modules are not frozen, to save ~6
-#     of ~100 additions, 2 % of a verify); width-4 w-NAF of c0 and
-#     |c1| over 4 odd multiples each of -A and -+R computed per verify
-#     (width 5 measured slower: its bigger tables cost more than the ~10
-#     additions they save);
+#     doublings: width-4 w-NAF of k, whose digits at bits 0..127 multiply B
+#     and at bits 128..252 multiply [2^128]B, over 2 x 4 precomputed odd
+#     multiples in flash (pot/ed25519_table.py, 768 bytes; width 5 doubles
+#     it, a heap object where modules are not frozen, to save ~8 of ~110
+#     additions, 3 % of a verify); width-3 w-NAF of c0 and |c1| over 2
+#     odd multiples each of -A and -+R computed per verify (width 4
+#     measured as fast: its bigger tables, 8 more big ints live during a
+#     verify, cost about what its ~13 fewer additions save);
 #   - extended twisted Edwards coordinates, a = -1: doubling dbl-2008-hwcd
 #     (4M/S + 3M, plus 1M for T only when an addition follows; 2XY is one
 #     product instead of (X+Y)^2 - X^2 - Y^2), addition add-2008-hwcd-3
@@ -88,7 +88,7 @@ from pot.ed25519_field import P, M255, L, recover_x, short_pair, cached_multiple
 
 _A_WIDTH = 3  # w-NAF width for c0 and |c1|: 2 odd multiples of -A and of -+R
 _AR_STRIDE = const(8)  # ints per point table: 4 << (_A_WIDTH - 2)
-_B_WIDTH = WIDTH  # w-NAF width of the base-point scalar k (5: tests read it)
+_B_WIDTH = WIDTH  # w-NAF width of the base-point scalar k (4: tests read it)
 _B_HALF = const(96 << (4 - 2))  # bytes per base table (B, then [2^128]B): width 4
 _B_SPLIT = const(128)
 # The consts above mirror the generated table and _A_WIDTH: fail loudly if not.
