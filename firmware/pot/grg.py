@@ -110,8 +110,15 @@ class Grg:
     def set_context(self, ctx):
         # Derives the tag key of ctx (bytes, 0..255): once per context, not
         # per record.
+        # The key object is made once and rekeyed in place after (see
+        # HmacKey.rekey: no long-lived blocks left between a verify's
+        # temporaries).
         ctx = bytes(ctx)
-        self.key = HmacKey(derive_key(ctx), use_copy=self.fast)
+        k = derive_key(ctx)
+        if self.key is None:
+            self.key = HmacKey(k, use_copy=self.fast)
+        else:
+            self.key.rekey(k)
         self.ctx = ctx
 
     # --- forward path ------------------------------------------------------

@@ -28,24 +28,36 @@ if not IS_MICROPYTHON:
 class HmacKey:
     # A key prepared once (per context in GRG), used for many messages.
     def __init__(self, key, use_copy=_HAS_COPY):
+        self.ipad = self.opad = None
+        self.inner = self.outer = None
+        self.use_copy = use_copy
+        self.rekey(key)
+
+    def rekey(self, key):
+        # A new key in this object. On MicroPython the two pad blocks are
+        # rewritten in place: a verifier changes context with every stamped
+        # message, and new pad objects each time would be long-lived blocks
+        # dropped between the Ed25519 verify's temporaries, cutting a small
+        # heap into pieces (MicroPython never moves objects).
         # RFC 2104: keys longer than a block are hashed first; then zero-pad.
         if len(key) > BLOCK:
             key = hashlib.sha256(key).digest()
-        k = bytearray(BLOCK)
-        k[0 : len(key)] = key
         if _fast is not None:
+            k = bytearray(BLOCK)
+            k[0 : len(key)] = key
             self.ipad, self.opad = _fast(k)
         else:
-            ipad = bytearray(BLOCK)
-            opad = bytearray(BLOCK)
+            if self.ipad is None:
+                self.ipad = bytearray(BLOCK)
+                self.opad = bytearray(BLOCK)
+            ipad = self.ipad
+            opad = self.opad
+            n = len(key)
             for i in range(BLOCK):
-                ipad[i] = k[i] ^ 0x36
-                opad[i] = k[i] ^ 0x5C
-            self.ipad = bytes(ipad)
-            self.opad = bytes(opad)
-        self.inner = None
-        self.outer = None
-        if use_copy:  # CPython: hash states after the pad blocks, to copy
+                b = key[i] if i < n else 0
+                ipad[i] = b ^ 0x36
+                opad[i] = b ^ 0x5C
+        if self.use_copy:  # CPython: hash states after the pad blocks, to copy
             self.inner = hashlib.sha256(self.ipad)
             self.outer = hashlib.sha256(self.opad)
 

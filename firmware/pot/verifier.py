@@ -82,7 +82,6 @@ class Verifier:
         self.record = Record()  # the last loaded record, for callers
         self._grg = Grg()
         self._pk = bytes(public_key32)
-        self._ctx = None  # the ctx whose key the Grg holds
         self.skew_ns = skew_ms * 1000000
         self.windows_ns = tuple(ms * 1000000 for ms in TIER_WINDOW_MS)
         self.last_ts = -1  # ordering floor: last accepted timestamp (ns)
@@ -93,9 +92,10 @@ class Verifier:
     def _set_context(self, ctx):
         # Recompute k = SHA-256(label || ctx) only when ctx changes; the
         # comparison of two bytes objects allocates nothing.
-        if self._ctx is None or ctx != self._ctx:
-            self._grg.set_context(ctx)
-            self._ctx = bytes(ctx)
+        # (The Grg keeps ctx, as bytes: no second copy here.)
+        g = self._grg
+        if g.ctx is None or ctx != g.ctx:
+            g.set_context(ctx)
 
     def verify(self, data, ctx, now_ns, challenge=None):
         # data: the 143-byte record; ctx: the context we expect (bytes);
