@@ -7,26 +7,42 @@ The board runs the firmware as a board does, from precompiled code
 shared build of potkit.device.build_mpy), not from source, whose parser
 and compiler need heap that a board never spends.
 
-Heap size: the issue's target is `micropython -X heapsize=64k`. NOT MET.
-HEAPSIZE below is the smallest size that runs the soak reliably (69k,
-bisected in 1k steps, 4 of 4 short soaks passed; 68k passed 3 of 4,
-MemoryError for 66 bytes inside an Ed25519 verify; 67k fails every time)
-plus 3k of margin (the full soak passed twice at 69k). It was 74k (70k
-worked, 68k failed to start). A running service holds ~61.8 KB after a
-collect at 69k (~62.2 KB at 72k), and an Ed25519 verify needs ~7 KB
-more while it runs (its big-int temporaries, in a heap that the live
-objects cut into pieces: MicroPython never moves objects). What moved it:
+Heap size: the issue's target is `micropython -X heapsize=64k`. NOT MET
+(2k short).
+HEAPSIZE below is the smallest size that runs the soak reliably (66k:
+the full soak passed 3 of 3, short soaks of 300 request groups 12 of 12;
+65k fails every time, MemoryError for 66 bytes inside an Ed25519 verify)
+plus 3k of margin. It was 72k (works from 69k; 68k passed 2 of 3). A
+running service holds ~59.8 KB after a collect (~62 KB before). What
+limits is less the live bytes than the pieces: right after start-up at 66k
+(an in-process harness, same modules, before this change) ~10.9 KB were
+free, but in ~400 one-block and ~70 two-block holes, the largest 10 blocks
+(160 bytes): loading .mpy code leaves small holes between the objects it
+keeps (its temporaries are freed as it goes), and MicroPython never moves
+objects. What moved it this time, two changes that only work together
+(each alone: 67k still fails): main.py's start-up code (configuration,
+links, Device.start) lives in pot.board, is loaded first and is dropped
+once the device runs, leaving one ~2.5 KB piece low in the heap for the
+verify's temporaries; and Device.start collects after each of its three
+loads (pot.ed25519, pot.grg, pot.verifier). Tried and reverted: dropping
+the start-up code before the verifier loads (the verifier's code fills the
+piece: 68k failed 4 of 4); a collection after each of the verifier's twelve
+modules (66k failed 2 of 3); collections between board.setup's imports (no
+gain); sender ids copied into preallocated per-slot buffers in pot.switch
+(no allocation on eviction; 68k failed 3 of 3). Earlier:
 pot.ed25519 is loaded first in Device.start (after the links' buffers), and
 a context change (every stamped message is its own context) rekeys the
 GRG's HMAC key in place instead of leaving new pad blocks and a second
-ctx copy between the verify's temporaries. The Unix port
-here is a 64-bit build that loads every module's bytecode, constant
+ctx copy between the verify's temporaries. The Unix port here is a 64-bit build that loads every module's bytecode, constant
 tables and interned names (qstrs) into the heap, which a board with
 frozen firmware keeps in flash, and 64-bit pointers make every object
 bigger: ~29 KB is the verify path (pot.verifier, pot.grg, the Ed25519 and
 SHA-512 code and tables), ~20 KB the device's own modules (pot.device
-9 KB, pot.clock 3.5 KB, pot.switch 3 KB, pot.link 2.3 KB, main 2 KB) with
-five qstr pools (~11 KB, 420+ names), and the rest objects and buffers.
+9 KB, pot.clock 3.5 KB, pot.switch 3 KB, pot.link 2.3 KB; the start-up
+code, ~2.5 KB, is dropped) with five qstr pools (~11 KB, 424 names; pools
+hold 20+40+80+160 = 300 names, the fifth 320 more in 3.5 KB: avoiding it
+means ~125 names fewer, while the device's own modules bring ~180 and the
+verify path ~200), and the rest objects and buffers.
 The board budget (boards/*/README.md) is for frozen firmware on 32-bit
 ports and is not measured here (no board attached).
 """
@@ -41,7 +57,7 @@ from potkit.device import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 
-HEAPSIZE = "72k"
+HEAPSIZE = "69k"
 ROUNDS = 5
 PER_ROUND = 420  # request groups per round: 2,100 in all (2,450 frames), plus STATUS frames
 KEY = SigningKey(b"\x33" * 32)
