@@ -14,7 +14,7 @@
 # Sharded frames (receive path, loaded on first use):
 #   grg_frame, rice_decode, rs_rebuild, golay_decode, golay_syndrome
 # Host conveniences (allocating; loaded on first use):
-#   grg_host, record_pack
+#   grg_host, record_pack, record_fields (Record's host-only accessors)
 # Signatures:
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:

@@ -110,26 +110,9 @@ class Record:
         return structural_verdict(self.buf)
 
     # Accessors (valid after load()). Small ints, no allocation, except
-    # timestamp_ns() (a u64 is a long int on every port) and
-    # confidence_ppm() of a record that failed the check (up to 2**32).
-    def version(self):
-        return self.buf[_OFF_HEADER] >> 4
-
+    # timestamp_ns() (a u64 is a long int on every port).
     def tier(self):
         return self.buf[_OFF_HEADER] & 0x0F
-
-    def sources(self):
-        return self.buf[_OFF_SOURCES]
-
-    def reserved(self):
-        return self.buf[_OFF_RESERVED]
-
-    def confidence_ppm(self):
-        b = self.buf
-        c = 0
-        for i in range(_OFF_CONFIDENCE, _OFF_CONFIDENCE + 4):
-            c = (c << 8) | b[i]
-        return c
 
     def timestamp_ns(self):
         b = self.buf
@@ -138,10 +121,16 @@ class Record:
             t = (t << 8) | b[i]
         return t
 
-    def timestamp_s(self):
-        # Whole seconds since the epoch (allocates, like timestamp_ns).
-        return self.timestamp_ns() // 1000000000
+    def __getattr__(self, name):
+        # version(), sources(), reserved(), confidence_ppm(), timestamp_s()
+        # and to_bytes() (hosts and tests; a device never calls them) live
+        # in pot.record_fields, loaded on first use: each look-up returns
+        # the accessor bound to this record. Only called for names the
+        # record lacks; private and special names stay unknown.
+        if name[0] != "_":
+            from pot import record_fields
 
-    def to_bytes(self):
-        # A copy (allocates).
-        return bytes(self.buf)
+            f = getattr(record_fields, name, None)
+            if f is not None:
+                return lambda: f(self)
+        raise AttributeError(name)

@@ -11,8 +11,12 @@ Heap size: the issue's target is `micropython -X heapsize=64k`. NOT MET
 (2k short).
 HEAPSIZE below is the smallest size that runs the soak reliably (66k:
 the full soak passed 3 of 3, short soaks of 300 request groups 12 of 12;
-65k fails every time, MemoryError for 66 bytes inside an Ed25519 verify)
-plus 3k of margin. It was 72k (works from 69k; 68k passed 2 of 3). A
+65k failed every time, MemoryError for 66 bytes inside an Ed25519 verify,
+and since Record's host-only accessors moved to pot.record_fields (~290
+bytes less after start-up) still fails 2 short soaks of 6 and 1 full
+soak of 2 (66k: 2 full soaks of 2 pass); 64k fails every
+time, within the first three stamped messages: the limit is the heap the
+first verifies need, not growth) plus 3k of margin. It was 72k (works from 69k; 68k passed 2 of 3). A
 running service holds ~59.8 KB after a collect (~62 KB before). What
 limits is less the live bytes than the pieces: right after start-up at 66k
 (an in-process harness, same modules, before this change) ~10.9 KB were
@@ -24,7 +28,20 @@ objects. What moved it this time, two changes that only work together
 links, Device.start) lives in pot.board, is loaded first and is dropped
 once the device runs, leaving one ~2.5 KB piece low in the heap for the
 verify's temporaries; and Device.start collects after each of its three
-loads (pot.ed25519, pot.grg, pot.verifier). Tried and reverted: dropping
+loads (pot.ed25519, pot.grg, pot.verifier). Tried and reverted (no gain at 65k/64k): names interned first (a
+throw-away module naming all 424, loaded before anything else); a
+placeholder of 1-3 KB held low in the heap during start-up; -A's table
+built at Device.start and its ints copied after a collect; a collection
+before every verify; helper functions written out at their call sites
+(Session._send, grg.derive_key, switch.event_for: 32 bytes, as the code
+stays). Dropping @micropython.native from the Ed25519 loop makes it worse
+(same speed, but the Unix port keeps native code outside the GC heap,
+in executable memory, while bytecode lives in it). A heap map of the
+real service right after start-up at 66k (micropython.mem_info(1); blocks
+are 32 bytes on this port): 57.8 KB used, 8.9 KB free, ~4.5 KB of it in
+one piece at the top and ~2.5 KB in the piece pot.board leaves, so what
+remains is mostly size: ~4 KB less live code or verify temporaries would
+be needed to work from 62k. Earlier, also reverted: dropping
 the start-up code before the verifier loads (the verifier's code fills the
 piece: 68k failed 4 of 4); a collection after each of the verifier's twelve
 modules (66k failed 2 of 3); collections between board.setup's imports (no
