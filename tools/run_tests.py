@@ -22,7 +22,8 @@ First-lines directives of a test module (Unix port only):
                     mpy-cross for the host's native architecture into
                     build/mpy/<arch>/ (potkit.device.build_mpy, the build
                     UnixBoard(mpy=True) runs too; rebuilt when a source is
-                    newer), and that folder alone is MICROPYPATH. Compiling
+                    newer), laid out like a board's filesystem; micropython
+                    runs in that folder with an empty MICROPYPATH. Compiling
                     from source needs parse and compile heap that a board
                     never spends (its modules are frozen or .mpy), so heap
                     budgets are measured so.
@@ -78,11 +79,12 @@ _mpy_build = {}
 
 
 def mpy_build(module):
-    # MICROPYPATH for running `module` on precompiled code: the firmware
+    # The folder to run `module` in on precompiled code: the firmware
     # package, driver, testlib and module compiled by the shared build
     # (potkit.device.build_mpy, also used by UnixBoard(mpy=True)) into one
-    # folder, relative to ROOT (the current directory of every run). None
-    # when this micropython cannot load native code (said once).
+    # folder laid out like a board's filesystem; micropython runs there
+    # with an empty MICROPYPATH. None when this micropython cannot load
+    # native code (said once).
     sys.path.insert(0, os.path.join(ROOT, "host"))  # when potkit is not installed
     from potkit import PotkitError
     from potkit.device import build_mpy, native_arch
@@ -100,7 +102,7 @@ def mpy_build(module):
     except PotkitError as e:
         raise RunError(str(e))
     if n:
-        print("mpy-cross -march=%s: %d files compiled into %s" % (arch, n, path))
+        print("mpy-cross -march=%s: %d files compiled into %s" % (arch, n, os.path.relpath(path, ROOT)))
     return path
 
 
@@ -115,11 +117,12 @@ def list_modules(names):
 
 
 def command_for(target, module, force_mpy=False, heapsize=None):
-    # (argv, env), or (None, reason) when the module must be skipped here.
+    # (argv, env, cwd), or (None, reason, None) when the module must be
+    # skipped here.
     driver = os.path.join(SHARED, "mptest.py")
     if target == "cpython":
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([FIRMWARE, SHARED]))
-        return [sys.executable, driver, module], env
+        return [sys.executable, driver, module], env, ROOT
     if target == "unix":
         cmd = [find_micropython()]
         directives = module_directives(os.path.join(SHARED, module + ".py"))
@@ -134,14 +137,13 @@ def command_for(target, module, force_mpy=False, heapsize=None):
         if force_mpy or directives.get("mpy"):
             path = mpy_build(module)
             if path is None:
-                return None, "needs .mpy firmware and this micropython has no native emitter"
-            env = dict(os.environ, MICROPYPATH=path)
-            return cmd + run, env
+                return None, "needs .mpy firmware and this micropython has no native emitter", None
+            return cmd + run, dict(os.environ, MICROPYPATH=""), path
         env = dict(os.environ, MICROPYPATH=":".join([FIRMWARE, SHARED]))
-        return cmd + (run if directives.get("standalone") else [driver, module]), env
+        return cmd + (run if directives.get("standalone") else [driver, module]), env, ROOT
     # A board: files were copied by prepare_board(); run the driver there.
     code = "import mptest; mptest.run(%r)" % module
-    return ["mpremote", "connect", target, "exec", code], dict(os.environ)
+    return ["mpremote", "connect", target, "exec", code], dict(os.environ), ROOT
 
 
 def prepare_board(port):
@@ -157,14 +159,14 @@ def prepare_board(port):
 
 
 def run_module(target, module, timeout, force_mpy=False, heapsize=None):
-    cmd, env = command_for(target, module, force_mpy, heapsize)
+    cmd, env, cwd = command_for(target, module, force_mpy, heapsize)
     if cmd is None:
         print("  SKIP %s: %s" % (module, env))
         print("%-28s %3d ok %3d failed %3d skipped  %6.1fs" % (module, 0, 0, 1, 0.0))
         return {"ok": 0, "FAIL": 0, "SKIP": 1}
     t0 = time.monotonic()
     try:
-        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         out, err, rc = p.stdout, p.stderr, p.returncode
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

@@ -4,12 +4,11 @@
 #                 and starts the device; returns the server to run
 #                 (firmware/main.py calls it once, then drops this module:
 #                 on the Unix port the start-up code goes back to the heap)
-#   rtc, set_rtc, connect_wifi, add_serial   the RTC, Wi-Fi and the serial
-#                 links of a real board (USB-CDC, UART)
 #
-# `machine` and `network` are imported inside the functions: this module
-# also imports on the Unix port and on CPython (the clock tests give a fake
-# RTC).
+# What only a real board does (its RTC, Wi-Fi, USB-CDC and UART links) is
+# pot.board_hw, imported only there: the names a module uses are interned
+# when it loads and stay for good, even after the module is dropped, and on
+# the Unix port they live in the heap (see tools/heap_report.py).
 #
 # Configuration: JSON objects, merged (board settings after the
 # provisioning document). Keys:
@@ -62,7 +61,10 @@ def setup(argv):
 
     lk = cfg.get("link", {"serial": "stdio"})
     fl = cfg.get("flood", {})
-    clock = SecureClock(rtc=None if IS_UNIX else rtc(), **cfg.get("clock", {}))
+    hw = None
+    if not IS_UNIX:
+        from pot import board_hw as hw
+    clock = SecureClock(rtc=hw and hw.rtc(), **cfg.get("clock", {}))
     device = Device(cfg["device_id"], clock, senders=cfg.get("senders", 8), rate_per_s=fl.get("rate_per_s", 20),
                     burst=fl.get("burst", 10))
     if "tcp" in lk or "udp" in lk:
@@ -72,7 +74,9 @@ def setup(argv):
     server = Server(device, idle_ms=lk.get("idle_ms", 200))
     host = lk.get("host", "127.0.0.1" if IS_UNIX else "0.0.0.0")
     if lk.get("wifi"):
-        host = connect_wifi()
+        if hw is None:
+            raise ValueError("link.wifi: only a board has Wi-Fi (the Unix port serves on its own network)")
+        host = hw.connect_wifi()
         log("wifi " + host)
     serial = lk.get("serial")
     if serial in ("stdio", "usb") and IS_UNIX:
@@ -80,7 +84,9 @@ def setup(argv):
         # pipe with O_NONBLOCK): read what is there, chunk by chunk.
         server.add_stream(sys.stdin.buffer, sys.stdout.buffer, chunked=True)
     elif serial:
-        add_serial(server, serial)
+        if hw is None:
+            raise ValueError("link.serial %r: the Unix port has \"stdio\" only" % (serial,))
+        hw.add_serial(server, serial)
     if "tcp" in lk:
         log("tcp %d" % server.add_tcp(host, lk["tcp"], lk.get("max_clients", 2)))
     if "udp" in lk:
@@ -93,73 +99,3 @@ def setup(argv):
         raise ValueError("provisioned ctx does not match the device id")
     log("ready %s" % device.device_id.decode())
     return server
-
-
-def rtc():
-    # The board's RTC, or None on a port without one.
-    try:
-        import machine
-
-        return machine.RTC()
-    except (ImportError, AttributeError):
-        return None
-
-
-def set_rtc(rtc, base_ns):
-    # Set the RTC to the clock's base instant (ns since 1970). A convenience
-    # for other code on the board: the secure clock itself lives on ticks,
-    # so a failure here is ignored.
-    try:
-        import time
-
-        secs = base_ns // 1000000000
-        # Ports count from 1970 or from 2000: ask the port which.
-        if time.gmtime(0)[0] == 2000:
-            secs -= 946684800
-        g = time.gmtime(secs)  # (y, mo, d, h, mi, s, weekday, ...)
-        us = (base_ns // 1000) % 1000000
-        rtc.datetime((g[0], g[1], g[2], g[6], g[3], g[4], g[5], us))
-    except Exception:
-        pass
-
-
-def connect_wifi(timeout_ms=20000):
-    # Join the network of /wifi.json ({"ssid": ..., "password": ...}, never
-    # committed); returns the board's address.
-    import json
-    import network
-    import time
-
-    try:
-        with open("wifi.json") as f:
-            w = json.load(f)
-    except OSError:
-        raise OSError("Wi-Fi requested but /wifi.json is missing")
-    sta = network.WLAN(network.STA_IF)
-    sta.active(True)
-    if not sta.isconnected():
-        sta.connect(w["ssid"], w["password"])
-        t0 = time.ticks_ms()
-        while not sta.isconnected():
-            if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
-                raise OSError("Wi-Fi connection timed out")
-            time.sleep_ms(100)
-    return sta.ifconfig()[0]
-
-
-def add_serial(server, spec):
-    # spec "stdio" / "usb": the USB-CDC console (or the REPL UART); a dict
-    # {"uart": 1, "tx": 4, "rx": 5, "baud": 115200}: a hardware UART.
-    if isinstance(spec, dict):
-        from machine import UART, Pin
-
-        u = UART(spec["uart"], baudrate=spec.get("baud", 115200), tx=Pin(spec["tx"]), rx=Pin(spec["rx"]),
-                 timeout=0, rxbuf=1024)
-        server.add_stream(u, u, chunked=True)
-    else:
-        # Bytes 0x03 must not interrupt us; the console's stdin blocks, so
-        # it is read one byte per poll.
-        import micropython
-
-        micropython.kbd_intr(-1)
-        server.add_stream(sys.stdin.buffer, sys.stdout.buffer, chunked=False)

@@ -26,7 +26,7 @@
 # never in a loop.
 #
 # Memory: the defaults and limits are private const()s (folded into the
-# code); setting a board's RTC is pot.board's (imported only when an RTC is
+# code); setting a board's RTC is pot.board_hw's (imported only when an RTC is
 # given, i.e. on boards).
 from os import urandom
 
@@ -127,7 +127,7 @@ class SecureClock:
         self.synced = True
         self.syncs += 1
         if self.rtc is not None:  # a board: set its RTC, a convenience for other code
-            from pot.board import set_rtc
+            from pot.board_hw import set_rtc
 
             set_rtc(self.rtc, self._base_ns)
         return SYNC_OK

@@ -77,22 +77,24 @@ _MAX_SENDER = const(32)
 _MAX_MESSAGE = const(320)
 _RECORD_LEN = const(143)
 _RX_CHUNK = const(128)  # the server's read buffer: the parsers keep the frames
-_U32_MAX = 0xFFFFFFFF  # not const(): above a 32-bit port's small ints
 _STATUS_VERSION = const(1)
 _RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
 
-# VERDICT and SYNC_RESULT payload: verdict, mode, flags, 0, time_us, uncertainty_us
-_VERDICT_FMT = ">BBBBII"
+# VERDICT and SYNC_RESULT payload (struct ">BBBBII", written out where it
+# is packed: a module-level name would be one more interned name and dict
+# slot on the Unix port): verdict, mode, flags, 0, time_us, uncertainty_us
 _VERDICT_LEN = const(12)
 # STATUS payload (then the device id):
 #  version flags id_len 0 | heap_alloc heap_free | frames link_errors noise |
 #  requests accepted rate_limited syncs | now_ns (u64) uncertainty_us
-_STATUS_FMT = ">BBBBIIIIIIIIIQI"
-_STATUS_LEN = const(52)  # struct.calcsize(_STATUS_FMT)
+# (struct ">BBBBIIIIIIIIIQI", written out in Session.on_status)
+_STATUS_LEN = const(52)  # its struct.calcsize
 
 
 def _u32(x):
-    return _U32_MAX if x is None or x > _U32_MAX else x
+    # x as a u32 field: None and anything larger saturate to 0xFFFFFFFF
+    # (a constant object on 32-bit ports, above their small ints).
+    return 0xFFFFFFFF if x is None or x > 0xFFFFFFFF else x
 
 
 class Device:
@@ -169,10 +171,8 @@ class Device:
         self.requests += 1
         if verdict == _OK:
             self.accepted += 1
-        sw = self.switches.get(sender)
-        if sw is None:
-            return verdict, _MODE_UNTRACKED
-        return verdict, sw.record(verdict)
+        mode = self.switches.record(sender, verdict)
+        return verdict, _MODE_UNTRACKED if mode is None else mode
 
     def want_resync(self):
         # Whether to send an unsolicited CHALLENGE now (rate-limited).
@@ -236,7 +236,7 @@ class Session:
         c = self.device.clock
         if c.valid():
             flags |= _F_CLOCK_VALID
-        struct.pack_into(_VERDICT_FMT, self.tx, _HEADER_LEN, verdict, mode, flags, 0,
+        struct.pack_into(">BBBBII", self.tx, _HEADER_LEN, verdict, mode, flags, 0,
                          _u32(time_us), _u32(c.uncertainty_us()))
         self._send(ftype, seq, _VERDICT_LEN)
 
@@ -340,7 +340,7 @@ class Session:
         flags = (1 if c.valid() else 0) | (2 if c.sync_pending() else 0) | (4 if c.synced else 0)
         now = c.now_ns()
         idl = len(d.device_id)
-        struct.pack_into(_STATUS_FMT, self.tx, _HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
+        struct.pack_into(">BBBBIIIIIIIIIQI", self.tx, _HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
                          _u32(alloc), _u32(free), _u32(frames), _u32(errors), _u32(noise),
                          _u32(d.requests), _u32(d.accepted), _u32(d.rate_limited), _u32(c.syncs),
                          now or 0, _u32(c.uncertainty_us()))

@@ -18,8 +18,10 @@
 # reads single bytes (small ints) and never builds an integer >= 2**30.
 from pot.compat import const
 
-# Layout constants. Those that only this module uses are private (leading
-# underscore): the compiler folds them, so they cost no heap on a device.
+# Layout constants, private: the compiler folds them, so they cost no heap
+# on a device (no global, no interned name). Their public names
+# (record.RECORD_LEN, record.OFF_NONCE ..., record.OK) and the host-side
+# packer are pot.record_pack's, served by __getattr__ below.
 _VERSION = const(1)
 
 # Offsets and lengths.
@@ -28,15 +30,14 @@ _OFF_SOURCES = const(1)
 _OFF_RESERVED = const(2)
 _OFF_TIMESTAMP = const(3)
 _OFF_CONFIDENCE = const(11)
-OFF_NONCE = const(15)
-OFF_COMMITMENT = const(47)
-OFF_SIGNATURE = const(79)
-NONCE_LEN = const(32)
-COMMITMENT_LEN = const(32)
-SIGNATURE_LEN = const(64)
-PAYLOAD_LEN = const(47)  # bytes 0-46, the input of GRG
-SIGNED_LEN = const(79)  # bytes 0-78, what Ed25519 signs
-RECORD_LEN = const(143)
+_OFF_NONCE = const(15)
+_OFF_COMMITMENT = const(47)
+_OFF_SIGNATURE = const(79)
+_NONCE_LEN = const(32)
+_COMMITMENT_LEN = const(32)
+_PAYLOAD_LEN = const(47)  # bytes 0-46, the input of GRG
+_SIGNED_LEN = const(79)  # bytes 0-78, what Ed25519 signs
+_RECORD_LEN = const(143)
 
 # Tiers (the low nibble of byte 0): 0 T0_epoch, 1 T1_block, 2 T2_slot,
 # 3 T3_micro; their recency windows live in the verifier.
@@ -45,22 +46,20 @@ _MAX_TIER = const(3)
 _MIN_SOURCES = const(3)
 _MAX_CONFIDENCE_PPM = const(1000000)  # 0x000F4240
 
-# Verdict of the structural check. The other verdict codes live in
-# pot/verifier.py, which imports this one from here.
-OK = const(0)
-PROTO_VIOLATION = const(1)
+# Verdict of the structural check (the verifier's first two codes).
+_OK = const(0)
+_PROTO_VIOLATION = const(1)
 
 
 def __getattr__(name):
-    # record.pack_payload (and `from pot.record import pack_payload`) works
-    # as if defined here, but its code (host side: issuers and tests) is
-    # pot.record_pack, loaded when first asked for; a device never is. The
-    # value is then stored here, so later look-ups are plain attributes.
-    if name == "pack_payload":
-        from pot.record_pack import pack_payload
+    # record.pack_payload, record.RECORD_LEN, `from pot.record import OK`
+    # and the like work as if defined here, but they are pot.record_pack's
+    # (the host side: issuers and tests), loaded when first asked for; a
+    # device never is.
+    if name[0] != "_":
+        from pot import record_pack
 
-        globals()[name] = pack_payload
-        return pack_payload
+        return getattr(record_pack, name)
     raise AttributeError(name)
 
 
@@ -70,41 +69,41 @@ def structural_verdict(b):
     # reads and comparisons of small ints.
     h = b[_OFF_HEADER]
     if h >> 4 != _VERSION or h & 0x0F > _MAX_TIER:
-        return PROTO_VIOLATION
+        return _PROTO_VIOLATION
     if b[_OFF_SOURCES] < _MIN_SOURCES:
-        return PROTO_VIOLATION
+        return _PROTO_VIOLATION
     if b[_OFF_RESERVED] != 0:
-        return PROTO_VIOLATION
+        return _PROTO_VIOLATION
     # confidence <= 1,000,000 = 0x000F4240, bytewise: the top byte must be
     # 0 and the low 24 bits (a small int on every port) <= 0x0F4240.
     if b[_OFF_CONFIDENCE] != 0:
-        return PROTO_VIOLATION
+        return _PROTO_VIOLATION
     low24 = (b[_OFF_CONFIDENCE + 1] << 16) | (b[_OFF_CONFIDENCE + 2] << 8) | b[_OFF_CONFIDENCE + 3]
     if low24 > _MAX_CONFIDENCE_PPM:
-        return PROTO_VIOLATION
-    return OK
+        return _PROTO_VIOLATION
+    return _OK
 
 
 class Record:
     # One preallocated record buffer with fixed views on its fields. The
     # views are made once here, so reading a field later allocates nothing.
     def __init__(self):
-        self.buf = bytearray(RECORD_LEN)
+        self.buf = bytearray(_RECORD_LEN)
         mv = memoryview(self.buf)
-        self.payload = mv[0:PAYLOAD_LEN]
-        self.signed = mv[0:SIGNED_LEN]
-        self.nonce = mv[OFF_NONCE:OFF_NONCE + NONCE_LEN]
-        self.commitment = mv[OFF_COMMITMENT:OFF_COMMITMENT + COMMITMENT_LEN]
-        self.signature = mv[OFF_SIGNATURE:RECORD_LEN]
+        self.payload = mv[0:_PAYLOAD_LEN]
+        self.signed = mv[0:_SIGNED_LEN]
+        self.nonce = mv[_OFF_NONCE:_OFF_NONCE + _NONCE_LEN]
+        self.commitment = mv[_OFF_COMMITMENT:_OFF_COMMITMENT + _COMMITMENT_LEN]
+        self.signature = mv[_OFF_SIGNATURE:_RECORD_LEN]
         self.loaded = False
 
     def load(self, data):
         # Copies `data` into the buffer and applies the structural receiver
-        # rules. Returns OK (0) or PROTO_VIOLATION; allocates nothing.
+        # rules. Returns OK (0) or PROTO_VIOLATION (1); allocates nothing.
         # A wrong length leaves the buffer untouched and not loaded.
-        if len(data) != RECORD_LEN:
+        if len(data) != _RECORD_LEN:
             self.loaded = False
-            return PROTO_VIOLATION
+            return _PROTO_VIOLATION
         self.buf[:] = data
         self.loaded = True
         return structural_verdict(self.buf)

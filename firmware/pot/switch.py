@@ -24,12 +24,17 @@
 #   liveness from ANY state, 320 consecutive matches reach TURBO (the
 #            bound is max(20, cooldown) <= 320 blocks).
 #
-# Memory: the tuning constants are private const()s (folded into the code:
-# no global, no interned name); only what callers name is public.
+# Memory: the constants are private const()s (folded into the code: no
+# global, no interned name). Their public names (switch.FULL, TURBO, the
+# event kinds MATCH ... NOT_A_BLOCK), event_for and FiloQueue are
+# pot.switch_names', served by __getattr__ below: a device never loads it.
+from array import array
+
 from pot.compat import const
 
-FULL = const(0)
-TURBO = const(1)
+# Modes.
+_FULL = const(0)
+_TURBO = const(1)
 
 _WINDOW = const(20)
 _ENTRY_MATCHES = const(19)  # 0.95 * 20
@@ -40,28 +45,26 @@ _MASK = const(0xFFFFF)  # 20 bits
 _STAMP_LIMIT = const(0x3FFFFFFF)  # last-use stamps stay small ints on 32-bit boards
 
 # Event kinds.
-MATCH = const(0)
-MISS = const(1)
-FAILURE = const(2)
-NOT_A_BLOCK = const(3)
+_MATCH = const(0)
+_MISS = const(1)
+_FAILURE = const(2)
+_NOT_A_BLOCK = const(3)
 
-# Verdict code (pot.verifier: OK=0 ... CHALLENGE=9) -> event kind. Kept as
-# bytes here so this module does not import the verifier and its crypto.
+# Verdict code (pot.verifier: OK=0 ... CHALLENGE=9) -> event kind, as
+# bytes (so this module does not import the verifier and its crypto), read
+# by AdaptiveSwitch.record (and switch.event_for). pot.switch_names has
+# the same table.
 #            OK PV FU CC FO ST RE BU OR CH
 _KIND = b"\x00\x02\x02\x02\x02\x02\x01\x03\x01\x01"
 
 
-def event_for(verdict):
-    # The AdaptiveSwitch event a verifier verdict counts as.
-    return _KIND[verdict]
-
-
 def __getattr__(name):
-    # FiloQueue moved to pot.filo (a device does not load it).
-    if name == "FiloQueue":
-        from pot.filo import FiloQueue
+    # switch.TURBO, `from pot.switch import MATCH, event_for, FiloQueue`
+    # and the like (hosts and tests): pot.switch_names, loaded on first use.
+    if name[0] != "_":
+        from pot import switch_names
 
-        return FiloQueue
+        return getattr(switch_names, name)
     raise AttributeError(name)
 
 
@@ -73,65 +76,101 @@ def _popcount20(x):
     return n
 
 
-class AdaptiveSwitch:
-    # All state is small ints: no allocation after construction.
-    def reset(self):
-        self.mode = FULL
-        self.ring = 0  # window bits, newest in bit 0
-        self.seen = 0  # blocks seen, saturating at _WINDOW
-        self.fails = 0  # f: consecutive failures
-        self.cooldown = 0  # blocks before TURBO entry is allowed
+# The state of a switch: two small ints in a uint32 array, at st[j] and
+# st[j + 1] (j even), so that a table of switches is one array and not one
+# object with five attributes per sender (~130 bytes each on the Unix
+# port):
+#   st[j]       the window: 20 bits, newest block in bit 0 (1 = match)
+#   st[j + 1]   mode (bit 0) | seen << 1 (5 bits, <= 20) | f << 6 (3 bits,
+#               <= 5) | cooldown << 9 (9 bits, <= 320)
+# Both stay below 2**30: small ints on every port, no allocation.
+def _event(st, j, kind):
+    # One event into the switch at st[j]; returns its mode afterwards.
+    s = st[j + 1]
+    mode = s & 1
+    if kind == _NOT_A_BLOCK:
+        return mode
+    ring = ((st[j] << 1) | (1 if kind == _MATCH else 0)) & _MASK
+    st[j] = ring
+    seen = (s >> 1) & 31
+    fails = (s >> 6) & 7
+    cooldown = s >> 9
+    if seen < _WINDOW:
+        seen += 1
+    if cooldown:
+        cooldown -= 1
+    if kind == _FAILURE:
+        mode = _FULL
+        if fails < _F_MAX:
+            fails += 1
+        cooldown = _BACKOFF_BASE << (fails - 1)  # <= 320
+    else:
+        m = _popcount20(ring)
+        if mode == _TURBO:
+            if m < _KEEP_MATCHES:
+                mode = _FULL
+        elif seen == _WINDOW and m >= _ENTRY_MATCHES and not cooldown:
+            mode = _TURBO
+            fails = 0
+    st[j + 1] = mode | seen << 1 | fails << 6 | cooldown << 9
+    return mode
 
-    __init__ = reset  # a new switch is a reset one (one function less to load)
+
+class AdaptiveSwitch:
+    # One switch: its own state, or a view of slot `slot` of a table's
+    # state (what SwitchTable.get returns). Read-only attributes for hosts
+    # and tests: mode, ring, seen, fails (f), cooldown.
+    def __init__(self, state=None, slot=0):
+        self._st = array("I", bytes(8)) if state is None else state
+        self._j = 2 * slot
+
+    def reset(self):
+        self._st[self._j] = 0
+        self._st[self._j + 1] = 0  # FULL, nothing seen, f = 0, no cooldown
+
+    def __getattr__(self, name):
+        s = self._st[self._j + 1]
+        if name == "mode":
+            return s & 1
+        if name == "ring":
+            return self._st[self._j]
+        if name == "seen":
+            return (s >> 1) & 31
+        if name == "fails":
+            return (s >> 6) & 7
+        if name == "cooldown":
+            return s >> 9
+        raise AttributeError(name)
 
     def matches(self):
         # Matches in the window (blocks not yet seen count as misses, so a
         # new sender starts at 0, as in the TLA+ Init).
-        return _popcount20(self.ring)
+        return _popcount20(self._st[self._j])
 
     def record(self, verdict):
         # Feed one verifier verdict; returns the mode afterwards.
-        return self.event(_KIND[verdict])
+        return _event(self._st, self._j, _KIND[verdict])
 
     def event(self, kind):
-        if kind == NOT_A_BLOCK:
-            return self.mode
-        self.ring = ((self.ring << 1) | (1 if kind == MATCH else 0)) & _MASK
-        if self.seen < _WINDOW:
-            self.seen += 1
-        if self.cooldown:
-            self.cooldown -= 1
-        if kind == FAILURE:
-            self.mode = FULL
-            if self.fails < _F_MAX:
-                self.fails += 1
-            self.cooldown = _BACKOFF_BASE << (self.fails - 1)  # <= 320
-            return FULL
-        m = _popcount20(self.ring)
-        if self.mode == TURBO:
-            if m < _KEEP_MATCHES:
-                self.mode = FULL
-        elif self.seen == _WINDOW and m >= _ENTRY_MATCHES and not self.cooldown:
-            self.mode = TURBO
-            self.fails = 0
-        return self.mode
+        return _event(self._st, self._j, kind)
 
 
 class SwitchTable:
-    # Fixed-capacity map sender id (bytes) -> AdaptiveSwitch. Switch objects
-    # are allocated once here and reused; a new sender costs one bytes copy
-    # of its id. When full, the least recently seen FULL-mode sender is
-    # evicted, preferring one with no penalty memory (f == 0); a TURBO
-    # sender is never evicted, and a newcomer always starts in FULL with an
-    # empty window, so eviction can never create TURBO. If every slot is in
-    # TURBO, get() returns None: the caller treats the sender as FULL
-    # without tracking it (it can never reach TURBO until a slot frees).
+    # Fixed-capacity map sender id (bytes) -> switch state. All state is
+    # allocated here and reused; a new sender costs one bytes copy of its
+    # id. When full, the least recently seen FULL-mode sender is evicted,
+    # preferring one with no penalty memory (f == 0); a TURBO sender is
+    # never evicted, and a newcomer always starts in FULL with an empty
+    # window, so eviction can never create TURBO. If every slot is in
+    # TURBO, record() returns None and get() None: the caller treats the
+    # sender as FULL without tracking it (it can never reach TURBO until a
+    # slot frees).
     def __init__(self, capacity):
         if capacity < 1:
             raise ValueError("capacity")
         self.capacity = capacity
         self._ids = [None] * capacity
-        self._switches = [AdaptiveSwitch() for _ in range(capacity)]
+        self._st = array("I", bytes(8 * capacity))  # the switches (see _event)
         self._used = [0] * capacity  # last-use stamps
         self._clock = 0
 
@@ -148,31 +187,41 @@ class SwitchTable:
                 return i
         return -1
 
-    def get(self, sender):
-        # The switch of sender, created (possibly by eviction) if needed.
+    def _slot(self, sender):
+        # The slot of sender, taken (possibly by eviction) if needed and
+        # stamped as used; -1 if every slot is in TURBO.
         i = self.find(sender)
         if i < 0:
             i = self._victim()
             if i < 0:
-                return None
+                return -1
             self._ids[i] = bytes(sender)
-            self._switches[i].reset()
+            self._st[2 * i] = 0
+            self._st[2 * i + 1] = 0  # a reset switch
         self._clock += 1
         if self._clock >= _STAMP_LIMIT:
             self._renumber()
         self._used[i] = self._clock
-        return self._switches[i]
+        return i
 
     def record(self, sender, verdict):
-        # Feed a verdict for sender; returns the sender's mode afterwards.
-        sw = self.get(sender)
-        if sw is None:
-            return FULL
-        return sw.record(verdict)
+        # Feed a verdict for sender; returns the sender's mode afterwards,
+        # or None if the sender has no slot. No allocation but a new
+        # sender's id.
+        i = self._slot(sender)
+        if i < 0:
+            return None
+        return _event(self._st, 2 * i, _KIND[verdict])
+
+    def get(self, sender):
+        # The switch of sender (a view: allocates; hosts and tests), taken
+        # as record() takes it, or None.
+        i = self._slot(sender)
+        return None if i < 0 else AdaptiveSwitch(self._st, i)
 
     def mode(self, sender):
         i = self.find(sender)
-        return FULL if i < 0 else self._switches[i].mode
+        return _FULL if i < 0 else self._st[2 * i + 1] & 1
 
     def _victim(self):
         best = -1
@@ -180,11 +229,11 @@ class SwitchTable:
         for i in range(self.capacity):
             if self._ids[i] is None:
                 return i
-            sw = self._switches[i]
-            if sw.mode == TURBO:
+            s = self._st[2 * i + 1]
+            if s & 1 == _TURBO:
                 continue
             # Penalised entries sort after clean ones, then least recent.
-            key = (1 if sw.fails else 0, self._used[i])
+            key = (1 if (s >> 6) & 7 else 0, self._used[i])
             if best_key is None or key < best_key:
                 best, best_key = i, key
         return best

@@ -23,7 +23,7 @@
 # pot.grg); on 32-bit boards the u64 timestamp arithmetic also makes a few
 # small long ints.
 from pot.compat import const
-from pot.record import Record, OK, PROTO_VIOLATION
+from pot.record import Record
 from pot.nonces import NonceCache
 from pot.grg import Grg
 # Constant-time comparison (the reason is written at its definition): used
@@ -32,44 +32,42 @@ from pot.grg import Grg
 # keeps every comparison in the pipeline from becoming a probing oracle.
 from pot.hmacsha256 import crypto_verify
 
-# pot.nonces' lookup answers, folded here (no module attribute: the
-# module's dict stays at 23 entries, the size MicroPython grows it to
-# before 29).
+# The verdict codes (spec section 4), folded into the code. Their public
+# names (verifier.OK ... verifier.CHALLENGE, NAMES, verdict_name), the
+# tier windows (TIER_WINDOW_MS) and the defaults are pot.verdicts', served
+# by this module's __getattr__ below: a device never loads it. The names a
+# module defines are interned when it loads and stay for good; on the Unix
+# port, which keeps them in its heap, each one counts (tools/heap_report.py).
+_OK = const(0)
+_PROTO_VIOLATION = const(1)
+_FUTURE = const(2)
+_CROSS_CONTEXT = const(3)
+_FORGE = const(4)
+_STALE = const(5)
+_REPLAY = const(6)
+_BUSY = const(7)
+_ORDERING = const(8)
+_CHALLENGE = const(9)
+_DEFAULT_SKEW_MS = const(500)
+_DEFAULT_CACHE_CAPACITY = const(32)
+
+# pot.nonces' lookup answers.
 _FOUND = const(-1)
 _FULL = const(-2)
 
-FUTURE = const(2)
-CROSS_CONTEXT = const(3)
-FORGE = const(4)
-STALE = const(5)
-REPLAY = const(6)
-BUSY = const(7)
-ORDERING = const(8)
-CHALLENGE = const(9)
 
-NAMES = (
-    "OK",
-    "PROTO_VIOLATION",
-    "FUTURE",
-    "CROSS_CONTEXT",
-    "FORGE",
-    "STALE",
-    "REPLAY",
-    "BUSY",
-    "ORDERING",
-    "CHALLENGE",
-)
+def __getattr__(name):
+    # verifier.OK, `from pot.verifier import NAMES` and the like (hosts and
+    # tests): pot.verdicts, loaded on first use.
+    if name[0] != "_":
+        from pot import verdicts
 
-# Recency window per tier, in milliseconds (T0_epoch, T1_block, T2_slot,
-# T3_micro): draft-03 section 8, the tier's own interval. The reasons for
-# these and not draft-00's 2000/200/500/10 ms are in the spec.
-TIER_WINDOW_MS = (60000, 2000, 12000, 100)
-DEFAULT_SKEW_MS = const(500)
-DEFAULT_CACHE_CAPACITY = const(32)
+        return getattr(verdicts, name)
+    raise AttributeError(name)
 
 
 class Verifier:
-    def __init__(self, public_key32, skew_ms=DEFAULT_SKEW_MS, cache_capacity=DEFAULT_CACHE_CAPACITY, ed25519=None):
+    def __init__(self, public_key32, skew_ms=_DEFAULT_SKEW_MS, cache_capacity=_DEFAULT_CACHE_CAPACITY, ed25519=None):
         if len(public_key32) != 32:
             raise ValueError("public key must be 32 bytes")
         if skew_ms < 0:
@@ -83,7 +81,10 @@ class Verifier:
         self._grg = Grg()
         self._pk = bytes(public_key32)
         self.skew_ns = skew_ms * 1000000
-        self.windows_ns = tuple(ms * 1000000 for ms in TIER_WINDOW_MS)
+        # Recency window per tier (T0_epoch, T1_block, T2_slot, T3_micro):
+        # 60 s, 2 s, 12 s, 100 ms, draft-03 section 8 (pot.verdicts'
+        # TIER_WINDOW_MS; the reasons are in the spec), in ns.
+        self.windows_ns = (60000000000, 2000000000, 12000000000, 100000000)
         self.last_ts = -1  # ordering floor: last accepted timestamp (ns)
         if ed25519 is None:  # the default, loaded only when no other is given
             from pot.ed25519 import crypto_ed25519_verify as ed25519
@@ -104,47 +105,44 @@ class Verifier:
         # sync; challenge: the 32-byte nonce we asked the issuer to use.
         rec = self.record
         # 1. structure
-        if rec.load(data) != OK:
-            return PROTO_VIOLATION
+        if rec.load(data) != _OK:
+            return _PROTO_VIOLATION
         ts = rec.timestamp_ns()
         # 2. future
         if now_ns is not None and ts - now_ns > self.skew_ns:
-            return FUTURE
+            return _FUTURE
         # 3. challenge: required without a clock, binding when given
         if challenge is not None or now_ns is None:
             if challenge is None:
-                return CHALLENGE
+                return _CHALLENGE
             if not crypto_verify(rec.nonce, challenge):
-                return CHALLENGE
+                return _CHALLENGE
         # 4. context gate: Ed25519 never runs past a failure here
         self._set_context(ctx)
         # Grg.check recomputes the commitment of bytes 0-46 and compares it
         # with bytes 47-78 in constant time (crypto_verify_at).
         if not self._grg.check(rec.signed):
-            return CROSS_CONTEXT
+            return _CROSS_CONTEXT
         # 5. signature
         if not self._ed25519(self._pk, rec.signed, rec.signature):
-            return FORGE
+            return _FORGE
         window = self.windows_ns[rec.tier()]
         slot = -1
         if now_ns is not None:
             # 6. recency
             if now_ns - ts > window:
-                return STALE
+                return _STALE
             # 7, 8. replay cache (fail closed when full of live entries)
             slot = self.cache.lookup(rec.nonce, now_ns)
             if slot == _FOUND:
-                return REPLAY
+                return _REPLAY
             if slot == _FULL:
-                return BUSY
+                return _BUSY
         # 9. ordering: non-decreasing timestamps per issuer
         if ts < self.last_ts:
-            return ORDERING
+            return _ORDERING
         if slot >= 0:
             self.cache.store(slot, rec.nonce, ts + window)
         self.last_ts = ts
-        return OK
+        return _OK
 
-
-def verdict_name(v):
-    return NAMES[v] if 0 <= v < len(NAMES) else "UNKNOWN"

@@ -97,10 +97,10 @@ class UnixBoard:
         arch = native_arch()
         if arch is None:
             raise PotkitError("this micropython has no native emitter: it cannot load the .mpy firmware")
-        path, _ = build_mpy(arch)
-        # -m main: main.mpy runs as __main__. The current directory is ROOT
-        # (MICROPYPATH is relative to it, see build_mpy).
-        return [_tool("micropython")] + heap + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=path), ROOT
+        base, _ = build_mpy(arch)
+        # -m main: main.mpy runs as __main__, in the build folder with an
+        # empty MICROPYPATH (see build_mpy; cfg is an absolute path).
+        return [_tool("micropython")] + heap + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=""), base
 
     def start(self, timeout=10.0):
         cfg = os.path.join(self.dir, "pot.json")
@@ -277,34 +277,42 @@ def build_mpy(arch, extra=()):
     build/mpy/<arch>/pot/*.mpy, firmware/main.py -> build/mpy/<arch>/main.mpy
     and each (source, name) of extra -> build/mpy/<arch>/name.mpy, rebuilt
     when a source is newer; .mpy files whose source is gone are removed (a
-    stale module must not shadow one that moved). Returns (the folder, as
-    a path relative to ROOT, to put on MICROPYPATH with ROOT as the current
-    directory; the number of files compiled).
+    stale module must not shadow one that moved). Returns (the folder's
+    absolute path, the number of files compiled).
 
-    Each .mpy stores as its source name the very path it is imported from
-    (build/mpy/<arch>/pot/rice.mpy), which is also the module's __file__:
-    one interned string (qstr) per module instead of two. The Unix port
-    keeps qstrs and .mpy code in the heap (a board with frozen modules keeps
-    both in flash), and the heap budgets (test_verify_heap, the device
-    soak) are measured so; tracebacks show that path, with line numbers
-    for the test files only (the firmware is built without them, as for
-    a board: see mpy_compile)."""
-    rel = os.path.join("build", "mpy", arch)
-    base = os.path.join(ROOT, rel)
+    The folder is laid out like a board's filesystem (pot/, main.mpy, and
+    a link `vectors` to tests/vectors, where the shared tests look for
+    them): run micropython *in* it with MICROPYPATH empty (sys.path is
+    then [""]), as UnixBoard and run_tests do. Each .mpy stores as its
+    source name the very path it is then imported from (pot/rice.mpy),
+    which is also the module's __file__: one short interned string (qstr)
+    per module instead of two long ones. The Unix port keeps qstrs and
+    .mpy code in the heap (a board with frozen modules keeps both in
+    flash), and the heap budgets (test_verify_heap, the device soak) are
+    measured so; tracebacks show that path, with line numbers for the test
+    files only (the firmware is built without them, as for a board: see
+    mpy_compile)."""
+    base = os.path.join(ROOT, "build", "mpy", arch)
     pot = os.path.join(base, "pot")
     os.makedirs(pot, exist_ok=True)
+    vec = os.path.join(base, "vectors")
+    if not os.path.lexists(vec):
+        try:
+            os.symlink(os.path.relpath(os.path.join(ROOT, "tests", "vectors"), base), vec)
+        except FileExistsError:  # a concurrent build made it
+            pass
     sources = {os.path.basename(f)[:-3]: f for f in firmware_sources()}
     for old in os.listdir(pot):
         if old.endswith(".mpy") and old[:-4] not in sources:
             os.remove(os.path.join(pot, old))
     n = 0
     for name, src in sorted(sources.items()):
-        n += mpy_compile(src, os.path.join(pot, name + ".mpy"), arch, os.path.join(rel, "pot", name + ".mpy"), lines=False)
-    n += mpy_compile(os.path.join(FIRMWARE, "main.py"), os.path.join(base, "main.mpy"), arch,
-                     os.path.join(rel, "main.mpy"), lines=False)
+        n += mpy_compile(src, os.path.join(pot, name + ".mpy"), arch, "pot/" + name + ".mpy", lines=False)
+    n += mpy_compile(os.path.join(FIRMWARE, "main.py"), os.path.join(base, "main.mpy"), arch, "main.mpy",
+                     lines=False)
     for src, name in extra:  # tests keep their line numbers
-        n += mpy_compile(src, os.path.join(base, name + ".mpy"), arch, os.path.join(rel, name + ".mpy"))
-    return rel, n
+        n += mpy_compile(src, os.path.join(base, name + ".mpy"), arch, name + ".mpy")
+    return base, n
 
 
 def compile_firmware(out_dir, arch, progress=None):

@@ -75,6 +75,7 @@ from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 
 HEAPSIZE = "69k"
+EXTRA = {}
 ROUNDS = 5
 PER_ROUND = 420  # request groups per round: 2,100 in all (2,450 frames), plus STATUS frames
 KEY = SigningKey(b"\x33" * 32)
@@ -85,7 +86,7 @@ def test_steady_state_heap_does_not_grow():
     issuer.timebase.start()  # refreshes in its thread (a synthesis expires after 64 s)
     forger = Issuer(SigningKey(b"\x44" * 32), issuer.timebase)
     board = UnixBoard(bytes(KEY.verify_key), "soak-1", serial="pipe", heapsize=HEAPSIZE, mpy=True,
-                      extra={"flood": {"rate_per_s": 100000, "burst": 1000}})
+                      extra=dict({"flood": {"rate_per_s": 100000, "burst": 1000}}, **EXTRA))
     try:
         board.start()
         dl = hostlink.DeviceLink(board.pipe_transport(), device_id="soak-1")

@@ -139,8 +139,8 @@ def test_table_full_of_turbo_does_not_track_newcomers():
     assert t.mode(b"A") == TURBO and t.mode(b"B") == TURBO
     assert t.get(b"C") is None
     for _ in range(100):
-        assert t.record(b"C", OK) == FULL  # untracked: never TURBO
-    assert t.mode(b"A") == TURBO and t.mode(b"B") == TURBO
+        assert t.record(b"C", OK) is None  # untracked (treated as FULL): never TURBO
+    assert t.mode(b"A") == TURBO and t.mode(b"B") == TURBO and t.mode(b"C") == FULL
 
 
 def test_table_eviction_never_creates_turbo():
