@@ -14,20 +14,25 @@
 # Sharded frames (receive path, loaded on first use):
 #   grg_frame, rice_decode, rs_rebuild, golay_decode, golay_syndrome
 # Host conveniences (allocating; loaded on first use):
-#   grg_host, record_pack, record_fields (Record's host-only accessors)
+#   grg_host, record_pack (also the record's layout constants by name),
+#   record_fields (Record's host-only accessors)
+# Public names for hosts and tests, served by their module's __getattr__
+# (the device modules fold private const() copies; a device never loads
+# these): verdicts (pot.verifier's), switch_names (pot.switch's),
+# link_names (pot.link's), record_pack (pot.record's)
 # Signatures:
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:
-#   verifier      the verification pipeline and its verdict codes
+#   verifier      the verification pipeline (verdict codes: verdicts)
 #   nonces        the fixed-capacity replay cache (fails closed)
 #   switch        AdaptiveSwitch per sender and the per-sender table
 #   filo          the bounded FILO queue (freshest record first)
 #   clock         the secure clock (challenge-mode sync)
 #   link          the framed binary protocol: parser and frame builder
-#   link_names    its frame types, error codes and encode() (loaded on use)
 #   device        the service loop: stamped messages and verdict frames
 #   device_net    TCP and UDP links (loaded when configured)
-#   board         board-only paths: Wi-Fi, UART, USB console, RTC
+#   board         start-up: configuration, links (dropped once running)
+#   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, crc32_table, ed25519_table
 # Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in

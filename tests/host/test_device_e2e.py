@@ -194,3 +194,20 @@ def test_turbo_mode_after_a_run_of_good_messages(issuer):
         forged = Issuer(OTHER_KEY, issuer.timebase).issue(context_message(DEVICE, b"x"), 2)
         v = dl.send_stamped("frank", b"x", forged)
         assert v["name"] == "FORGE" and v["mode"] == "FULL"
+
+
+@pytest.mark.parametrize("link, message", [
+    ({"serial": {"uart": 1, "tx": 4, "rx": 5}}, 'the Unix port has "stdio" only'),
+    ({"serial": "stdio", "wifi": True}, "only a board has Wi-Fi"),
+])
+def test_board_only_links_are_refused_on_the_unix_port(link, message):
+    # A board's UART and Wi-Fi (pot.board_hw) do not exist on the Unix
+    # port: start-up stops with a clear error instead of serving without
+    # the link it was asked for.
+    from potkit import PotkitError
+
+    b = UnixBoard(bytes(SigningKey(b"\x31" * 32).verify_key), "cfg-1", serial=None, extra={"link": link})
+    with pytest.raises(PotkitError) as e:
+        b.start(timeout=10)
+    b.stop()
+    assert message in str(e.value), str(e.value)
