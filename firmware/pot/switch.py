@@ -52,8 +52,8 @@ _NOT_A_BLOCK = const(3)
 
 # Verdict code (pot.verifier: OK=0 ... CHALLENGE=9) -> event kind, as
 # bytes (so this module does not import the verifier and its crypto), read
-# by AdaptiveSwitch.record (and switch.event_for). pot.switch_names has
-# the same table.
+# by AdaptiveSwitch.record and SwitchTable.record (and by
+# pot.switch_names.event_for).
 #            OK PV FU CC FO ST RE BU OR CH
 _KIND = b"\x00\x02\x02\x02\x02\x02\x01\x03\x01\x01"
 

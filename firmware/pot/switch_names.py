@@ -4,6 +4,7 @@
 # served from here by pot.switch's module __getattr__. A device never loads
 # this module: pot.switch folds its own private const() copies.
 from pot.filo import FiloQueue  # noqa: F401 (the FILO queue of the same spec section)
+from pot.switch import _KIND
 
 # Modes.
 FULL = 0
@@ -15,11 +16,8 @@ MISS = 1
 FAILURE = 2
 NOT_A_BLOCK = 3
 
-# Verdict code (pot.verifier: OK=0 ... CHALLENGE=9) -> event kind.
-#        OK PV FU CC FO ST RE BU OR CH
-_KIND = b"\x00\x02\x02\x02\x02\x02\x01\x03\x01\x01"
-
 
 def event_for(verdict):
-    # The AdaptiveSwitch event a verifier verdict counts as.
+    # The AdaptiveSwitch event a verifier verdict counts as: pot.switch's
+    # own table (verdict code -> event kind), the one its switches read.
     return _KIND[verdict]
