@@ -4,7 +4,7 @@
 # chronyd whose clock is off), wrk (HTTP load generator for the benchmark).
 # Needs root on Debian; prints what is missing otherwise.
 set -e
-PKGS="chrony faketime wrk"
+PKGS="chrony faketime wrk gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
