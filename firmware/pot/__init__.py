@@ -34,7 +34,7 @@
 #   board         start-up: configuration, links (dropped once running)
 #   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):
-#   gf_tables, rs_tables, golay_tables, golay_syndrome, crc32_table, ed25519_table
+#   gf_tables, rs_tables, golay_tables, golay_syndrome, ed25519_table
 # Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in
 #   compat_cpython, never loaded on a device)
 # CPython only (the host's fast forward path, never loaded on a device):

@@ -35,9 +35,6 @@ def make(name):
     if name == "pot.hmacsha256":
         return hmac_pads
     if name == "pot.sha512":
-        # CPython indexes the round constants by word, not by byte.
-        k = module._K
-        module._K = module.array("I", [int.from_bytes(k[i : i + 4], "little") for i in range(0, 640, 4)])
         return sha512_hashlib
     raise ValueError(name)
 
@@ -273,3 +270,20 @@ def grg_committer(grg):
         return self.commit_view
 
     return commit_fast
+
+
+# --- the link's CRC (pot.link) -------------------------------------------------
+def crc_frame(portable):
+    # pot.link._crc_frame with zlib's CRC-32, the same contract; the
+    # portable kernel stays reachable for tests as .portable.
+    import zlib
+
+    def crc_frame_zlib(buf, end, write):
+        c = zlib.crc32(memoryview(buf)[2:end]).to_bytes(4, "big")
+        if write:
+            buf[end:end + 4] = c
+            return 1
+        return 1 if bytes(buf[end:end + 4]) == c else 0
+
+    crc_frame_zlib.portable = portable
+    return crc_frame_zlib

@@ -18,10 +18,15 @@
 #   through in a long fuzz run or a noisy day; 2**-32 does not.
 # - The CRC covers length, type and seq, so a corrupted header is caught.
 #
-# The CRC is binascii.crc32, built into MicroPython's Unix, ESP32 and RP2040
-# ports (MICROPY_PY_BINASCII_CRC32 is on at the "extra features" level those
-# ports use) and into CPython: no table in the heap or in flash. A port built
-# without it falls back to pot.crc32_table (a generated table and loop).
+# The CRC is computed and compared (or written) inside one viper kernel,
+# _crc_frame, over the frame in the parser's or sender's buffer: a CRC-32
+# is a u32, and on a 32-bit board any integer >= 2**30 that reaches Python
+# code is a heap object, so the CRC never leaves machine words (no
+# allocation per frame, as binascii.crc32's result would make there). The
+# kernel is table-driven four bits at a time: a 64-byte table (_CRC_NIBBLES,
+# read a byte at a time, so its alignment does not matter) instead of
+# zlib's 1 KB, two look-ups per byte. CPython runs the same code
+# undecorated; the host's fast path swaps in zlib (pot.fastpath).
 #
 # The parser is an incremental state machine over one preallocated buffer
 # that always holds the current *candidate* frame at offset 0. A candidate
@@ -36,12 +41,7 @@
 # hosts and tests read as link.X live in pot.link_names, loaded by
 # __getattr__ below on first use: a device never loads them, nor pays a
 # global and an interned name for each.
-from pot.compat import const, micropython
-
-try:
-    from binascii import crc32  # crc32(data, value=0), zlib's CRC-32
-except ImportError:  # a port built without binascii.crc32
-    from pot.crc32_table import crc32
+from pot.compat import IS_MICROPYTHON, const, micropython, ptr8, uint
 
 _SYNC0 = const(0xA5)
 _SYNC1 = const(0x5A)
@@ -64,12 +64,57 @@ def __getattr__(name):
     return getattr(link_names, name)
 
 
+# CRC-32 (IEEE 802.3, zlib's; reflected polynomial 0xEDB88320) of each
+# nibble value n: the CRC register after shifting n in, as 16 little-endian
+# u32 words. tests/shared/test_link.py checks them against the polynomial.
+_CRC_NIBBLES = (
+    b"\x00\x00\x00\x00\x64\x10\xb7\x1d\xc8\x20\x6e\x3b\xac\x30\xd9\x26"
+    b"\x90\x41\xdc\x76\xf4\x51\x6b\x6b\x58\x61\xb2\x4d\x3c\x71\x05\x50"
+    b"\x20\x83\xb8\xed\x44\x93\x0f\xf0\xe8\xa3\xd6\xd6\x8c\xb3\x61\xcb"
+    b"\xb0\xc2\x64\x9b\xd4\xd2\xd3\x86\x78\xe2\x0a\xa0\x1c\xf2\xbd\xbd"
+)
+
+
+@micropython.viper
+def _crc_frame(buf, end: int, write: int) -> int:
+    # The CRC-32 of buf[2:end] (a frame's length, type, seq and payload).
+    # write=0: 1 if it equals the u32 big-endian at buf[end:end + 4], else
+    # 0; write=1: store it there, return 1. Every value is a viper uint
+    # (logical shifts; on a 64-bit port the & keeps it to 32 bits).
+    b = ptr8(buf)
+    t = ptr8(_CRC_NIBBLES)
+    m = uint(0xFFFF) << 16 | uint(0xFFFF)
+    c = m
+    i = 2
+    while i < end:
+        c ^= uint(b[i])
+        j = int(c & 15) << 2
+        c = (c >> 4) ^ uint(t[j] | (t[j + 1] << 8) | (t[j + 2] << 16) | (t[j + 3] << 24))
+        j = int(c & 15) << 2
+        c = ((c >> 4) ^ uint(t[j] | (t[j + 1] << 8) | (t[j + 2] << 16) | (t[j + 3] << 24))) & m
+        i += 1
+    c = (c ^ m) & m
+    if write:
+        b[end] = int(c >> 24)
+        b[end + 1] = int(c >> 16) & 0xFF
+        b[end + 2] = int(c >> 8) & 0xFF
+        b[end + 3] = int(c) & 0xFF
+        return 1
+    got = uint((b[end] << 24) | (b[end + 1] << 16) | (b[end + 2] << 8) | b[end + 3]) & m
+    return 1 if got == c else 0
+
+
+if not IS_MICROPYTHON:
+    from pot import fastpath
+
+    _crc_frame = fastpath.crc_frame(_crc_frame)
+
+
 def finish_frame(buf, ftype, seq, length):
     # The sender's side: the caller has written `length` payload bytes at
     # buf[6:] (buf: a bytearray or a memoryview of one); this writes the
     # header and the CRC and returns the frame's total length (the bytes to
-    # send are buf[:returned]). Allocates only the memoryview the CRC reads
-    # (and on 32-bit boards the CRC's integer).
+    # send are buf[:returned]). Allocates nothing.
     if length > _MAX_PAYLOAD:
         raise ValueError("payload too long")
     buf[0] = _SYNC0
@@ -79,11 +124,7 @@ def finish_frame(buf, ftype, seq, length):
     buf[4] = ftype
     buf[5] = seq
     end = _HEADER_LEN + length
-    c = crc32(memoryview(buf)[2:end])
-    buf[end] = (c >> 24) & 0xFF
-    buf[end + 1] = (c >> 16) & 0xFF
-    buf[end + 2] = (c >> 8) & 0xFF
-    buf[end + 3] = c & 0xFF
+    _crc_frame(buf, end, 1)
     return end + _CRC_LEN
 
 
@@ -117,7 +158,6 @@ class Parser:
         self.max_payload = min(max_payload, _MAX_PAYLOAD)
         self.buf = bytearray(_OVERHEAD + self.max_payload)
         self.mv = memoryview(self.buf)
-        self.head = self.mv[2:_HEADER_LEN]  # length, type, seq: the CRC's first bytes
         self.n = 0  # bytes of the current candidate at buf[0:n]
         self.frames = 0
         self.errors = 0
@@ -206,15 +246,12 @@ class Parser:
             end = _HEADER_LEN + length
             if n < end + _CRC_LEN:
                 return
-            # The payload view is the one allocation per frame: the CRC
-            # reads it (continuing from the header's CRC), the sink gets it.
-            payload = self.mv[_HEADER_LEN:end]
-            c = crc32(payload, crc32(self.head))
-            if c != (buf[end] << 24) | (buf[end + 1] << 16) | (buf[end + 2] << 8) | buf[end + 3]:
+            if not _crc_frame(buf, end, 0):
                 self._reject(_E_CRC)
                 continue
             self.frames += 1
-            self.sink.frame(buf[4], buf[5], payload)
+            # The payload view is the one allocation per frame.
+            self.sink.frame(buf[4], buf[5], self.mv[_HEADER_LEN:end])
             # Bytes after the frame (left by a re-scan) become the next
             # candidate.
             self._shift(end + _CRC_LEN)

@@ -21,12 +21,17 @@
 # ~15 us per block instead of ~170 us as plain bytecode). Viper words are 32
 # bits on the boards and 64 bits on the 64-bit Unix port, and the same
 # source also runs undecorated on CPython (unbounded ints), so the code is
-# written to mean the same on all three: every value is kept below 2**32 by
-# `& m` after each left shift or addition (m = 0xFFFFFFFF; on a 32-bit
-# board that AND changes nothing, the hardware already wrapped), and a carry
-# out of a low half is detected portably as "the wrapped sum is smaller than
-# an operand", never as sum >> 32. Right shifts and comparisons only ever
-# see masked values, and shift counts stay within 1..31.
+# written to mean the same on all three:
+# - every working value is a viper `uint`: a ptr32 load is a signed `int`,
+#   so each load is cast with uint(), and then `>>` is a logical shift and
+#   `<` an unsigned compare on 32 bits too (on an `int` holding a value
+#   >= 2**31, `>>` would drag the sign bit in and `<` would see a negative
+#   number);
+# - every value is kept below 2**32 by `& m` after each left shift or
+#   addition (m = 0xFFFFFFFF; on a 32-bit board that AND changes nothing,
+#   the hardware already wrapped);
+# - a carry out of a low half is detected as "the wrapped sum is smaller
+#   than an operand", never as sum >> 32; shift counts stay within 1..31.
 #
 # Memory: the round constants are a bytes literal (below); a 32-word
 # schedule (16 words as hi/lo pairs, rolling: word t is computed over word
@@ -42,11 +47,11 @@ from pot.compat import IS_MICROPYTHON, micropython, ptr8, ptr32, uint
 _M32 = 0xFFFFFFFF  # an object on 32-bit ports: viper converts it once per call
 
 # Round constants K_t, as 160 32-bit words (hi, lo) interleaved: word 2t
-# is the high half of K_t. One bytes literal of little-endian words (every
-# target is little-endian: x86-64, Xtensa, ARM), read by viper through a
-# ptr32 cast: no array copy and no tuple of 160 ints on the heap, and a
-# frozen module keeps it in flash. CPython indexes words, not bytes, so
-# there it becomes an array (in pot.fastpath, at the end of this module).
+# is the high half of K_t. One bytes literal of little-endian words, read
+# by viper a byte at a time: no array copy and no tuple of 160 ints on the
+# heap, and a frozen module keeps it in flash. Never read it through
+# ptr32: a bytes literal (in flash or in the heap) is only byte-aligned,
+# and an unaligned word load faults on Cortex-M0+ and Xtensa.
 _K = (
     b"\x98\x2f\x8a\x42\x22\xae\x28\xd7\x91\x44\x37\x71\xcd\x65\xef\x23\xcf\xfb\xc0\xb5\x2f\x3b\x4d\xec\xa5\xdb\xb5\xe9\xbc\xdb\x89\x81"
     b"\x5b\xc2\x56\x39\x38\xb5\x48\xf3\xf1\x11\xf1\x59\x19\xd0\x05\xb6\xa4\x82\x3f\x92\x9b\x4f\x19\xaf\xd5\x5e\x1c\xab\x18\x81\x6d\xda"
@@ -85,33 +90,34 @@ _BUF = bytearray(128)  # one block being filled
 @micropython.viper
 def _compress(block, w, hs, k, mask):
     # One 128-byte block (any buffer, read at offset 0) into the state hs;
-    # w, hs, k: uint32 arrays (schedule, state, constants); mask: _M32.
+    # w, hs: uint32 arrays (schedule, state); k: the constants' bytes;
+    # mask: _M32.
     blk = ptr8(block)
     W = ptr32(w)
     H = ptr32(hs)
-    K = ptr32(k)
+    K = ptr8(k)
     m = uint(mask)
     i = 0
     while i < 32:
         j = i << 2
         W[i] = (blk[j] << 24) | (blk[j + 1] << 16) | (blk[j + 2] << 8) | blk[j + 3]
         i += 1
-    ah = H[0]
-    al = H[1]
-    bh = H[2]
-    bl = H[3]
-    ch = H[4]
-    cl = H[5]
-    dh = H[6]
-    dl = H[7]
-    eh = H[8]
-    el = H[9]
-    fh = H[10]
-    fl = H[11]
-    gh = H[12]
-    gl = H[13]
-    hh = H[14]
-    hl = H[15]
+    ah = uint(H[0])
+    al = uint(H[1])
+    bh = uint(H[2])
+    bl = uint(H[3])
+    ch = uint(H[4])
+    cl = uint(H[5])
+    dh = uint(H[6])
+    dl = uint(H[7])
+    eh = uint(H[8])
+    el = uint(H[9])
+    fh = uint(H[10])
+    fl = uint(H[11])
+    gh = uint(H[12])
+    gl = uint(H[13])
+    hh = uint(H[14])
+    hl = uint(H[15])
     t = 0
     while t < 160:
         # The schedule is 16 words (hi, lo pairs) rolling: W_r lives at
@@ -120,21 +126,21 @@ def _compress(block, w, hs, k, mask):
         if t >= 32:
             # W_r = sigma1(W_(r-2)) + W_(r-7) + sigma0(W_(r-15)) + W_(r-16)
             # sigma1 = ROTR19 ^ ROTR61 ^ SHR6; ROTR61 = swap, ROTR29.
-            x = (j - 4) & 31
-            xh = W[x]
-            xl = W[x + 1]
+            p = (j - 4) & 31
+            xh = uint(W[p])
+            xl = uint(W[p + 1])
             s1h = (xh >> 19) ^ (xl >> 29) ^ (xh >> 6) ^ (((xl << 13) ^ (xh << 3)) & m)
             s1l = (xl >> 19) ^ (xh >> 29) ^ (xl >> 6) ^ (((xh << 13) ^ (xl << 3) ^ (xh << 26)) & m)
             # sigma0 = ROTR1 ^ ROTR8 ^ SHR7
-            x = (j - 30) & 31
-            xh = W[x]
-            xl = W[x + 1]
+            p = (j - 30) & 31
+            xh = uint(W[p])
+            xl = uint(W[p + 1])
             s0h = (xh >> 1) ^ (xh >> 8) ^ (xh >> 7) ^ (((xl << 31) ^ (xl << 24)) & m)
             s0l = (xl >> 1) ^ (xl >> 8) ^ (xl >> 7) ^ (((xh << 31) ^ (xh << 24) ^ (xh << 25)) & m)
             # 64-bit sums, carries by compare
-            x = (j - 14) & 31
-            hi = s1h + W[x]
-            x = W[x + 1]
+            p = (j - 14) & 31
+            hi = s1h + uint(W[p])
+            x = uint(W[p + 1])
             lo = (s1l + x) & m
             if lo < x:
                 hi += 1
@@ -142,9 +148,9 @@ def _compress(block, w, hs, k, mask):
             hi += s0h
             if lo < s0l:
                 hi += 1
-            x = W[j + 1]
+            x = uint(W[j + 1])
             lo = (lo + x) & m
-            hi += W[j]
+            hi += uint(W[j])
             if lo < x:
                 hi += 1
             W[j] = hi & m
@@ -162,14 +168,17 @@ def _compress(block, w, hs, k, mask):
         hi += gh ^ (eh & (fh ^ gh))
         if lo < x:
             hi += 1
-        x = K[t + 1]
+        # K_t: two little-endian words at byte 4t, read a byte at a time
+        # (a bytes literal is only byte-aligned, frozen or not).
+        p = t << 2
+        x = uint(K[p + 4] | (K[p + 5] << 8) | (K[p + 6] << 16) | (K[p + 7] << 24)) & m
         lo = (lo + x) & m
-        hi += K[t]
+        hi += uint(K[p] | (K[p + 1] << 8) | (K[p + 2] << 16) | (K[p + 3] << 24))
         if lo < x:
             hi += 1
-        x = W[j + 1]
+        x = uint(W[j + 1])
         t1l = (lo + x) & m
-        t1h = hi + W[j]
+        t1h = hi + uint(W[j])
         if t1l < x:
             t1h += 1
         # T2 = Sigma0(a) + Maj(a, b, c)
@@ -224,9 +233,9 @@ def _compress(block, w, hs, k, mask):
     W[15] = hl
     i = 0
     while i < 16:
-        x = W[i + 1]
-        lo = (H[i + 1] + x) & m
-        hi = H[i] + W[i]
+        x = uint(W[i + 1])
+        lo = (uint(H[i + 1]) + x) & m
+        hi = uint(H[i]) + uint(W[i])
         if lo < x:
             hi += 1
         H[i] = hi & m

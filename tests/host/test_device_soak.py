@@ -42,7 +42,6 @@ import os
 
 from nacl.signing import SigningKey
 
-from pot import crc32_table
 from pot.grg import context_message
 from potkit import link as hostlink
 from potkit.device import UnixBoard
@@ -112,19 +111,3 @@ def test_steady_state_heap_does_not_grow():
     finally:
         board.stop()
         issuer.timebase.stop()
-
-
-def test_crc32_fallback_matches_zlib():
-    # pot.link uses binascii.crc32; a port built without it imports the
-    # generated table and loop of pot.crc32_table instead, checked here
-    # against zlib (whole inputs and continued from a prefix's CRC).
-    import random
-    import zlib
-
-    rng = random.Random(17)
-    for n in (0, 1, 9, 64, 255, 522, 2000):
-        data = bytes(rng.randrange(256) for _ in range(n))
-        assert crc32_table.crc32(data) == zlib.crc32(data), n
-        k = n // 3
-        assert crc32_table.crc32(memoryview(data)[k:], crc32_table.crc32(data[:k])) == zlib.crc32(data), n
-    assert crc32_table.crc32(b"123456789") == 0xCBF43926

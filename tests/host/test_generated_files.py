@@ -1,4 +1,4 @@
-# The committed tables (firmware/pot/*_tables.py, crc32_table.py,
+# The committed tables (firmware/pot/*_tables.py,
 # ed25519_table.py, golay_syndrome.py) and vector files (tests/vectors/*.txt)
 # are what the generators in tools/ make today: every tools/gen_*.py is run
 # with --check (found by name, so a new generator is checked too), and the

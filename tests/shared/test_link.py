@@ -63,10 +63,44 @@ def parse(stream, chunks=None):
     return r.text(), p
 
 
+def _crc_kernels():
+    # The link's CRC kernel as this target runs it, and on CPython also the
+    # portable one that boards run (CPython's is zlib's).
+    k = link._crc_frame
+    return (k, k.portable) if hasattr(k, "portable") else (k,)
+
+
+def test_crc_nibble_table_is_the_polynomial():
+    # Entry n: the reflected CRC register after shifting the nibble n in.
+    t = link._CRC_NIBBLES
+    assert len(t) == 64
+    for n in range(16):
+        c = n
+        for _ in range(4):
+            c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
+        assert t[4 * n] | (t[4 * n + 1] << 8) | (t[4 * n + 2] << 16) | (t[4 * n + 3] << 24) == c, n
+
+
+def _framed_crc(kernel, data):
+    # The CRC bytes the kernel writes for `data` as a frame's bytes 2.. .
+    buf = bytearray(2 + len(data) + 4)
+    buf[2:2 + len(data)] = data
+    assert kernel(buf, 2 + len(data), 1) == 1
+    assert kernel(buf, 2 + len(data), 0) == 1
+    return bytes(buf[-4:])
+
+
 def test_crc32_check_value():
-    # The CRC-32 catalogue check value, and the empty input.
-    assert link.crc32(b"123456789") == 0xCBF43926
-    assert link.crc32(b"") == 0
+    # The CRC-32 catalogue check value, the empty input, and a flipped bit
+    # of data or CRC rejected.
+    for kernel in _crc_kernels():
+        assert _framed_crc(kernel, b"123456789") == b"\xcb\xf4\x39\x26"
+        assert _framed_crc(kernel, b"") == b"\x00\x00\x00\x00"
+        buf = bytearray(b"\xa5\x5a123456789\xcb\xf4\x39\x26")
+        for bit in range(8 * 13):
+            bad = bytearray(buf)
+            bad[2 + bit // 8] ^= 1 << (bit % 8)
+            assert kernel(bad, 11, 0) == 0, bit
 
 
 def test_crc32_matches_binascii():
@@ -77,7 +111,10 @@ def test_crc32_matches_binascii():
     rng = Rng(7)
     for n in (1, 3, 64, 255, 522):
         data = rng.bytes(n)
-        assert link.crc32(data) == crc32(data) & 0xFFFFFFFF
+        want = crc32(data) & 0xFFFFFFFF
+        want = bytes(((want >> 24) & 0xFF, (want >> 16) & 0xFF, (want >> 8) & 0xFF, want & 0xFF))
+        for kernel in _crc_kernels():
+            assert _framed_crc(kernel, data) == want, n
 
 
 def test_frame_vectors_encode_and_parse():
