@@ -12,8 +12,7 @@
 #   /main.py runs if the REPL is in its normal (friendly) mode.
 include $(TOP)/ports/qemu/boards/MPS2_AN385/mpconfigboard.mk
 
-MPY_CROSS_FLAGS := $(filter-out -march=armv7m,$(MPY_CROSS_FLAGS)) -march=$(POT_MARCH)
-POT_MARCH ?= armv6m
+MPY_CROSS_FLAGS := $(filter-out -march=armv7m,$(MPY_CROSS_FLAGS)) -march=armv6m
 MICROPY_VFS_LFS2 = 1
 USER_C_MODULES = $(abspath $(BOARD_DIR))/cmodules
 CFLAGS += "-DMICROPY_PORT_INIT_FUNC=do { extern void qemu_board_init(void); qemu_board_init(); } while (0)"
