@@ -158,19 +158,32 @@ def _manifest_inputs(manifest):
     return sorted(files)
 
 
-def inputs_hash(name):
-    port, args, _, manifest, _ = TARGETS[name]
-    h = hashlib.sha256()
-    h.update(repr((VERSION, port, args, manifest, PATCHES)).encode())
-    files = []
-    if manifest:
-        files += _manifest_inputs(os.path.join(ROOT, manifest))
-    if port == "ports/qemu":
-        files += [os.path.join(dp, n) for dp, _, ns in os.walk(QEMU_BOARD) for n in ns]
+def _hash_files(h, files):
     for path in sorted(set(files)):
         h.update(os.path.relpath(path, ROOT).encode())
         h.update(_sha256(path).encode())
+
+
+def config_hash(name):
+    # What the C build depends on beyond the frozen modules: the version,
+    # make arguments, patches and the board folder. make does not see a
+    # changed flag (a CFLAGS line in mpconfigboard.mk), so a change here
+    # rebuilds from an empty folder.
+    port, args, _, manifest, _ = TARGETS[name]
+    h = hashlib.sha256()
+    h.update(repr((VERSION, port, args, manifest, PATCHES)).encode())
+    if port == "ports/qemu":
+        _hash_files(h, [os.path.join(dp, n) for dp, _, ns in os.walk(QEMU_BOARD) for n in ns])
     return h.hexdigest()
+
+
+def inputs_hash(name):
+    # The config hash and the frozen content: a line each in the stamp.
+    _, _, _, manifest, _ = TARGETS[name]
+    h = hashlib.sha256()
+    if manifest:
+        _hash_files(h, _manifest_inputs(os.path.join(ROOT, manifest)))
+    return config_hash(name) + "\n" + h.hexdigest()
 
 
 def make_args(name):
@@ -193,6 +206,9 @@ def build(name, quiet=True):
         return False
     if name != "mpy-cross":
         build("mpy-cross", quiet)
+    have = open(stamp).read() if os.path.exists(stamp) else ""
+    if have.split("\n")[0] != want.split("\n")[0] and os.path.isdir(build_dir(name)):
+        shutil.rmtree(build_dir(name))  # flags or board changed: from scratch
     os.makedirs(build_dir(name), exist_ok=True)
     # The frozen content is regenerated from the manifest only when a
     # compiled module changes; drop it so that a changed patch or manifest

@@ -197,11 +197,13 @@ def command_for(target, module, force_mpy=False, heapsize=None):
 def prepare_board(port):
     # Copy the shared tests and the vectors, and the firmware package
     # unless the board has it frozen (a frozen `pot` reports no files).
-    def mp(*args, **kw):
-        return subprocess.run([mpremote(), "connect", port] + list(args), check=True, timeout=1800, **kw)
+    def mp(*args, check=True, **kw):
+        return subprocess.run([mpremote(), "connect", port] + list(args), check=check, timeout=1800, **kw)
 
-    probe = mp("exec", "import pot; print('frozen' if pot.__file__.startswith('.frozen') else 'files')",
-               capture_output=True, text=True, check=False)
+    # Frozen modules are found through the ".frozen" entry of sys.path
+    # (their __file__ names no folder): import pot with that entry alone.
+    probe = mp("exec", "import sys\nsys.path[:] = ['.frozen']\ntry:\n import pot\n print('frozen')\n"
+               "except ImportError:\n print('files')", capture_output=True, text=True, check=False)
     frozen = probe.stdout.strip().endswith("frozen")
     args = []
     if not frozen:

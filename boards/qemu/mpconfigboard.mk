@@ -8,6 +8,8 @@
 # - a littlefs filesystem on a flash image that survives a soft reset and
 #   a hard reset (machine.reset() ends qemu; tools/qemu_board.py starts it
 #   again on the same serial port): cmodules/qemu_board/board.c;
+# - os.urandom from the host's /dev/urandom (board.c), as a real board has
+#   a hardware RNG: the device's challenges need it;
 # - boot as a board does: the frozen _boot.py mounts the filesystem, then
 #   /main.py runs if the REPL is in its normal (friendly) mode.
 include $(TOP)/ports/qemu/boards/MPS2_AN385/mpconfigboard.mk
@@ -16,3 +18,7 @@ MPY_CROSS_FLAGS := $(filter-out -march=armv7m,$(MPY_CROSS_FLAGS)) -march=armv6m
 MICROPY_VFS_LFS2 = 1
 USER_C_MODULES = $(abspath $(BOARD_DIR))/cmodules
 CFLAGS += "-DMICROPY_PORT_INIT_FUNC=do { extern void qemu_board_init(void); qemu_board_init(); } while (0)"
+# os.urandom: the port's own mp_hal_get_random is a fixed-seed LCG (for the
+# random module's tests), so the link sends every call to board.c's instead.
+CFLAGS += -DMICROPY_PY_OS_URANDOM=1
+LDFLAGS += -Wl,--wrap=mp_hal_get_random

@@ -24,6 +24,10 @@
 import sys
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
+# The machine word: 32 on ESP32, RP2040 and the 32-bit Unix port, where
+# small ints have 31 bits and a u64 timestamp is a heap long int; 64 on the
+# 64-bit Unix port (62-bit small ints) and on CPython.
+WORD_BITS = 64 if sys.maxsize > 0xFFFFFFFF else 32
 
 if IS_MICROPYTHON:
     import micropython

@@ -16,7 +16,7 @@
 # pause of milliseconds) closer. So load() copies into a preallocated buffer
 # through a slice assignment (MicroPython builds that slice on the stack),
 # reads single bytes (small ints) and never builds an integer >= 2**30.
-from pot.compat import const
+from pot.compat import const, WORD_BITS
 
 # Layout constants, private: the compiler folds them, so they cost no heap
 # on a device (no global, no interned name). Their public names
@@ -95,6 +95,7 @@ class Record:
         self.nonce = mv[_OFF_NONCE:_OFF_NONCE + _NONCE_LEN]
         self.commitment = mv[_OFF_COMMITMENT:_OFF_COMMITMENT + _COMMITMENT_LEN]
         self.signature = mv[_OFF_SIGNATURE:_RECORD_LEN]
+        self.timestamp = mv[_OFF_TIMESTAMP:_OFF_CONFIDENCE]
         self.loaded = False
 
     def load(self, data):
@@ -109,11 +110,18 @@ class Record:
         return structural_verdict(self.buf)
 
     # Accessors (valid after load()). Small ints, no allocation, except
-    # timestamp_ns() (a u64 is a long int on every port).
+    # timestamp_ns(): a u64 of about 1.8e18 is a small int on a 64-bit port
+    # (62 bits), built bytewise with no allocation, but a long int on a
+    # 32-bit board (31 bits), where one int.from_bytes of the field view
+    # makes exactly one (48 B on the 32-bit Unix port) and a shift-and-or
+    # loop one per step (304 B). (int.from_bytes on a 64-bit port makes a
+    # long int first: 32 B.)
     def tier(self):
         return self.buf[_OFF_HEADER] & 0x0F
 
     def timestamp_ns(self):
+        if WORD_BITS == 32:
+            return int.from_bytes(self.timestamp, "big")
         b = self.buf
         t = 0
         for i in range(_OFF_TIMESTAMP, _OFF_TIMESTAMP + 8):

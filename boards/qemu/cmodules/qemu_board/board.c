@@ -9,6 +9,10 @@
 //   qemu_flash.write(offset, buf)   writes buf at offset
 //   qemu_flash.SIZE                 bytes of flash
 // The block device over it and the mount are Python (_boot.py, frozen).
+//
+// Entropy: os.urandom reads the host's /dev/urandom through the same
+// semihosting calls, as a real board reads its hardware RNG (the RP2040's
+// ROSC, the ESP32's RNG peripheral); mps2-an385 has none of its own.
 #include <string.h>
 
 #include "py/mperrno.h"
@@ -22,6 +26,7 @@
 #define SYS_WRITE (0x05)
 #define SYS_READ (0x06)
 #define SYS_SEEK (0x0A)
+#define OPEN_MODE_READ_BINARY (1)    // "rb"
 #define OPEN_MODE_RW_BINARY (3)      // "r+b": the file exists
 #define OPEN_MODE_CREATE_BINARY (7)  // "w+b": the first boot
 
@@ -99,6 +104,25 @@ const mp_obj_module_t qemu_flash_module = {
     .globals = (mp_obj_dict_t *)&qemu_flash_globals,
 };
 MP_REGISTER_MODULE(MP_QSTR_qemu_flash, qemu_flash_module);
+
+// os.urandom (MICROPY_PY_OS_URANDOM, mpconfigboard.mk): n bytes of the
+// host's /dev/urandom, opened once. The link wraps the port's
+// mp_hal_get_random (a fixed-seed LCG) so that every caller gets this one.
+void __wrap_mp_hal_get_random(size_t n, uint8_t *buf) {
+    static int handle = -1;
+    if (handle == -1) {
+        static const char name[] = "/dev/urandom";
+        uint32_t args[3] = {(uint32_t)name, OPEN_MODE_READ_BINARY, sizeof(name) - 1};
+        handle = semihosting_call(SYS_OPEN, args);
+        if (handle == -1) {
+            mp_raise_OSError(MP_EIO);
+        }
+    }
+    uint32_t args[3] = {(uint32_t)handle, (uint32_t)buf, n};
+    if (semihosting_call(SYS_READ, args) != 0) {  // bytes not read
+        mp_raise_OSError(MP_EIO);
+    }
+}
 
 // littlefs stamps files with this; the board has no RTC.
 uint64_t mp_hal_time_ns(void) {
