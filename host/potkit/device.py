@@ -29,7 +29,9 @@ from potkit import link as hostlink
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIRMWARE = os.path.join(ROOT, "firmware")
 BOARDS = os.path.join(ROOT, "boards")
-BOARD_ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": None}
+# Boards `deploy` copies the firmware to (each has boards/NAME/board.json).
+DEPLOY_BOARDS = ("esp32", "rp2040", "qemu")
+BOARD_ARCH = {"esp32": "xtensawin", "rp2040": "armv6m", "qemu": "armv6m", "unix": None}
 
 
 def _tool(name):
@@ -340,8 +342,8 @@ def deploy(port, board, device_id, public_key, dry_run=False):
 
     from potkit.keys import provisioning_document
 
-    if board not in ("esp32", "rp2040"):
-        raise PotkitError("deploy knows the boards esp32 and rp2040")
+    if board not in DEPLOY_BOARDS:
+        raise PotkitError("deploy knows the boards %s" % ", ".join(DEPLOY_BOARDS))
     arch = BOARD_ARCH[board]
     work = tempfile.mkdtemp(prefix="pot-deploy-")
     try:
@@ -384,7 +386,8 @@ def device_args(p):
     g.add_argument("--tcp", help="HOST:PORT of the board's TCP link")
     g.add_argument("--udp", help="HOST:PORT of the board's UDP link")
     g.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--board", choices=("esp32", "rp2040"), default="esp32", help="deploy: target board")
+    p.add_argument("--board", choices=DEPLOY_BOARDS, default="esp32",
+                   help="deploy: target board (qemu: the emulated board of boards/qemu)")
     p.add_argument("--device-id", help="deploy: the id to provision (1..64 bytes)")
     p.add_argument("--key", help="issuer private key (deploy: its public key is provisioned; sync/send: sign locally)")
     p.add_argument("--public-key", help="deploy: the issuer public key as hex, instead of --key")
