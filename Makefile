@@ -70,6 +70,7 @@ bench: $(STAMP)
 	MICROPYPATH=firmware:tools $(BIN)/micropython tools/bench.py
 	$(BIN)/python tools/bench_compare.py
 	$(BIN)/python tools/bench_issuer.py
+	$(BIN)/python tools/bench_qemu.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
