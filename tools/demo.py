@@ -82,7 +82,7 @@ def print_table(rows):
         print("  ".join("%-*s" % (w[i], r[i]) for i in range(len(head))))
 
 
-def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3):
+def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3, clock_u_us=0):
     def stamp(message, dev=device_id, iss=issuer, t=tier):
         return iss.issue(context_message(dev, message), t)
 
@@ -98,9 +98,14 @@ def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3):
     send("record made for demo-door-2", "mallory", m, stamp(m, dev="demo-door-2"), "CROSS_CONTEXT")
     send("message altered after stamping", "mallory", b"unlock ALL doors", stamp(m), "CROSS_CONTEXT")
     send("signed with another key (forged)", "mallory", m, stamp(m, iss=other_issuer), "FORGE")
+    # T3_micro records are good for 100 ms by the device's clock, which is
+    # right to +- its sync uncertainty: held 50 ms past the window plus
+    # twice that, the record is stale whatever the device's error.
+    st = dl.status()
+    hold_ms = 150 + 2 * ((st["uncertainty_us"] or clock_u_us) // 1000)
     old = stamp(b"close door")
-    time.sleep(0.15)  # T3_micro records are good for 100 ms
-    send("held 150 ms (T3 window 100 ms)", "bob", b"close door", old, "STALE")
+    time.sleep(hold_ms / 1000)
+    send("held %d ms (T3 window 100 ms)" % hold_ms, "bob", b"close door", old, "STALE")
     send("close door", "bob", b"close door", stamp(b"close door"), "OK")
 
 
@@ -116,17 +121,53 @@ def flood(dl, name, issuer, device_id, rows, count=30):
                  "%d BUSY" % busy, "-", "-", "%.1f" % (secs * 1000 / count), "ok" if busy else "UNEXPECTED"))
 
 
+def start_qemu_board(public_key):
+    # The emulated board (boards/qemu, plain image) with the firmware
+    # deployed as to a real board: potkit.device.deploy (mpy-cross for
+    # armv6m, mpremote, provisioning, reset), then its UART.
+    import tempfile
+
+    import build_micropython
+    from potkit.device import deploy
+    from potkit.qemu_board import QemuBoard
+
+    elf = build_micropython.ensure("qemu-plain")
+    board = QemuBoard(elf, tempfile.mkdtemp(prefix="pot-demo-qemu-")).start()
+    try:
+        print("== emulated board: qemu mps2-an385 (Cortex-M3, MicroPython v1.28.0, armv6m code) on %s; deploying"
+              % board.port)
+        deploy(board.port, "qemu", DEVICE_ID, public_key)
+        deadline = time.monotonic() + 60
+        while True:  # the board loads the firmware after its reset
+            dl = hostlink.DeviceLink(hostlink.SerialTransport(board.port))
+            try:
+                dl.status()
+                break
+            except hostlink.LinkError:
+                if time.monotonic() > deadline:
+                    raise
+            finally:
+                dl.close()
+    except BaseException:
+        board.stop()
+        raise
+    return board
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", help="a real board's serial port instead of the virtual board")
     ap.add_argument("--tcp", help="also talk to a real board over TCP, HOST:PORT")
     ap.add_argument("--key", help="issuer private key file (the board's provisioned key); default: a fresh key")
+    ap.add_argument("--board", choices=("unix", "qemu", "both"), default="both",
+                    help="without --port: the Unix-port board, the emulated Cortex-M board (boards/qemu: "
+                         "deployed with potkit device deploy, reached over its UART), or both (default)")
     args = ap.parse_args(argv)
     t_start = time.monotonic()
 
     print("== time sources")
     tb, servers, desc = start_time_sources()
-    board = None
+    board = qemu = None
     links = []
     try:  # from here on, the servers, the timebase and the board are stopped on every exit
         print("   " + desc)
@@ -146,7 +187,7 @@ def main(argv=None):
             if args.tcp:
                 host, _, port = args.tcp.rpartition(":")
                 links.append(("tcp " + args.tcp, hostlink.TcpTransport(host, int(port))))
-        else:
+        elif args.board in ("unix", "both"):
             board = UnixBoard(bytes(key.verify_key), DEVICE_ID, serial="pty", tcp=0,
                               extra={"flood": {"rate_per_s": 5, "burst": 12}})
             board.start()
@@ -154,6 +195,9 @@ def main(argv=None):
                   % (board.proc.pid, board.serial_path, board.tcp_port))
             links.append(("serial pty", board.serial_transport()))
             links.append(("tcp", board.tcp_transport()))
+        if not args.port and args.board in ("qemu", "both"):
+            qemu = start_qemu_board(bytes(key.verify_key))
+            links.append(("qemu uart", hostlink.SerialTransport(qemu.port)))
 
         def issue_sync(challenge, ctx):
             return issuer.issue(ctx, 3, challenge)
@@ -177,8 +221,8 @@ def main(argv=None):
             print("   clock sync: %s, round trip %.2f ms, uncertainty +- %.2f ms (device ticks), host %.1f ms"
                   % (r["name"], r["time_us"] / 1000, (r["uncertainty_us"] or 0) / 1000, r["host_round_trip_ms"]))
             dl.issue = issue_sync  # later resync requests are answered automatically
-            run_script(dl, name, issuer, other_issuer, device_id, rows)
-            if board is not None and name == "tcp":
+            run_script(dl, name, issuer, other_issuer, device_id, rows, clock_u_us=r["uncertainty_us"] or 0)
+            if name in ("tcp", "qemu uart"):
                 flood(dl, name, issuer, device_id, rows)
             st = dl.status()
             print("   after: %d requests, %d accepted, %d rate-limited, %d link errors, heap %d B"
@@ -193,6 +237,8 @@ def main(argv=None):
     finally:
         if board is not None:
             board.stop()
+        if qemu is not None:
+            qemu.stop()
         tb.stop()
         for s in servers:
             s.stop()
