@@ -31,6 +31,7 @@ Refusals (TimeBaseUnavailable, a PotkitError; a 503 in the service):
 - fewer than 3 sources, or a confidence above 1,000,000 ppm (a record
   receiver would reject the record: spec section 1).
 """
+import logging
 import threading
 import time
 
@@ -41,6 +42,9 @@ DEFAULT_REFRESH_S = 8.0
 DEFAULT_MAX_AGE_S = 64.0
 DEFAULT_DRIFT_PPM = 500
 DEFAULT_RETRY_S = 1.0
+
+
+log = logging.getLogger("potkit.timebase")
 
 
 class TimeBaseUnavailable(PotkitError):
@@ -124,8 +128,13 @@ class TimeBase:
             self.failures += 1
             self.last_error = "%s: %s" % (type(e).__name__, e)
             self.last_attempt = e
+            if self._state is not None or self.failures == 1:
+                log.warning("issuance stopped: %s", self.last_error)
             self._state = None
             raise
+        if self._state is None:
+            log.info("issuance %s: %d sources agree, confidence %d ppm, uncertainty %.3f ms",
+                     "started" if self.refreshes == 0 else "resumed", state[3], state[4], state[2] / 1e6)
         self._state = state
         self.last_result = result
         self.last_attempt = result
