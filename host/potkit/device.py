@@ -371,7 +371,7 @@ def board_config(board):
 def deploy_steps(port, board, work, copies):
     """One mpremote session: make :pot, copy every file, reset (mpremote
     chains commands with "+"). Returns the argv."""
-    mkdir = "import os\ntry:\n os.mkdir('pot')\nexcept OSError:\n pass"
+    mkdir = "import os; 'pot' in os.listdir() or os.mkdir('pot')"   # one line: the dry run prints it
     argv = [_tool("mpremote"), "connect", port, "exec", mkdir]
     for dst in sorted(set(os.path.dirname(d) or ":" for _, d in copies)):
         srcs = [a for a, d in copies if (os.path.dirname(d) or ":") == dst]
@@ -475,13 +475,15 @@ def device_args(p):
                     help="target board (qemu: the emulated board of boards/qemu)")
     sp.add_argument("--device-id", required=True, type=validate.arg(validate.device_id, "--device-id"),
                     help="the id to provision (1..64 bytes)")
-    g = sp.add_mutually_exclusive_group(required=True)
-    g.add_argument("--key", help="issuer key whose public key is provisioned")
+    from potkit.keys import default_key_path
+
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--key", default=default_key_path(), help="issuer key whose public key is provisioned")
     g.add_argument("--public-key", type=validate.arg(validate.public_key, "--public-key"),
                    help="the issuer public key as hex (64 digits), instead of --key")
     sp.add_argument("--dry-run", action="store_true",
                     help="build into --out (or a new temporary folder) and print the mpremote command only")
-    sp.add_argument("--out", metavar="DIR", help="keep the built files here")
+    sp.add_argument("--out", metavar="DIR", help="build here and keep the files (default: a temporary folder)")
 
 
 def _issue_fn(args):

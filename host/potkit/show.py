@@ -9,6 +9,7 @@ for the commitment) and libsodium for Ed25519, so that a rejection can say
 *which* check failed and why: `potkit verify` prints the same reasons.
 """
 import json
+import os
 import time
 
 from potkit import PotkitError
@@ -154,7 +155,8 @@ def show_args(p):
     p.add_argument("--device-id", type=validate.arg(validate.device_id, "--device-id"),
                    help="check the commitment for this board's ctx")
     add_message_args(p)
-    p.add_argument("--key", help="issuer key path: check the signature with its public key")
+    p.add_argument("--key", help="issuer key path: check the signature with its public key "
+                                 "(default: the default key, if there is one)")
     p.add_argument("--pubkey", type=validate.arg(validate.public_key, "--pubkey"),
                    help="issuer public key as hex: check the signature")
     p.add_argument("--challenge", type=validate.arg(validate.challenge, "--challenge"),
@@ -175,7 +177,11 @@ def show_run(args):
         ctx = ctx_from_args(args)
     elif args.message is not None or args.message_file is not None:
         raise PotkitError("--message/--message-file go with --device-id")
-    public = args.pubkey if args.pubkey else (keys.load_public_key(args.key) if args.key else None)
+    public = args.pubkey
+    if public is None:
+        key = args.key or keys.default_key_path()
+        if args.key or os.path.exists(key) or os.path.exists(keys.public_key_path(key)):
+            public = keys.load_public_key(key)
     now_ns = args.now_ns if args.now_ns is not None else time.time_ns()
     report = explain(args.record, ctx, public, now_ns, args.challenge, args.skew_ms)
     if args.json:

@@ -45,6 +45,9 @@ DEFAULT_RETRY_S = 1.0
 
 
 log = logging.getLogger("potkit.timebase")
+# Silent unless a command sets up logging (`potkit serve`: potkit.logs); the
+# one-shot commands report through their exit status and one error line.
+logging.getLogger("potkit").addHandler(logging.NullHandler())
 
 
 class TimeBaseUnavailable(PotkitError):
