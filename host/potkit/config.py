@@ -261,7 +261,7 @@ def config_from_json(data):
         raise ConfigError("a config is {\"sources\": [...], \"synthesis\": {...}}")
     extra = sorted(set(data) - {"sources", "synthesis"})
     if extra:
-        raise ConfigError("unknown config key(s): %s" % ", ".join(extra))
+        raise ConfigError("unknown config key(s): %s (the keys are sources, synthesis)" % ", ".join(extra))
     return Config([SourceConfig.from_dict(d) for d in data["sources"]], data.get("synthesis"))
 
 
@@ -278,4 +278,5 @@ def load_config(path):
     try:
         return config_from_json(data)
     except ConfigError as e:
-        raise ConfigError("config %s: %s" % (path, e))
+        raise ConfigError("config %s: %s%s" % (path, e, "" if "; " in str(e) else
+                                               "; fix the file (examples/ has working configs)"))

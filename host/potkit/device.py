@@ -491,12 +491,12 @@ def _issue_fn(args):
         return service_issue(args.issuer, args.tier)
     if args.key:
         return local_issue(args.key, args.time_config, args.tier)
-    raise PotkitError("sync/send need --issuer HOST:PORT (a `potkit serve --tcp` endpoint) or --key KEY")
+    raise PotkitError("no issuer given; add --issuer HOST:PORT (a `potkit serve --tcp` endpoint) or --key KEY to sign here")
 
 
 def _open_link(args):
     if not (args.port or args.tcp or args.udp):
-        raise PotkitError("name the board's link: --port DEV, --tcp HOST:PORT or --udp HOST:PORT")
+        raise PotkitError("no link to the board given; name one: --port DEV, --tcp HOST:PORT or --udp HOST:PORT")
     hp = args.tcp or args.udp
     try:
         if args.port:
@@ -525,16 +525,16 @@ def device_run(args):
 
             pk = load_public_key(args.key)
         if not args.port and not args.dry_run:
-            raise PotkitError("deploy needs --port DEV (or --dry-run)")
+            raise PotkitError("no board given; add --port DEV (or --dry-run to build and print the command)")
         deploy(args.port or "PORT", args.board, args.device_id, pk, args.dry_run, args.out)
         return 0
     message = None
     if args.action == "send":
         message = message_from_args(args)
         if message is None:
-            raise PotkitError("send needs --message TEXT or --message-file PATH")
+            raise PotkitError("nothing to send; add --message TEXT or --message-file PATH")
         if len(message) > 320:
-            raise PotkitError("the message is %d bytes; a stamped message is at most 320" % len(message))
+            raise PotkitError("the message is %d bytes, a stamped message at most 320; shorten it" % len(message))
     issue = _issue_fn(args) if args.action in ("sync", "send") else None
     dl = _open_link(args)
     try:

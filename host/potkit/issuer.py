@@ -216,10 +216,10 @@ def ctx_from_args(args):
     given = [x for x in (args.ctx, args.device_id) if x is not None]
     message = message_from_args(args)
     if len(given) != 1:
-        raise PotkitError("give exactly one of --ctx HEX and --device-id ID")
+        raise PotkitError("no context given; give exactly one of --ctx HEX and --device-id ID")
     if args.ctx is not None:
         if message is not None:
-            raise PotkitError("--message/--message-file go with --device-id, not --ctx")
+            raise PotkitError("--message/--message-file stamp a board's context; use them with --device-id, not --ctx")
         return check_ctx(args.ctx)
     return device_context(args.device_id, message)
 

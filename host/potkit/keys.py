@@ -95,7 +95,7 @@ def write_atomic(path, data, mode, overwrite):
     try:
         _write_atomic(path, data, mode, overwrite)
     except OSError as e:
-        raise PotkitError("cannot write %s: %s" % (path, e))
+        raise PotkitError("cannot write %s: %s; check that its folder exists and is writable" % (path, e.strerror or e))
 
 
 def _write_atomic(path, data, mode, overwrite):
@@ -171,15 +171,15 @@ def load_signing_key(key_path):
     try:
         st = os.stat(key_path)
     except FileNotFoundError:
-        raise PotkitError("no key file %s (create one with `potkit keygen`)" % key_path)
+        raise PotkitError("no key file %s; create one with `potkit keygen --key %s`" % (key_path, key_path))
     if not stat.S_ISREG(st.st_mode):
-        raise PotkitError("%s is not a regular file" % key_path)
+        raise PotkitError("%s is not a regular file; give --key the path of a key file" % key_path)
     if st.st_mode & 0o077:
         raise PotkitError("key file %s has mode %04o: group/others may read it; "
                           "run `chmod 600 %s` (or make a new key: the old one may have leaked)"
                           % (key_path, stat.S_IMODE(st.st_mode), key_path))
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise PotkitError("key file %s belongs to another user (uid %d)" % (key_path, st.st_uid))
+        raise PotkitError("key file %s belongs to another user (uid %d); run potkit as its owner" % (key_path, st.st_uid))
     return SigningKey(decode_private_pem(_read_text(key_path, "key file"), key_path))
 
 
@@ -228,6 +228,7 @@ def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None, 
     """
     from potkit import validate
 
+    validate.device_id(device_id, "device_id")
     doc = {
         "profile": 1,
         "issuer_public_key": public_key.hex(),
@@ -275,7 +276,7 @@ def pubkey_run(args):
     public = load_public_key(args.key)
     if not args.device_id:
         if args.output:
-            raise PotkitError("--output needs --device-id (it writes a provisioning file)")
+            raise PotkitError("--output writes a provisioning file, which names a board; add --device-id ID")
         print(public.hex())
         return
     doc = provisioning_document(public, args.device_id, args.issuer_url, args.skew_ms)

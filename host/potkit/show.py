@@ -176,7 +176,7 @@ def show_run(args):
     if args.ctx is not None or args.device_id is not None:
         ctx = ctx_from_args(args)
     elif args.message is not None or args.message_file is not None:
-        raise PotkitError("--message/--message-file go with --device-id")
+        raise PotkitError("--message/--message-file stamp a board's context; add --device-id ID")
     public = args.pubkey
     if public is None:
         key = args.key or keys.default_key_path()

@@ -298,6 +298,8 @@ def provisioning(doc, name="provisioning", check_point=True):
         hex_bytes(doc.get("issuer_public_key"), name + " issuer_public_key", length=32)
     device_id(doc.get("device_id"), name + " device_id")
     if doc.get("skew_ms") is not None:
+        if not isinstance(doc["skew_ms"], int) or isinstance(doc["skew_ms"], bool):
+            raise _bad(name + " skew_ms", doc["skew_ms"], "expected a whole number of milliseconds")
         skew_ms(doc["skew_ms"], name + " skew_ms")
     if doc.get("issuer_url") is not None:
         issuer_url(doc["issuer_url"], name + " issuer_url")
