@@ -9,4 +9,10 @@ __version__ = "0.1.0"
 
 
 class PotkitError(Exception):
-    """The one error type the CLI prints as 'potkit: message'."""
+    """The one error type the CLI prints as 'potkit: message'.
+
+    exit_code: the CLI's exit status for it (potkit.validate: 2 bad usage or
+    input, 3 no trusted time, 4 unreachable).
+    """
+
+    exit_code = 2

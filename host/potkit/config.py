@@ -24,21 +24,43 @@ key; mandatory, it is what makes the source authenticated), version
 drafts 0x8000000b and 0x8000000c), cafile (nts, https: a CA bundle instead
 of the system one), operator (the administrative domain; default: the host
 name without its first label, e.g. time.nist.gov -> nist.gov), timeout
-(seconds). A top-level JSON list is read as {"sources": list}.
+(seconds, above 0 up to 60). A top-level JSON list is read as {"sources": list}.
+Synthesis: min_sources 3..64 (fewer cannot outvote one wrong source),
+tolerance_ms 0..60000, timeout_s above 0 up to 60.
+
+Where the config comes from: --config FILE, else $POTKIT_CONFIG, else the
+built-in public servers (DEFAULT_SOURCES). examples/ holds configs for
+public servers, a LAN with its own chrony/NTS servers and a lab on loopback.
 """
 import json
 import os
 
-from potkit import PotkitError, synth
+from potkit import PotkitError, synth, validate
 from potkit.sources.ntp import format_source
 
 KINDS = ("ntp", "nts", "roughtime", "https")
 DEFAULT_PORTS = {"ntp": 123, "nts": 4460, "roughtime": 2002}
 DEFAULT_TIMEOUT_S = 2.0
+CONFIG_ENV = "POTKIT_CONFIG"   # the config file when --config is not given
 
 
 class ConfigError(PotkitError):
-    pass
+    exit_code = validate.EXIT_USAGE
+
+
+def config_path_from_env():
+    return os.environ.get(CONFIG_ENV) or None
+
+
+def config_from_args(path=None):
+    """--config FILE, else $POTKIT_CONFIG, else the default public servers."""
+    path = path or config_path_from_env()
+    cfg = load_config(path) if path else default_config()
+    try:
+        cfg.check()
+    except ConfigError as e:
+        raise ConfigError("config %s: %s" % (path, e) if path else str(e))
+    return cfg
 
 
 def default_operator(host):
@@ -118,7 +140,10 @@ class SourceConfig:
                 raise ConfigError("roughtime source %s: %s" % (host, e))
         self.kind = kind
         self.host = host
-        self.port = _number(port, int, "port") if port is not None else DEFAULT_PORTS.get(kind)
+        try:
+            self.port = validate.port(port, "port of %s" % host) if port is not None else DEFAULT_PORTS.get(kind)
+        except validate.BadValue as e:
+            raise ConfigError(str(e))
         self.url = url
         self.key = key
         self.version = version
@@ -127,7 +152,10 @@ class SourceConfig:
             raise ConfigError("cafile %s is not a file" % cafile)
         self.cafile = cafile
         self.operator = _text(operator, "operator") if operator else default_operator(host)
-        self.timeout = _number(timeout, float, "timeout")
+        try:
+            self.timeout = validate.timeout_s(timeout, "timeout of %s" % host)
+        except validate.BadValue as e:
+            raise ConfigError(str(e))
         self._nts = None   # the NtsSession of an nts source, made on its first query
 
     @property
@@ -199,10 +227,27 @@ class Config:
         for k, v in (synthesis or {}).items():
             if k not in DEFAULT_SYNTHESIS:
                 raise ConfigError("unknown synthesis setting %r" % k)
-            # min_sources an int, the others floats, as potkit.synth reads them.
-            self.synthesis[k] = _number(v, type(DEFAULT_SYNTHESIS[k]), "synthesis setting %r" % k)
+            self.set(k, v, "synthesis." + k)
         if not self.sources:
             raise ConfigError("no time sources configured")
+
+    SETTERS = {"min_sources": validate.min_sources, "tolerance_ms": validate.tolerance_ms,
+               "timeout_s": validate.timeout_s}
+
+    def set(self, key, value, name=None):
+        """One synthesis setting, checked by potkit.validate (ConfigError otherwise)."""
+        try:
+            self.synthesis[key] = self.SETTERS[key](value, name or key)
+        except validate.BadValue as e:
+            raise ConfigError(str(e))
+
+    def check(self):
+        """Settings that cannot all hold: a synthesis that can never succeed."""
+        operators = set(s.operator for s in self.sources)
+        if len(operators) < self.synthesis["min_sources"]:
+            raise ConfigError("%d source(s) of %d distinct operator(s) configured, but min_sources is %d; "
+                              "add sources of other operators (each \"operator\" is one independent witness)"
+                              % (len(self.sources), len(operators), self.synthesis["min_sources"]))
 
 
 def default_config():
@@ -216,7 +261,7 @@ def config_from_json(data):
         raise ConfigError("a config is {\"sources\": [...], \"synthesis\": {...}}")
     extra = sorted(set(data) - {"sources", "synthesis"})
     if extra:
-        raise ConfigError("unknown config key(s): %s" % ", ".join(extra))
+        raise ConfigError("unknown config key(s): %s (the keys are sources, synthesis)" % ", ".join(extra))
     return Config([SourceConfig.from_dict(d) for d in data["sources"]], data.get("synthesis"))
 
 
@@ -226,7 +271,12 @@ def load_config(path):
         with open(path) as f:
             data = json.load(f)
     except OSError as e:
-        raise ConfigError("cannot read config %s: %s" % (path, e))
-    except ValueError as e:
-        raise ConfigError("config %s is not valid JSON: %s" % (path, e))
-    return config_from_json(data)
+        raise ConfigError("cannot read config %s: %s; check --config / $%s (examples/ has configs)"
+                          % (path, e.strerror or e, CONFIG_ENV))
+    except (ValueError, RecursionError) as e:
+        raise ConfigError("config %s is not valid JSON: %s; fix the file (examples/ has configs)" % (path, e))
+    try:
+        return config_from_json(data)
+    except ConfigError as e:
+        raise ConfigError("config %s: %s%s" % (path, e, "" if "; " in str(e) else
+                                               "; fix the file (examples/ has working configs)"))

@@ -82,7 +82,8 @@ class UnixBoard:
     def config(self):
         from potkit.keys import provisioning_document
 
-        doc = provisioning_document(self.public_key, self.device_id)
+        # Any 32 bytes: link-layer tests provision dummy keys on purpose.
+        doc = provisioning_document(self.public_key, self.device_id, check_point=False)
         link = {"host": "127.0.0.1"}
         if self.serial:
             link["serial"] = "stdio"
@@ -194,31 +195,50 @@ class UnixBoard:
 
 
 # --- issuing for a device ----------------------------------------------------------------
-def service_issue(hostport, tier=3, timeout=5.0):
-    """issue(challenge, ctx) through a `potkit serve --tcp` board endpoint."""
-    host, _, port = hostport.rpartition(":")
-    host = host or "127.0.0.1"
+def service_issue(hostport, tier=1, timeout=5.0):
+    """issue(challenge, ctx) through a `potkit serve --tcp` board endpoint.
+
+    hostport: "HOST:PORT" or (host, port). An address that does not answer
+    with a record (refused, unresolvable, silent, or not a board endpoint:
+    e.g. the HTTP port) is a LinkError (exit status 4) naming it.
+    """
+    from potkit import validate
+
+    host, port = validate.hostport(hostport, "--issuer") if isinstance(hostport, str) else hostport
+    where = "%s:%d" % (host, port)
+    unreachable = hostlink.LinkError
 
     def issue(challenge, ctx):
         req = bytes(challenge) + bytes([tier, len(ctx)]) + bytes(ctx)
-        with socket.create_connection((host, int(port)), timeout=timeout) as s:
-            s.sendall(req)
-            buf = b""
-            while len(buf) < 143:
-                chunk = s.recv(143 - len(buf))
-                if not chunk:
-                    break
-                buf += chunk
-                if buf[:1] == b"\xee" and len(buf) >= 2:
-                    raise PotkitError("issuer refused: error code %d" % buf[1])
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as s:
+                s.sendall(req)
+                buf = b""
+                while len(buf) < 143:
+                    chunk = s.recv(143 - len(buf))
+                    if not chunk:
+                        break
+                    buf += chunk
+                    if buf[:1] == b"\xee" and len(buf) >= 2:
+                        raise unreachable("issuer %s refused: error code %d (3: it has no trusted time now); "
+                                          "see its log or `curl http://HOST:PORT/health`" % (where, buf[1]))
+        except socket.gaierror as e:
+            raise unreachable("--issuer %s: cannot resolve %s (%s); check the host name" % (where, host, e.strerror))
+        except (socket.timeout, TimeoutError):
+            raise unreachable("--issuer %s: no record within %.0f s; is it the board endpoint of `potkit serve "
+                              "--tcp` (not the HTTP port)?" % (where, timeout))
+        except OSError as e:
+            raise unreachable("--issuer %s: %s; check that `potkit serve --tcp %s` runs there"
+                              % (where, e.strerror or e, where))
         if len(buf) != 143:
-            raise PotkitError("issuer at %s gave %d bytes" % (hostport, len(buf)))
+            raise unreachable("--issuer %s gave %d bytes, not a 143-byte record; is it the board endpoint of "
+                              "`potkit serve --tcp`?" % (where, len(buf)))
         return buf
 
     return issue
 
 
-def local_issue(key_path, config_path=None, tier=3):
+def local_issue(key_path, config_path=None, tier=1):
     """issue(challenge, ctx) signing locally with a multi-source timebase."""
     from potkit.config import default_config, load_config
     from potkit.issuer import Issuer
@@ -226,6 +246,9 @@ def local_issue(key_path, config_path=None, tier=3):
     from potkit.synth import synthesize_config
     from potkit.timebase import TimeBase
 
+    from potkit.config import config_path_from_env
+
+    config_path = config_path or config_path_from_env()
     cfg = load_config(config_path) if config_path else default_config()
     tb = TimeBase(lambda: synthesize_config(cfg))
     issuer = Issuer(load_signing_key(key_path), tb)
@@ -345,7 +368,26 @@ def board_config(board):
         return json.load(f)
 
 
-def deploy(port, board, device_id, public_key, dry_run=False):
+def deploy_steps(port, board, work, copies):
+    """One mpremote session: make :pot, copy every file, reset (mpremote
+    chains commands with "+"). Returns the argv."""
+    mkdir = "import os; 'pot' in os.listdir() or os.mkdir('pot')"   # one line: the dry run prints it
+    argv = [_tool("mpremote"), "connect", port, "exec", mkdir]
+    for dst in sorted(set(os.path.dirname(d) or ":" for _, d in copies)):
+        srcs = [a for a, d in copies if (os.path.dirname(d) or ":") == dst]
+        argv += ["+", "fs", "cp"] + srcs + [dst if dst.endswith("/") or dst == ":" else dst + "/"]
+    return argv + ["+", "reset"]
+
+
+def deploy(port, board, device_id, public_key, dry_run=False, out_dir=None):
+    """Compile, provision and copy the firmware to a board in one mpremote session.
+
+    dry_run: build everything into out_dir (kept; a new temporary folder
+    if None), print the one mpremote command that would copy it, and return
+    it: the command can be run as printed.
+    """
+    import shlex
+
     from tqdm import tqdm
 
     from potkit.keys import provisioning_document
@@ -353,58 +395,95 @@ def deploy(port, board, device_id, public_key, dry_run=False):
     if board not in DEPLOY_BOARDS:
         raise PotkitError("deploy knows the boards %s" % ", ".join(DEPLOY_BOARDS))
     arch = BOARD_ARCH[board]
-    work = tempfile.mkdtemp(prefix="pot-deploy-")
+    keep = dry_run or out_dir is not None
+    work = out_dir or tempfile.mkdtemp(prefix="pot-deploy-")
+    os.makedirs(work, exist_ok=True)
+    tty = sys.stderr.isatty()
     try:
+        doc = provisioning_document(public_key, device_id)
         srcs = firmware_sources()
-        with tqdm(total=len(srcs), desc="mpy-cross -march=" + arch, unit="file") as bar:
+        with tqdm(total=len(srcs), desc="mpy-cross -march=" + arch, unit="file", disable=not tty) as bar:
             mpys = compile_firmware(work, arch, bar)
         with open(os.path.join(work, "pot.json"), "w") as f:
-            json.dump(provisioning_document(public_key, device_id), f)
+            json.dump(doc, f)
+        main_py = os.path.join(work, "main.py")
+        shutil.copy(os.path.join(FIRMWARE, "main.py"), main_py)
         shutil.copy(os.path.join(BOARDS, board, "board.json"), os.path.join(work, "board.json"))
         copies = [(m, ":pot/" + os.path.basename(m)) for m in mpys]
-        copies += [(os.path.join(FIRMWARE, "main.py"), ":main.py"),
-                   (os.path.join(work, "pot.json"), ":pot.json"),
+        copies += [(main_py, ":main.py"), (os.path.join(work, "pot.json"), ":pot.json"),
                    (os.path.join(work, "board.json"), ":board.json")]
         wifi = os.path.join(BOARDS, board, "wifi.json")
         if os.path.exists(wifi):
             copies.append((wifi, ":wifi.json"))
-        mp = [_tool("mpremote"), "connect", port]
-        steps = [mp + ["fs", "mkdir", ":pot"]] + [mp + ["fs", "cp", a, b] for a, b in copies] + [mp + ["reset"]]
+        argv = deploy_steps(port, board, work, copies)
         if dry_run:
-            for s in steps:
-                print(" ".join(s))
-            return steps
-        with tqdm(total=len(steps), desc="mpremote " + port, unit="step") as bar:
-            for i, s in enumerate(steps):
-                p = subprocess.run(s, capture_output=True, text=True)
-                # mkdir fails harmlessly when :pot exists already
-                if p.returncode and i != 0:
-                    raise PotkitError("%s: %s" % (" ".join(s[3:]), (p.stderr or p.stdout).strip()))
-                bar.update(1)
-        return steps
+            print(" ".join(shlex.quote(a) for a in argv))
+            return argv
+        if tty:
+            print("mpremote %s: copying %d files" % (port, len(copies)), file=sys.stderr)
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode:
+            raise hostlink.LinkError("mpremote on %s failed: %s; check --port and that no other program holds it"
+                                     % (port, " ".join((p.stderr or p.stdout).split())[-300:]))
+        return argv
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # --- CLI ---------------------------------------------------------------------------------
+ACTIONS = {
+    "deploy": "compile the firmware for a board, provision it and copy it (one mpremote session)",
+    "status": "ask a board for its status (JSON)",
+    "sync": "set a board's secure clock: a challenge from it, a record from the issuer",
+    "send": "send a board a stamped message; exit status 1 unless its verdict is OK",
+}
+
+
 def device_args(p):
-    p.add_argument("action", choices=("deploy", "sync", "send", "status"))
-    g = p.add_argument_group("link (one of)")
-    g.add_argument("--port", help="serial port of the board, e.g. /dev/ttyACM0")
-    g.add_argument("--tcp", help="HOST:PORT of the board's TCP link")
-    g.add_argument("--udp", help="HOST:PORT of the board's UDP link")
-    g.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--board", choices=DEPLOY_BOARDS, default="esp32",
-                   help="deploy: target board (qemu: the emulated board of boards/qemu)")
-    p.add_argument("--device-id", help="deploy: the id to provision (1..64 bytes)")
-    p.add_argument("--key", help="issuer private key (deploy: its public key is provisioned; sync/send: sign locally)")
-    p.add_argument("--public-key", help="deploy: the issuer public key as hex, instead of --key")
-    p.add_argument("--time-config", help="sync/send with --key: time sources config (potkit time)")
-    p.add_argument("--issuer", help="sync/send: HOST:PORT of a `potkit serve --tcp` endpoint")
-    p.add_argument("--tier", type=int, default=3, help="tier of issued records (0..3)")
-    p.add_argument("--sender", default="potkit", help="send: sender id (1..32 bytes)")
-    p.add_argument("--message", help="send: the message to stamp")
-    p.add_argument("--dry-run", action="store_true", help="deploy: print the mpremote steps only")
+    from potkit import validate
+    from potkit.cli import Parser
+    from potkit.issuer import add_message_args, add_tier_arg
+
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    parsers = {}
+    for name, help_ in ACTIONS.items():
+        parsers[name] = sub.add_parser(name, help=help_, description=help_, prog="potkit device " + name)
+    for name in ("status", "sync", "send"):
+        sp = parsers[name]
+        g = sp.add_argument_group("link to the board (one of)")
+        g.add_argument("--port", help="serial port of the board, e.g. /dev/ttyACM0")
+        g.add_argument("--tcp", type=validate.arg(validate.hostport, "--tcp"), help="HOST:PORT of the board's TCP link")
+        g.add_argument("--udp", type=validate.arg(validate.hostport, "--udp"), help="HOST:PORT of the board's UDP link")
+        g.add_argument("--baud", type=validate.arg(validate.baud, "--baud"), default=115200, help="serial baud rate")
+        sp.add_argument("--json", action="store_true", help="(the output is always JSON; accepted for symmetry)")
+    for name in ("sync", "send"):
+        sp = parsers[name]
+        g = sp.add_argument_group("issuer (one of)")
+        g.add_argument("--issuer", type=validate.arg(validate.hostport, "--issuer"),
+                       help="HOST:PORT of a `potkit serve --tcp` board endpoint")
+        g.add_argument("--key", help="sign locally with this issuer key (reads the time sources itself)")
+        sp.add_argument("--time-config", metavar="FILE", help="with --key: time sources config (see `potkit time`)")
+        add_tier_arg(sp, default="T1_block")
+    sp = parsers["send"]
+    sp.add_argument("--sender", type=validate.arg(validate.sender, "--sender"), default="potkit",
+                    help="sender id (1..32 bytes)")
+    add_message_args(sp, what="the message to stamp")
+    sp = parsers["deploy"]
+    sp.add_argument("--port", help="serial port of the board, e.g. /dev/ttyACM0 (not needed with --dry-run)")
+    sp.add_argument("--board", choices=DEPLOY_BOARDS, default="esp32",
+                    help="target board (qemu: the emulated board of boards/qemu)")
+    sp.add_argument("--device-id", required=True, type=validate.arg(validate.device_id, "--device-id"),
+                    help="the id to provision (1..64 bytes)")
+    from potkit.keys import default_key_path
+
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--key", default=default_key_path(), help="issuer key whose public key is provisioned")
+    g.add_argument("--public-key", type=validate.arg(validate.public_key, "--public-key"),
+                   help="the issuer public key as hex (64 digits), instead of --key")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="build into --out (or a new temporary folder) and print the mpremote command only")
+    sp.add_argument("--out", metavar="DIR", help="build here and keep the files (default: a temporary folder)")
 
 
 def _issue_fn(args):
@@ -412,44 +491,69 @@ def _issue_fn(args):
         return service_issue(args.issuer, args.tier)
     if args.key:
         return local_issue(args.key, args.time_config, args.tier)
-    raise PotkitError("sync/send need --issuer HOST:PORT or --key")
+    raise PotkitError("no issuer given; add --issuer HOST:PORT (a `potkit serve --tcp` endpoint) or --key KEY to sign here")
+
+
+def _open_link(args):
+    if not (args.port or args.tcp or args.udp):
+        raise PotkitError("no link to the board given; name one: --port DEV, --tcp HOST:PORT or --udp HOST:PORT")
+    hp = args.tcp or args.udp
+    try:
+        if args.port:
+            return hostlink.DeviceLink(hostlink.SerialTransport(args.port, args.baud))
+        if args.tcp:
+            return hostlink.DeviceLink(hostlink.TcpTransport(*args.tcp))
+        return hostlink.DeviceLink(hostlink.UdpTransport(*args.udp))
+    except socket.gaierror as e:
+        raise hostlink.LinkError("cannot resolve %s (%s); check the board's address" % (hp[0], e.strerror))
+    except OSError as e:
+        where = args.port or "%s:%d" % hp
+        raise hostlink.LinkError("cannot open the link to %s: %s; check the address and that the board runs"
+                                 % (where, e.strerror or e))
+    except Exception as e:  # pyserial's SerialException is not an OSError
+        raise hostlink.LinkError("cannot open %s: %s; check --port" % (args.port, " ".join(str(e).split())))
 
 
 def device_run(args):
+    from potkit.issuer import message_from_args
+
     if args.action == "deploy":
-        if not args.device_id:
-            raise PotkitError("deploy needs --device-id")
         if args.public_key:
-            pk = bytes.fromhex(args.public_key)
-        elif args.key:
+            pk = args.public_key
+        else:
             from potkit.keys import load_public_key
 
             pk = load_public_key(args.key)
-        else:
-            raise PotkitError("deploy needs --key or --public-key")
         if not args.port and not args.dry_run:
-            raise PotkitError("deploy needs --port")
-        deploy(args.port or "PORT", args.board, args.device_id, pk, args.dry_run)
+            raise PotkitError("no board given; add --port DEV (or --dry-run to build and print the command)")
+        deploy(args.port or "PORT", args.board, args.device_id, pk, args.dry_run, args.out)
         return 0
-    dl = hostlink.DeviceLink(hostlink.open_transport(args.port, args.tcp, args.udp, args.baud))
+    message = None
+    if args.action == "send":
+        message = message_from_args(args)
+        if message is None:
+            raise PotkitError("nothing to send; add --message TEXT or --message-file PATH")
+        if len(message) > 320:
+            raise PotkitError("the message is %d bytes, a stamped message at most 320; shorten it" % len(message))
+    issue = _issue_fn(args) if args.action in ("sync", "send") else None
+    dl = _open_link(args)
     try:
         if args.action == "status":
             print(json.dumps(dl.status(), indent=2))
-        elif args.action == "sync":
-            print(json.dumps(dl.sync(_issue_fn(args)), indent=2))
+            return 0
+        if args.action == "sync":
+            out = dl.sync(issue)
         else:
-            if args.message is None:
-                raise PotkitError("send needs --message")
             from pot.grg import context_message
 
-            issue = _issue_fn(args)
             dl.issue = issue
             dev = dl.status()["device_id"]
-            ctx = context_message(dev, args.message.encode())
+            ctx = context_message(dev, message)
             # A stamped message carries a fresh record (random nonce, not a
             # challenge): issue() with a random 32-byte nonce.
             record = issue(os.urandom(32), ctx)
-            print(json.dumps(dl.send_stamped(args.sender, args.message.encode(), record), indent=2))
+            out = dl.send_stamped(args.sender, message, record)
+        print(json.dumps(out, indent=2))
+        return 0 if out.get("verdict") == 0 else 1
     finally:
         dl.close()
-    return 0

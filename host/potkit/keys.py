@@ -28,12 +28,19 @@ PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 PEM_BEGIN = "-----BEGIN PRIVATE KEY-----"
 PEM_END = "-----END PRIVATE KEY-----"
 
-DEFAULT_KEY_PATH = "issuer.key"
 KEY_ENV = "POTKIT_KEY"  # overrides the default path for every command
+# Outside any checkout, so that `git add -A` cannot commit a private key:
+# $XDG_CONFIG_HOME/potkit/issuer.key, by default ~/.config/potkit/issuer.key.
+DEFAULT_KEY_PATH = "$XDG_CONFIG_HOME/potkit/issuer.key"
+
+
+def config_dir():
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "potkit")
 
 
 def default_key_path():
-    return os.environ.get(KEY_ENV) or DEFAULT_KEY_PATH
+    return os.environ.get(KEY_ENV) or os.path.join(config_dir(), "issuer.key")
 
 
 def public_key_path(key_path):
@@ -88,7 +95,7 @@ def write_atomic(path, data, mode, overwrite):
     try:
         _write_atomic(path, data, mode, overwrite)
     except OSError as e:
-        raise PotkitError("cannot write %s: %s" % (path, e))
+        raise PotkitError("cannot write %s: %s; check that its folder exists and is writable" % (path, e.strerror or e))
 
 
 def _write_atomic(path, data, mode, overwrite):
@@ -137,6 +144,15 @@ def generate_keypair(key_path, force=False):
     """Create a new key pair; returns the public key (32 bytes)."""
     from nacl.signing import SigningKey
 
+    d = os.path.dirname(os.path.abspath(key_path))
+    # Only potkit's own folder is created (mode 0700); a --key in a folder
+    # that does not exist is a typo until shown otherwise.
+    if not os.path.isdir(d) and d == os.path.abspath(config_dir()):
+        try:
+            os.makedirs(d, mode=0o700)
+        except OSError as e:
+            raise PotkitError("cannot create the key directory %s: %s; give --key PATH in a writable place"
+                              % (d, e.strerror or e))
     if not force:
         for p in (key_path, public_key_path(key_path)):
             if os.path.exists(p):
@@ -155,24 +171,39 @@ def load_signing_key(key_path):
     try:
         st = os.stat(key_path)
     except FileNotFoundError:
-        raise PotkitError("no key file %s (create one with `potkit keygen`)" % key_path)
+        raise PotkitError("no key file %s; create one with `potkit keygen --key %s`" % (key_path, key_path))
     if not stat.S_ISREG(st.st_mode):
-        raise PotkitError("%s is not a regular file" % key_path)
+        raise PotkitError("%s is not a regular file; give --key the path of a key file" % key_path)
     if st.st_mode & 0o077:
         raise PotkitError("key file %s has mode %04o: group/others may read it; "
                           "run `chmod 600 %s` (or make a new key: the old one may have leaked)"
                           % (key_path, stat.S_IMODE(st.st_mode), key_path))
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise PotkitError("key file %s belongs to another user (uid %d)" % (key_path, st.st_uid))
+        raise PotkitError("key file %s belongs to another user (uid %d); run potkit as its owner" % (key_path, st.st_uid))
     return SigningKey(decode_private_pem(_read_text(key_path, "key file"), key_path))
 
 
 def load_public_key(key_path):
-    """The public key: from `<key>.pub` if present, else derived from the key."""
+    """The public key of `key_path`.
+
+    Derived from the private key when it is there, and `<key>.pub` must
+    then hold the same key (a stale .pub would have every board provisioned
+    with it answer FORGE). Without the private key (a machine that only
+    provisions boards), `<key>.pub` alone.
+    """
     pub = public_key_path(key_path)
+    if os.path.exists(key_path):
+        public = bytes(load_signing_key(key_path).verify_key)
+        if os.path.exists(pub):
+            stored = parse_public_hex(_read_text(pub, "public key file"), pub)
+            if stored != public:
+                raise PotkitError("%s does not match %s (a stale public key); remove it, then "
+                                  "`potkit pubkey --key %s > %s` writes the right one" % (pub, key_path, key_path, pub))
+        return public
     if os.path.exists(pub):
         return parse_public_hex(_read_text(pub, "public key file"), pub)
-    return bytes(load_signing_key(key_path).verify_key)
+    raise PotkitError("no key file %s nor %s (create a key pair with `potkit keygen --key %s`)"
+                      % (key_path, pub, key_path))
 
 
 def device_context(device_id, message=None):
@@ -189,8 +220,15 @@ def device_context(device_id, message=None):
     return grg.context_device(raw) if message is None else grg.context_message(raw, message)
 
 
-def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None):
-    """The JSON a board is provisioned with (spec 7.1, "Provisioning file")."""
+def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None, check_point=True):
+    """The JSON a board is provisioned with (spec 7.1, "Provisioning file").
+
+    Checked as the board will read it (potkit.validate.provisioning): a bad
+    key, id, skew or URL is refused here, not at the board's boot.
+    """
+    from potkit import validate
+
+    validate.device_id(device_id, "device_id")
     doc = {
         "profile": 1,
         "issuer_public_key": public_key.hex(),
@@ -201,14 +239,14 @@ def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None):
         doc["issuer_url"] = issuer_url
     if skew_ms is not None:
         doc["skew_ms"] = skew_ms
-    return doc
+    return validate.provisioning(doc, check_point=check_point)
 
 
 # --- CLI ------------------------------------------------------------------
 def keygen_args(p):
     p.add_argument("--key", default=default_key_path(),
-                   help="private key path (default $%s or %s); the public key goes to KEY.pub"
-                   % (KEY_ENV, DEFAULT_KEY_PATH))
+                   help="private key path (default $%s, else %s: outside any checkout); the public key goes "
+                        "to KEY.pub" % (KEY_ENV, DEFAULT_KEY_PATH))
     p.add_argument("--force", action="store_true", help="replace an existing key pair")
 
 
@@ -219,10 +257,17 @@ def keygen_run(args):
 
 
 def pubkey_args(p):
-    p.add_argument("--key", default=default_key_path(), help="private key path (reads KEY.pub if present)")
-    p.add_argument("--device-id", help="write a provisioning file for this board id")
-    p.add_argument("--issuer-url", help="issuer address to put in the provisioning file (e.g. tcp://host:port)")
-    p.add_argument("--skew-ms", type=int, help="clock skew the board tolerates, for the provisioning file")
+    from potkit import validate
+
+    p.add_argument("--key", default=default_key_path(),
+                   help="private key path (without it, KEY.pub; with it, KEY.pub must match)")
+    p.add_argument("--device-id", type=validate.arg(validate.device_id, "--device-id"),
+                   help="write a provisioning file for this board id")
+    p.add_argument("--issuer-url", type=validate.arg(validate.issuer_url, "--issuer-url"),
+                   help="issuer address to put in the provisioning file (tcp://HOST:PORT, udp://HOST:PORT, "
+                        "http(s)://HOST[:PORT])")
+    p.add_argument("--skew-ms", type=validate.arg(validate.skew_ms, "--skew-ms"),
+                   help="clock skew the board tolerates in ms (0..600000), for the provisioning file")
     p.add_argument("-o", "--output", help="provisioning file path (default: standard output)")
     p.add_argument("--force", action="store_true", help="replace an existing provisioning file")
 
@@ -231,7 +276,7 @@ def pubkey_run(args):
     public = load_public_key(args.key)
     if not args.device_id:
         if args.output:
-            raise PotkitError("--output needs --device-id (it writes a provisioning file)")
+            raise PotkitError("--output writes a provisioning file, which names a board; add --device-id ID")
         print(public.hex())
         return
     doc = provisioning_document(public, args.device_id, args.issuer_url, args.skew_ms)

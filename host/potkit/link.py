@@ -39,7 +39,7 @@ STATUS_LEN = struct.calcsize(STATUS_FMT)
 
 
 class LinkError(PotkitError):
-    pass
+    exit_code = 4   # the board did not answer, or answered nonsense
 
 
 class LinkTimeout(LinkError):

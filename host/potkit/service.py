@@ -81,13 +81,22 @@ def _hex_field(obj, name, length=None, required=True, max_len=None):
     return b
 
 
-def _json_body(body):
+def _json_body(body, fields=None):
+    """The request object; 400 for bad JSON (a 2,000-deep array included:
+    RecursionError), a non-object, or a field not in `fields` (a typo such
+    as "chalenge" must not be ignored)."""
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise HttpError(400, "bad JSON: %s" % e)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise HttpError(400, "bad JSON: %s" % (str(e)[:100] if not isinstance(e, RecursionError)
+                                                else "nested too deeply"))
     if not isinstance(obj, dict):
         raise HttpError(400, "the body must be a JSON object")
+    if fields is not None:
+        extra = sorted(set(obj) - set(fields))
+        if extra:
+            raise HttpError(400, "unknown field(s) %s; the fields are %s"
+                            % (", ".join(repr(k[:40]) for k in extra), ", ".join(fields)))
     return obj
 
 
@@ -305,7 +314,8 @@ class PotService:
             b"/v1/issue": {b"POST": self.http_issue},
             b"/v1/verify": {b"POST": self.http_verify},
             b"/metrics": {b"GET": self.http_metrics},
-            b"/health": {b"GET": self.http_health},
+            b"/health": {b"GET": self.http_health, b"HEAD": self.http_health},
+            b"/": {b"GET": self.http_index},
         }
 
     def handle(self, method, path, body):
@@ -337,8 +347,11 @@ class PotService:
 
     # POST /v1/issue {"ctx": hex, "tier": 0..3 | name, "challenge": hex?, "anchor": bool?}
     def http_issue(self, body):
-        req = _json_body(body)
+        req = _json_body(body, ("ctx", "tier", "challenge", "anchor"))
         ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
+        anchor = req.get("anchor", False)
+        if anchor is not True and anchor is not False:
+            raise HttpError(400, "field 'anchor' must be true or false, got %s" % json.dumps(anchor)[:40])
         if "tier" not in req:
             raise HttpError(400, "missing field 'tier'")
         try:
@@ -351,13 +364,13 @@ class PotService:
         resp = {"record": record.hex(), "tier": TIER_NAMES[tier], "timestamp_ns": now.time_ns,
                 "uncertainty_ns": now.uncertainty_ns, "sources": now.source_count,
                 "confidence_ppm": now.confidence_ppm}
-        if req.get("anchor") is True:
+        if anchor:
             resp["anchor"] = onchain_anchor(record, ctx).hex()
         return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
 
     # POST /v1/verify {"record": hex, "ctx": hex, "challenge": hex?}
     def http_verify(self, body):
-        req = _json_body(body)
+        req = _json_body(body, ("record", "ctx", "challenge"))
         record = _hex_field(req, "record", 143)
         ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
         challenge = _hex_field(req, "challenge", 32, required=False)
@@ -371,6 +384,12 @@ class PotService:
         from prometheus_client import generate_latest
 
         return 200, METRICS_TYPE, generate_latest(self.metrics.registry), (), False
+
+    def http_index(self, body):
+        """GET /: the routes, so that a person with curl finds their way."""
+        routes = {p.decode(): sorted(m.decode() for m in ms) for p, ms in sorted(self.routes.items())}
+        doc = {"service": "potkit", "routes": routes, "spec": "docs/spec.md section 7"}
+        return 200, JSON_TYPE, json.dumps(doc, indent=1).encode(), (), False
 
     def http_health(self, body):
         st = self.timebase.status()
@@ -486,6 +505,10 @@ class HttpProtocol(TrackedProtocol):
         buf = self.buf
         end = buf.find(b"\r\n\r\n", 0, MAX_HEADER + 4)
         if end < 0:
+            if buf.find(b"\n\n", 0, MAX_HEADER + 2) >= 0:
+                # Bare LF line ends (printf without \r): answered, not left hanging.
+                self.fail(HttpError(400, "lines must end in CRLF (\\r\\n), not a bare LF", close=True))
+                return False
             if len(buf) > MAX_HEADER:
                 self.fail(HttpError(431, "request line and headers exceed %d bytes" % MAX_HEADER, close=True))
             return False
@@ -542,8 +565,15 @@ class HttpProtocol(TrackedProtocol):
         self.sent_continue = False
         path = target.split(b"?", 1)[0]
         status, ctype, rbody, headers, close = self.service.handle(method, path, body)
+        if self.server.access_log is not None:
+            peer = self.transport.get_extra_info("peername") or ("?", 0)
+            self.server.access_log.info("%s %s %s %d %d", peer[0], method.decode("latin-1"),
+                                        path.decode("latin-1")[:200], status, len(rbody))
         close = close or not keep_alive
-        self.send(_response(status, ctype, rbody, headers, close), close)
+        resp = _response(status, ctype, rbody, headers, close)
+        if method == b"HEAD":  # the headers of GET, Content-Length included, no body
+            resp = resp[:len(resp) - len(rbody)]
+        self.send(resp, close)
         return True
 
 
@@ -607,23 +637,37 @@ class Server:
         self.want = {"http": http, "tcp": tcp, "udp": udp}
         self.idle_timeout = idle_timeout
         self.connections = set()
+        self.access_log = None   # a logging.Logger: one line per HTTP request
         self.addresses = {}
         self._servers = []
         self._udp = None
         self._sweeper = None
 
     async def start(self):
+        """Binds every endpoint; a PotkitError naming the address if one cannot be bound."""
+        try:
+            return await self._start()
+        except OSError as e:
+            self.close()
+            kind, addr = self._binding
+            raise PotkitError("cannot listen on %s %s:%d: %s; choose another --%s address or stop what uses it"
+                              % (kind.upper(), addr[0], addr[1], e.strerror or e, kind))
+
+    async def _start(self):
         loop = asyncio.get_running_loop()
+        self._binding = ("http", self.want["http"])
         if self.want["http"]:
             s = await loop.create_server(lambda: HttpProtocol(self.service, self), *self.want["http"],
                                          backlog=4096, reuse_address=True)
             self._servers.append(s)
             self.addresses["http"] = s.sockets[0].getsockname()[:2]
+        self._binding = ("tcp", self.want["tcp"])
         if self.want["tcp"]:
             s = await loop.create_server(lambda: BoardTcpProtocol(self.service, self), *self.want["tcp"],
                                          backlog=1024, reuse_address=True)
             self._servers.append(s)
             self.addresses["tcp"] = s.sockets[0].getsockname()[:2]
+        self._binding = ("udp", self.want["udp"])
         if self.want["udp"]:
             self._udp, _ = await loop.create_datagram_endpoint(lambda: BoardUdpProtocol(self.service),
                                                                local_addr=self.want["udp"])
@@ -639,6 +683,18 @@ class Server:
             for c in [c for c in self.connections if c.last < limit]:
                 c.transport.close()
 
+    async def drain(self, seconds):
+        """Stop listening; let the answers already queued reach their clients
+        (at most `seconds`), then return (close() ends the connections)."""
+        for s in self._servers:
+            s.close()
+        if self._udp:
+            self._udp.close()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and any(
+                not c.transport.is_closing() and c.transport.get_write_buffer_size() for c in self.connections):
+            await asyncio.sleep(0.02)
+
     def close(self):
         if self._sweeper:
             self._sweeper.cancel()
@@ -652,37 +708,64 @@ class Server:
 
 # --- CLI ---------------------------------------------------------------------------
 def _hostport(text):
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise PotkitError("expected HOST:PORT (port 0-65535), got %r" % text)
-    return (host.strip("[]") or "127.0.0.1", int(port))
+    from potkit import validate
+
+    return validate.hostport(text, "address", allow_zero=True)
 
 
 def serve_args(p):
-    from potkit import keys, timebase
+    from potkit import keys, logs, timebase, validate
 
     p.add_argument("--key", default=keys.default_key_path(), help="issuer private key (mode 0600)")
-    p.add_argument("--http", default="127.0.0.1:8080", help="HTTP API address HOST:PORT (port 0: any)")
-    p.add_argument("--tcp", help="board TCP endpoint HOST:PORT (off unless given)")
-    p.add_argument("--udp", help="board UDP endpoint HOST:PORT (off unless given)")
-    p.add_argument("--skew-ms", type=int, help="clock skew the verifier tolerates (default: the verifier's)")
-    p.add_argument("--cache-capacity", type=int, help="replay-cache entries (default %d)" % DEFAULT_CACHE_CAPACITY)
-    p.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S, help="seconds before an idle connection closes")
+    p.add_argument("--http", default="127.0.0.1:8080", type=validate.arg(validate.hostport, "--http", allow_zero=True),
+                   help="HTTP API address HOST:PORT (port 0: any)")
+    p.add_argument("--tcp", type=validate.arg(validate.hostport, "--tcp", allow_zero=True),
+                   help="board TCP endpoint HOST:PORT (off unless given)")
+    p.add_argument("--udp", type=validate.arg(validate.hostport, "--udp", allow_zero=True),
+                   help="board UDP endpoint HOST:PORT (off unless given)")
+    p.add_argument("--skew-ms", type=validate.arg(validate.skew_ms, "--skew-ms"),
+                   help="clock skew the verifier tolerates in ms (default: the verifier's, 500)")
+    p.add_argument("--cache-capacity", type=validate.arg(validate.cache_capacity, "--cache-capacity"),
+                   help="replay-cache entries (default %d)" % DEFAULT_CACHE_CAPACITY)
+    p.add_argument("--idle-timeout", type=validate.arg(validate.idle_timeout_s, "--idle-timeout"),
+                   default=IDLE_TIMEOUT_S, help="seconds before an idle connection closes")
+    p.add_argument("--drain-s", type=validate.arg(validate.idle_timeout_s, "--drain-s"), default=5.0,
+                   help="on SIGTERM: seconds to let answers already queued reach their clients")
     p.add_argument("--uvloop", action="store_true",
                    help="run on uvloop if installed (measured: same throughput, far worse tail latency)")
     timebase.add_source_args(p)
+    logs.add_log_args(p)
+
+
+def reload_config(tb, log):
+    """SIGHUP: read the time-source config again (sources, tolerances); on any
+    error keep the running one. Connections are not touched."""
+    from potkit import config
+
+    try:
+        tb.config = config.config_from_args(tb.config_path)
+    except PotkitError as e:
+        log.error("SIGHUP: config not reloaded, the old one stays: %s", e)
+        return False
+    log.info("SIGHUP: config reloaded from %s: %d sources, synthesis %s", tb.config_path or "the built-in list",
+             len(tb.config.sources), tb.config.synthesis)
+    return True
 
 
 def serve_run(args):
-    from potkit import keys, timebase
+    import logging
+
+    from potkit import keys, logs, timebase
     from potkit.issuer import Issuer
 
+    log = logs.setup(args.log_format, args.log_level)
     sk = keys.load_signing_key(args.key)
     tb = timebase.timebase_from_args(args)
     tb.start()
     service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity)
-    server = Server(service, _hostport(args.http), args.tcp and _hostport(args.tcp),
-                    args.udp and _hostport(args.udp), args.idle_timeout)
+    server = Server(service, args.http, args.tcp, args.udp, args.idle_timeout)
+    if args.access_log:
+        server.access_log = logging.getLogger("potkit.access")
     # The standard loop by default. tools/bench_issuer.py measured both at
     # 500 connections: the same ~5,000 issue+verify req/s (the work is
     # Python, not I/O), but uvloop served some connections seconds late
@@ -692,7 +775,7 @@ def serve_run(args):
         try:
             import uvloop
         except ImportError:
-            raise PotkitError("--uvloop: the uvloop package is not installed")
+            raise PotkitError("--uvloop: the uvloop package is not installed; pip install uvloop, or drop --uvloop")
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         loop_name = "uvloop"
 
@@ -702,19 +785,28 @@ def serve_run(args):
         print("potkit serve: listening %s loop=%s public_key=%s" % (
             " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())), loop_name,
             service.issuer.public_key.hex()), flush=True)
+        log.info("listening %s", " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())))
         st = tb.status()
         if not st["ok"]:
             print("potkit serve: not issuing yet: %s" % st.get("reason"), file=sys.stderr, flush=True)
         # SIGINT and SIGTERM end the service cleanly (listeners closed,
-        # refresh thread stopped), also when started in the background.
+        # queued answers drained, refresh thread stopped), also when started
+        # in the background; SIGHUP reloads the time-source config.
+        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):
                 pass
         try:
+            loop.add_signal_handler(signal.SIGHUP, reload_config, tb, log)
+        except (NotImplementedError, RuntimeError, AttributeError):
+            pass
+        try:
             await stop.wait()
+            log.info("stopping: listeners closed, draining for up to %g s", args.drain_s)
+            await server.drain(args.drain_s)
         finally:
             server.close()
         print("potkit serve: stopped", file=sys.stderr, flush=True)

@@ -40,8 +40,8 @@ Normative description: docs/spec.md section 6. In short:
    exactly; it falls as sources fail or disagree and as the agreeing ones
    drift apart. It never exceeds 1e6.
 """
-import concurrent.futures
 import datetime
+import threading
 import time
 
 from potkit import PotkitError
@@ -51,6 +51,9 @@ MIN_SOURCES = 3
 DEFAULT_TOLERANCE_NS = 100000000      # 100 ms beyond the readings' own uncertainty
 DEFAULT_TIMEOUT_S = 3.0
 PPM = 1000000
+
+NO_SOURCES_FIX = ("offline or in a lab? point --config (or $POTKIT_CONFIG) at your own servers: "
+                  "see examples/ and the README section \"Offline or in a lab\"")
 
 NTP_INJECT = "NTP_INJECT"
 OUTLIER = "OUTLIER"
@@ -63,6 +66,8 @@ class SynthesisError(PotkitError):
     Carries what was seen (readings, errors, alarms) so that callers can
     still show and count it.
     """
+
+    exit_code = 3
 
     def __init__(self, message, readings=(), errors=(), alarms=()):
         PotkitError.__init__(self, message)
@@ -190,8 +195,8 @@ def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAUL
     chosen, redundant = _one_per_operator(readings)
     n = len(chosen)
     if n < min_sources:
-        raise SynthesisError("only %d source(s) of distinct operators answered, %d needed"
-                             % (n, min_sources), readings, errors, alarms)
+        raise SynthesisError("only %d source(s) of distinct operators answered, %d needed; %s"
+                             % (n, min_sources, NO_SOURCES_FIX), readings, errors, alarms)
     agreeing = largest_agreeing_set(chosen, tolerance_ns)
     if len(agreeing) < min_sources or 2 * len(agreeing) <= n:
         raise SynthesisError(
@@ -229,7 +234,7 @@ def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAUL
         if isinstance(e, SourceError) and e.kind == SOURCE_AUTH:
             auth_failed.add(getattr(e, "operator", None) or e.source)
     total = n + len(auth_failed - operators)
-    unc = sorted((r.uncertainty_ns for r in agreeing), reverse=True)
+    unc = sorted((r.uncertainty_ns for r in agreeing), reverse=True) + [0]
     limit = unc[0] + unc[1] + tolerance_ns
     conf = confidence_ppm(len(agreeing), total, max(offsets) - min(offsets), limit)
 
@@ -246,8 +251,12 @@ def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAUL
 def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
     """Query sources (objects with .query() and .name) in parallel -> (readings, errors).
 
-    Every source gets its own thread; whatever has not answered by the
-    deadline is UNREACHABLE. Readings and errors come in the order of
+    Every source gets its own daemon thread; whatever has not answered by
+    the deadline is UNREACHABLE. The deadline holds: a query stuck past it
+    (a silent DNS resolver, a server that never answers) is abandoned, and
+    being a daemon thread it cannot keep the process alive either (a
+    ThreadPoolExecutor's workers are joined at exit: `potkit time` would
+    print at 3 s and exit at 10). Readings and errors come in the order of
     `sources` (configuration order breaks ties in the synthesis). Errors
     keep the source's operator (for the confidence count of failed
     authentications).
@@ -255,25 +264,34 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
     readings, errors = [], []
     if not sources:
         return readings, errors
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="potkit-src")
-    try:
-        futures = {pool.submit(s.query): s for s in sources}
-        done, _ = concurrent.futures.wait(futures, timeout=timeout_s)
-        for fut, src in futures.items():     # in the order of `sources`
-            if fut not in done:
-                e = SourceError(UNREACHABLE, src.name, "no answer within %.1f s" % timeout_s)
-            else:
-                try:
-                    readings.append(fut.result())
-                    continue
-                except Exception as exc:   # a SourceError, or a client bug reported as ERROR
-                    e = exc
-                    if not hasattr(e, "source"):
-                        e.source = src.name
-            e.operator = getattr(src, "operator", None)
-            errors.append(e)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    results = [None] * len(sources)
+    done = threading.Semaphore(0)
+
+    def run(i, src):
+        try:
+            results[i] = (True, src.query())
+        except BaseException as exc:   # a SourceError, or a client bug reported as ERROR
+            results[i] = (False, exc)
+        done.release()
+
+    for i, src in enumerate(sources):
+        threading.Thread(target=run, args=(i, src), name="potkit-src", daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    for _ in sources:
+        if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            break
+    for src, res in zip(sources, list(results)):     # in the order of `sources`
+        if res is None:
+            e = SourceError(UNREACHABLE, src.name, "no answer within %.1f s" % timeout_s)
+        elif res[0]:
+            readings.append(res[1])
+            continue
+        else:
+            e = res[1]
+            if not hasattr(e, "source"):
+                e.source = src.name
+        e.operator = getattr(src, "operator", None)
+        errors.append(e)
     return readings, errors
 
 
@@ -316,7 +334,7 @@ def format_table(readings, errors, result=None):
                      "%+.6f" % (r.offset_ns / 1e9), "%.6f" % (r.uncertainty_ns / 1e9),
                      "%.1f" % (r.delay_ns / 1e6), status.get(id(r), "-")))
     for e in errors:
-        kind, src, msg = _error_alarm(e)
+        kind, src, msg = error_text(e)
         rows.append(("", src, getattr(e, "operator", None) or "", "", "", "", "", "%s: %s" % (kind, msg)))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
@@ -325,30 +343,102 @@ def format_table(readings, errors, result=None):
     return "\n".join(lines)
 
 
+LEGEND = """\
+  kind      ntp (unauthenticated), nts, roughtime (signed), https (TLS Date header, 1 s resolution)
+  auth      yes: the reading is authenticated (NTS MAC, Roughtime signature, TLS certificate)
+  offset s  server time minus this host's clock: + means this host is behind, - ahead
+  +- s      the reading's own uncertainty (half the round trip + the server's dispersion)
+  status    used: in the agreeing majority; same operator: a second server of an operator
+            already counted (one witness); ISOLATED: disagrees (alarm); otherwise why it failed"""
+
+
+def clock_direction(offset_ns):
+    if offset_ns == 0:
+        return "this host's clock is exact"
+    return "this host's clock is %.6f s %s" % (abs(offset_ns) / 1e9, "behind" if offset_ns > 0 else "ahead")
+
+
+def error_text(e):
+    """A source failure without raw library text: kind and a short reason."""
+    kind, src, msg = _error_alarm(e)
+    msg = " ".join(str(msg).split())
+    if len(msg) > 90:
+        msg = msg[:87] + "..."
+    return kind, src, msg
+
+
+def result_json(readings, errors, result=None, error=None):
+    srcs = []
+    status = {}
+    if result is not None:
+        for r in result.used:
+            status[id(r)] = "used"
+        for r in result.redundant:
+            status[id(r)] = "same operator"
+        for r in result.isolated:
+            status[id(r)] = "isolated"
+    for r in readings:
+        srcs.append({"kind": r.kind, "source": r.source, "operator": r.operator, "authenticated": r.authenticated,
+                     "offset_ns": r.offset_ns, "uncertainty_ns": r.uncertainty_ns, "delay_ns": r.delay_ns,
+                     "status": status.get(id(r), "-")})
+    for e in errors:
+        kind, src, msg = error_text(e)
+        srcs.append({"source": src, "operator": getattr(e, "operator", None), "status": kind, "error": msg})
+    doc = {"ok": result is not None, "sources": srcs}
+    if result is not None:
+        doc.update(time_ns=result.time_ns, time=format_time_ns(result.time_ns), offset_ns=result.offset_ns,
+                   uncertainty_ns=result.uncertainty_ns, source_count=result.source_count,
+                   confidence_ppm=result.confidence_ppm,
+                   alarms=[{"kind": k, "source": s, "message": m} for k, s, m in result.alarms])
+    else:
+        doc["error"] = str(error)
+    return doc
+
+
 def time_args(parser):
-    parser.add_argument("--config", metavar="FILE", help="JSON source list (default: the built-in public servers)")
-    parser.add_argument("--tolerance-ms", type=float, help="agreement bound beyond each reading's uncertainty")
-    parser.add_argument("--min-sources", type=int, help="distinct operators needed (default 3)")
-    parser.add_argument("--timeout", type=float, help="overall deadline in seconds")
+    from potkit import validate
+
+    parser.add_argument("--config", metavar="FILE",
+                        help="JSON source list (default: $POTKIT_CONFIG, else the built-in public servers)")
+    parser.add_argument("--tolerance-ms", type=validate.arg(validate.tolerance_ms, "--tolerance-ms"),
+                        help="agreement bound beyond each reading's uncertainty (0..60000; default 100)")
+    parser.add_argument("--min-sources", type=validate.arg(validate.min_sources, "--min-sources"),
+                        help="distinct operators needed (3..64; default 3)")
+    parser.add_argument("--timeout", type=validate.arg(validate.timeout_s, "--timeout"),
+                        help="overall deadline in seconds (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("-v", "--verbose", action="store_true", help="explain the columns (a legend)")
 
 
 def time_run(args):
-    from potkit.config import default_config, load_config
-    config = load_config(args.config) if args.config else default_config()
+    import json
+
+    from potkit.config import config_from_args
+    config = config_from_args(args.config)
     if args.tolerance_ms is not None:
-        config.synthesis["tolerance_ms"] = args.tolerance_ms
+        config.set("tolerance_ms", args.tolerance_ms, "--tolerance-ms")
     if args.min_sources is not None:
-        config.synthesis["min_sources"] = args.min_sources
+        config.set("min_sources", args.min_sources, "--min-sources")
     if args.timeout is not None:
-        config.synthesis["timeout_s"] = args.timeout
+        config.set("timeout_s", args.timeout, "--timeout")
+    config.check()
     try:
         result = synthesize_config(config)
     except SynthesisError as e:
-        print(format_table(e.readings, e.errors))
+        if args.json:
+            print(json.dumps(result_json(e.readings, e.errors, error=e), indent=2))
+        else:
+            print(format_table(e.readings, e.errors))
         raise
+    if args.json:
+        print(json.dumps(result_json(result.readings, result.errors, result), indent=2))
+        return 0
+    if args.verbose:
+        print(LEGEND)
+        print()
     print(format_table(result.readings, result.errors, result))
     print()
-    print("time        %s (local clock %+.6f s)" % (format_time_ns(result.time_ns), result.offset_ns / 1e9))
+    print("time        %s (%s)" % (format_time_ns(result.time_ns), clock_direction(result.offset_ns)))
     print("uncertainty +-%.6f s" % (result.uncertainty_ns / 1e9))
     print("sources     %d of distinct operators agree" % result.source_count)
     print("confidence  %d ppm" % result.confidence_ppm)

@@ -31,6 +31,7 @@ Refusals (TimeBaseUnavailable, a PotkitError; a 503 in the service):
 - fewer than 3 sources, or a confidence above 1,000,000 ppm (a record
   receiver would reject the record: spec section 1).
 """
+import logging
 import threading
 import time
 
@@ -43,8 +44,16 @@ DEFAULT_DRIFT_PPM = 500
 DEFAULT_RETRY_S = 1.0
 
 
+log = logging.getLogger("potkit.timebase")
+# Silent unless a command sets up logging (`potkit serve`: potkit.logs); the
+# one-shot commands report through their exit status and one error line.
+logging.getLogger("potkit").addHandler(logging.NullHandler())
+
+
 class TimeBaseUnavailable(PotkitError):
     """The timebase cannot vouch for the time now (the reason is the message)."""
+
+    exit_code = 3
 
 
 class Now:
@@ -122,8 +131,13 @@ class TimeBase:
             self.failures += 1
             self.last_error = "%s: %s" % (type(e).__name__, e)
             self.last_attempt = e
+            if self._state is not None or self.failures == 1:
+                log.warning("issuance stopped: %s", self.last_error)
             self._state = None
             raise
+        if self._state is None:
+            log.info("issuance %s: %d sources agree, confidence %d ppm, uncertainty %.3f ms",
+                     "started" if self.refreshes == 0 else "resumed", state[3], state[4], state[2] / 1e6)
         self._state = state
         self.last_result = result
         self.last_attempt = result
@@ -242,20 +256,36 @@ class FixedTimeBase(TimeBase):
 
 # --- CLI glue: the real path, synthesis over configured sources -------------------
 def add_source_args(p):
+    from potkit import validate
+
     p.add_argument("--config", metavar="FILE",
-                   help="JSON time-source list (potkit.config; default: the built-in public servers)")
-    p.add_argument("--refresh-s", type=float, default=DEFAULT_REFRESH_S,
-                   help="seconds between syntheses (default %g)" % DEFAULT_REFRESH_S)
-    p.add_argument("--max-age-s", type=float, default=DEFAULT_MAX_AGE_S,
+                   help="JSON time-source list (potkit.config; default: $POTKIT_CONFIG, else the built-in "
+                        "public servers; examples/ has configs for a LAN and a lab)")
+    p.add_argument("--refresh-s", type=validate.arg(validate.refresh_s, "--refresh-s"), default=DEFAULT_REFRESH_S,
+                   help="seconds between syntheses, at least 1 (default %g)" % DEFAULT_REFRESH_S)
+    p.add_argument("--max-age-s", type=validate.arg(validate.max_age_s, "--max-age-s"), default=DEFAULT_MAX_AGE_S,
                    help="refuse to issue once the synthesis is this old (default %g)" % DEFAULT_MAX_AGE_S)
-    p.add_argument("--drift-ppm", type=int, default=DEFAULT_DRIFT_PPM,
+    p.add_argument("--drift-ppm", type=validate.arg(validate.drift_ppm, "--drift-ppm"), default=DEFAULT_DRIFT_PPM,
                    help="assumed bound on the monotonic clock's rate error (default %d)" % DEFAULT_DRIFT_PPM)
+
+
+def check_source_args(args):
+    """The settings that must hold together (BadValue, exit status 2)."""
+    from potkit import validate
+
+    if args.max_age_s <= args.refresh_s:
+        raise validate.BadValue("--max-age-s %g must exceed --refresh-s %g, or the synthesis expires between "
+                                "refreshes; raise --max-age-s or lower --refresh-s" % (args.max_age_s, args.refresh_s))
 
 
 def timebase_from_args(args):
     """A TimeBase over the configured sources (not started)."""
     from potkit import config, synth
 
-    cfg = config.load_config(args.config) if args.config else config.default_config()
-    return TimeBase(lambda: synth.synthesize_config(cfg), refresh_s=args.refresh_s,
-                    max_age_s=args.max_age_s, drift_ppm=args.drift_ppm)
+    check_source_args(args)
+    cfg = config.config_from_args(args.config)
+    tb = TimeBase(lambda: synth.synthesize_config(tb.config), refresh_s=args.refresh_s,
+                  max_age_s=args.max_age_s, drift_ppm=args.drift_ppm)
+    tb.config = cfg
+    tb.config_path = args.config or config.config_path_from_env()
+    return tb

@@ -389,7 +389,31 @@ def test_cli_message_file_that_cannot_be_read_is_a_clear_error(tmp_path, capsys)
     key = str(tmp_path / "issuer.key")
     keys.generate_keypair(key)
     missing = str(tmp_path / "no-such-file")
-    assert cli.main(["issue", "--key", key, "--device-id", "b", "--message", missing]) == 1
-    assert cli.main(["verify", "00" * 143, "--key", key, "--device-id", "b", "--message", missing]) == 1
+    assert cli.main(["issue", "--key", key, "--device-id", "b", "--message-file", missing]) == 2
+    assert cli.main(["verify", "00" * 143, "--key", key, "--device-id", "b", "--message-file", missing]) == 2
     err = capsys.readouterr().err
-    assert err.count("potkit: cannot read --message %s" % missing) == 2, err
+    assert err.count("potkit: cannot read --message-file %s" % missing) == 2, err
+
+
+def test_message_is_the_same_bytes_as_text_file_and_stdin(tmp_path, monkeypatch):
+    """--message TEXT, --message-file PATH and --message-file - hash the same
+    bytes (a file's trailing newline is part of it, never stripped)."""
+    import io
+    import types
+
+    from potkit.issuer import ctx_from_args
+    from potkit.keys import device_context
+
+    def ctx(**kw):
+        a = dict(ctx=None, device_id="door-1", message=None, message_file=None)
+        a.update(kw)
+        return ctx_from_args(types.SimpleNamespace(**a))
+
+    f = tmp_path / "m"
+    f.write_bytes(b"unlock")
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"unlock")))
+    want = device_context("door-1", b"unlock")
+    assert ctx(message="unlock") == ctx(message_file=str(f)) == ctx(message_file="-") == want
+    f.write_bytes(b"unlock\n")
+    assert ctx(message_file=str(f)) == device_context("door-1", b"unlock\n") != want
+    assert ctx() == device_context("door-1")

@@ -38,7 +38,7 @@ def test_keygen_never_overwrites_without_force(tmp_path):
         before = f.read()
     with pytest.raises(PotkitError, match="exists"):
         keys.generate_keypair(path)
-    assert cli.main(["keygen", "--key", path]) == 1
+    assert cli.main(["keygen", "--key", path]) == 2
     with open(path, "rb") as f:
         assert f.read() == before
     new_public = keys.generate_keypair(path, force=True)
@@ -80,7 +80,7 @@ def test_serve_refuses_world_readable_key_through_the_cli(tmp_path):
     p = subprocess.run([sys.executable, "-m", "potkit.cli", "serve", "--key", path, "--http", "127.0.0.1:0"],
                        capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"])))
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert "group/others" in p.stderr
 
 
@@ -137,7 +137,7 @@ def test_pubkey_prints_hex_and_writes_provisioning_file(capsys, tmp_path):
 
     assert bytes.fromhex(doc["ctx"]) == grg.context_device("board-7")
     # Not overwritten without --force.
-    assert cli.main(["pubkey", "--key", path, "--device-id", "other", "-o", out]) == 1
+    assert cli.main(["pubkey", "--key", path, "--device-id", "other", "-o", out]) == 2
     assert cli.main(["pubkey", "--key", path, "--device-id", "other", "-o", out, "--force"]) == 0
 
 
@@ -158,6 +158,7 @@ def test_unreadable_files_are_clear_errors(capsys, tmp_path):
     os.close(fd)
     with pytest.raises(PotkitError, match="cannot read key file"):
         keys.load_signing_key(path)
+    os.unlink(path)  # a .pub alone (a provisioning machine without the private key)
     with open(path + ".pub", "wb") as f:
         f.write(b"\xff" * 65)
     with pytest.raises(PotkitError, match="cannot read public key file"):
@@ -166,10 +167,10 @@ def test_unreadable_files_are_clear_errors(capsys, tmp_path):
     missing = os.path.join(d, "no-such-dir", "k")
     with pytest.raises(PotkitError, match="cannot write"):
         keys.generate_keypair(missing)
-    assert cli.main(["keygen", "--key", missing]) == 1
+    assert cli.main(["keygen", "--key", missing]) == 2
     keys.generate_keypair(os.path.join(d, "good"))
     assert cli.main(["pubkey", "--key", os.path.join(d, "good"), "--device-id", "b",
-                     "-o", os.path.join(d, "no-such-dir", "b.json")]) == 1
+                     "-o", os.path.join(d, "no-such-dir", "b.json")]) == 2
     assert capsys.readouterr().err.count("potkit: cannot write") == 2
 
 

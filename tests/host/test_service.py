@@ -462,7 +462,7 @@ def test_cli_issue_then_verify(env, capsys):
     with open(msg, "w") as f:
         f.write("hello")
     assert cli.main(["issue", "--key", env["key"], "--config", env["config"], "--device-id", "b",
-                     "--message", msg]) == 0
+                     "--message-file", msg]) == 0
     record = capsys.readouterr().out.split()[0]
     assert make_verifier(keys.load_public_key(env["key"])).verify(
         bytes.fromhex(record), grg.context_message("b", b"hello"), time.time_ns()) == fw.OK
