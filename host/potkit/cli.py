@@ -21,6 +21,7 @@ COMMANDS = {
     "verify": ("potkit.issuer", "verify", "verify a PoT record for a context"),
     "serve": ("potkit.service", "serve", "run the PoT service (HTTP, TCP and UDP)"),
     "device": ("potkit.device", "device", "deploy to a board and talk to it (deploy|sync|send|status)"),
+    "audit": ("potkit.auditlog.cli", "audit", "the audit log: verify|export|witness|checkpoint"),
 }
 
 
