@@ -43,7 +43,7 @@ def vkey(name, public_key, sig_type=ED25519):
 
 def parse_vkey(text):
     """(name, public_key, sig_type) from a vkey; NoteError if malformed."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise NoteError("verifier key %r: expected name+keyid+key" % text[:80])
     name, kid, b64 = parts

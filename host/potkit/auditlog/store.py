@@ -41,19 +41,33 @@ class Store:
         return sql.replace("?", self.p)
 
     def setup(self):
-        cur = self.conn.cursor()
+        cur = self._cursor()
         for s in SCHEMA:
             cur.execute(s.format(blob=self.blob))
         self.conn.commit()
 
     def iter_entries(self, start=0, end=None, batch=10000):
         """(idx, data, leaf) in index order, from `start` to `end` (exclusive)."""
+        done = start
+        for attempt in (1, 2):
+            try:
+                for row in self._iter_entries(done, end, batch):
+                    done = row[0] + 1
+                    yield row
+                return
+            except self.errors as e:
+                self._rollback()
+                self._after_write_error()   # a dropped session: one retry on a new one
+                if attempt == 2:
+                    raise LogUnavailable("cannot read the audit log (%s): %s" % (self.kind, _one_line(e)))
+
+    def _iter_entries(self, start, end, batch):
         pos = start
         while True:
             hi = pos + batch if end is None else min(end, pos + batch)
             if hi <= pos:
                 return
-            cur = self.conn.cursor()
+            cur = self._cursor()
             cur.execute(self._q("SELECT idx, data, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
                         (pos, hi))
             rows = cur.fetchall()
@@ -62,7 +76,7 @@ class Store:
                 yield idx, bytes(data), bytes(leaf)
             if end is None and not rows:
                 # A gap is not the end: look for any later row (a deleted row).
-                cur = self.conn.cursor()
+                cur = self._cursor()
                 cur.execute(self._q("SELECT MIN(idx) FROM entries WHERE idx >= ?"), (hi,))
                 nxt = cur.fetchone()[0]
                 self._end_read()
@@ -72,21 +86,21 @@ class Store:
             pos = hi
 
     def count(self):
-        cur = self.conn.cursor()
+        cur = self._cursor()
         cur.execute("SELECT COUNT(*) FROM entries")
         n = cur.fetchone()[0]
         self._end_read()
         return n
 
     def latest_checkpoint(self):
-        cur = self.conn.cursor()
+        cur = self._cursor()
         cur.execute("SELECT note FROM checkpoint WHERE id = 1")
         row = cur.fetchone()
         self._end_read()
         return row[0] if row else None
 
     def checkpoints(self):
-        cur = self.conn.cursor()
+        cur = self._cursor()
         cur.execute("SELECT size, note FROM checkpoints ORDER BY size")
         rows = cur.fetchall()
         self._end_read()
@@ -95,7 +109,7 @@ class Store:
     def append_batch(self, first_idx, rows, size, note, history):
         """rows: [(data, leaf, time_ns, kind, ctx_hash, attack)]. Raises LogUnavailable."""
         try:
-            cur = self.conn.cursor()
+            cur = self._cursor()
             self._begin(cur)
             if rows:
                 cur.executemany(self._q("INSERT INTO entries (idx, data, leaf, time_ns, kind, ctx_hash, attack)"
@@ -109,11 +123,24 @@ class Store:
             self.conn.commit()
         except self.errors as e:
             self._rollback()
+            self._after_write_error()
             raise LogUnavailable("cannot store the audit log (%s): %s" % (self.kind, _one_line(e)))
 
     def audit_counts(self, ctx_hash, since_ns, kinds):
         """{attack code: count} of entries of `kinds` for ctx_hash with time_ns >= since_ns."""
-        cur = self.conn.cursor()
+        try:
+            return self._audit_counts(ctx_hash, since_ns, kinds)
+        except self.errors:
+            self._rollback()
+            self._after_write_error()
+        try:
+            return self._audit_counts(ctx_hash, since_ns, kinds)
+        except self.errors as e:
+            self._rollback()
+            raise LogUnavailable("cannot read the audit log (%s): %s" % (self.kind, _one_line(e)))
+
+    def _audit_counts(self, ctx_hash, since_ns, kinds):
+        cur = self._cursor()
         marks = ", ".join([self.p] * len(kinds))
         cur.execute(self._q("SELECT attack, COUNT(*) FROM entries WHERE ctx_hash = ? AND time_ns >= ?"
                             " AND kind IN (%s) GROUP BY attack" % marks), (ctx_hash, since_ns) + tuple(kinds))
@@ -122,6 +149,12 @@ class Store:
         return dict(rows)
 
     def _begin(self, cur):
+        pass
+
+    def _cursor(self):
+        return self.conn.cursor()
+
+    def _after_write_error(self):
         pass
 
     def _end_read(self):
@@ -192,6 +225,26 @@ class PostgresStore(Store):
             self.setup()
         except psycopg.Error as e:
             raise PotkitError("cannot open audit log %s: %s" % (_redact(url), _one_line(e)))
+
+    def _cursor(self):
+        # After a failover, a restart or a terminated session: reconnect.
+        if self.conn.closed or self.conn.broken:
+            import psycopg
+
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = psycopg.connect(self.url, connect_timeout=10)
+        return self.conn.cursor()
+
+    def _after_write_error(self):
+        # A new session for the next try: it sees the server's settings as they
+        # are then (a database made writable again, a promoted standby).
+        try:
+            self.conn.close()
+        except Exception:
+            pass
 
     def _end_read(self):
         # End the read transaction psycopg opened (no idle-in-transaction snapshot).
