@@ -405,6 +405,8 @@ def device_args(p):
     p.add_argument("--sender", default="potkit", help="send: sender id (1..32 bytes)")
     p.add_argument("--message", help="send: the message to stamp")
     p.add_argument("--dry-run", action="store_true", help="deploy: print the mpremote steps only")
+    p.add_argument("--log", metavar="DB", help="sync/send: append the board's verdict to this audit log")
+    p.add_argument("--log-key", metavar="FILE", help="the audit log's key (default: DB.key)")
 
 
 def _issue_fn(args):
@@ -431,12 +433,21 @@ def device_run(args):
             raise PotkitError("deploy needs --port")
         deploy(args.port or "PORT", args.board, args.device_id, pk, args.dry_run)
         return 0
+    audit = None
+    if args.log:
+        from potkit.auditlog.device_log import DeviceAudit
+
+        audit = DeviceAudit(args.log, args.log_key)
+    transport = "serial" if args.port else ("tcp" if args.tcp else "udp")
     dl = hostlink.DeviceLink(hostlink.open_transport(args.port, args.tcp, args.udp, args.baud))
     try:
         if args.action == "status":
             print(json.dumps(dl.status(), indent=2))
         elif args.action == "sync":
-            print(json.dumps(dl.sync(_issue_fn(args)), indent=2))
+            v = dl.sync(_issue_fn(args))
+            if audit:
+                audit.verdict(v, b"", None, transport, args.port or args.tcp or args.udp)
+            print(json.dumps(v, indent=2))
         else:
             if args.message is None:
                 raise PotkitError("send needs --message")
@@ -449,7 +460,12 @@ def device_run(args):
             # A stamped message carries a fresh record (random nonce, not a
             # challenge): issue() with a random 32-byte nonce.
             record = issue(os.urandom(32), ctx)
-            print(json.dumps(dl.send_stamped(args.sender, args.message.encode(), record), indent=2))
+            v = dl.send_stamped(args.sender, args.message.encode(), record)
+            if audit:
+                audit.verdict(v, ctx, record, transport, args.sender)
+            print(json.dumps(v, indent=2))
     finally:
         dl.close()
+        if audit:
+            audit.close()
     return 0

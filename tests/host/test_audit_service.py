@@ -414,8 +414,8 @@ def test_kill9_during_a_burst_loses_no_acknowledged_entry(env, tmp_path, backend
     ths = [threading.Thread(target=_burst, args=(s, stop, acked, errors)) for _ in range(8)]
     for t in ths:
         t.start()
-    while len(acked) < 300:
-        time.sleep(0.01)
+    assert wait_for(lambda: len(acked) >= 300 or not any(t.is_alive() for t in ths), 120)
+    assert len(acked) >= 300, s.stderr()
     s.kill9()
     stop.set()
     for t in ths:

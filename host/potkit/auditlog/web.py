@@ -120,7 +120,7 @@ class AuditHook:
 
     def verified(self, transport, conn, ctx, record, code, time_ns):
         attack = E.VERDICT_ATTACK.get(self.names[code])
-        tier = record[1] & 3 if len(record) > 1 else E.NONE
+        tier = record[0] & 3 if record else E.NONE
         return self.log.append(E.encode(E.VERIFY, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
                                         verdict=code, attack=E.attack_code(attack),
                                         ctx_hash=hashlib.sha256(ctx).digest(),
