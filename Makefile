@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench_compare.py
 	$(BIN)/python tools/bench_issuer.py
 	$(BIN)/python tools/bench_qemu.py
+	$(BIN)/python tools/bench_audit.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -17,7 +17,9 @@
 """
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +36,13 @@ from potkit.issuer import Issuer  # noqa: E402
 from potkit.timebase import FixedTimeBase, TimeBase  # noqa: E402
 
 DEVICE_ID = "demo-door-1"
+AUDIT = {}   # "log": potkit.auditlog.device_log.DeviceAudit of the board's verdicts
+
+
+def audit(v, device_id, message, record, link):
+    if AUDIT.get("log"):
+        AUDIT["log"].verdict(v, context_message(device_id, message), record,
+                             "tcp" if link.startswith("tcp") else "serial", link)
 
 
 def start_time_sources(n=3):
@@ -88,6 +97,7 @@ def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3, clock_u_
 
     def send(what, sender, message, record, expect):
         v = dl.send_stamped(sender, message, record)
+        audit(v, device_id, message, record, name)
         rows.append(row(name, what, sender, expect, v))
         return v
 
@@ -114,7 +124,9 @@ def flood(dl, name, issuer, device_id, rows, count=30):
     t0 = time.monotonic()
     for i in range(count):
         m = b"flood %d" % i
-        v = dl.send_stamped("flooder", m, issuer.issue(context_message(device_id, m), 3))
+        rec = issuer.issue(context_message(device_id, m), 3)
+        v = dl.send_stamped("flooder", m, rec)
+        audit(v, device_id, m, rec, name)
         busy += v["name"] == "BUSY"
     secs = time.monotonic() - t0
     rows.append((name, "%d commands in %.2f s (flood)" % (count, secs), "flooder", "BUSY after burst",
@@ -154,6 +166,30 @@ def start_qemu_board(public_key):
     return board
 
 
+def show_audit_log():
+    """The board's verdicts as a signed log: its checkpoint, and one entry's
+    inclusion proof checked offline with nothing but the log's public key."""
+    from potkit import cli, keys
+    from potkit.auditlog import entry as E
+    from potkit.auditlog.store import SqliteStore
+
+    cp = AUDIT.pop("log").close()
+    db = AUDIT["db"]
+    pub = keys.load_public_key(db + ".key").hex()
+    st = SqliteStore(db, readonly=True)
+    replay = [i for i, d, _ in st.iter_entries() if E.decode(d).attack == E.ATTACK_CODES["REPLAY"]]
+    st.close()
+    print()
+    print("== audit log %s: the latest signed checkpoint (C2SP tlog-checkpoint)" % db)
+    sys.stdout.write(cp)
+    index = replay[0] if replay else 0
+    print("== inclusion proof of entry %d (the replay), checked offline with the log's public key only" % index)
+    sys.stdout.flush()
+    rc = cli.main(["audit", "verify", "--log", db, "--index", str(index), "--pubkey", pub])
+    rc = rc or cli.main(["audit", "verify", "--log", db, "--pubkey", pub])
+    return 1 if rc else 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", help="a real board's serial port instead of the virtual board")
@@ -180,6 +216,11 @@ def main(argv=None):
         issuer = Issuer(key, tb)
         other_issuer = Issuer(SigningKey(os.urandom(32)), tb)
         issuer.issue(b"warm-up", 3)  # first use builds the host GRG tables
+        from potkit.auditlog.device_log import DeviceAudit
+
+        AUDIT["dir"] = tempfile.mkdtemp(prefix="potkit-demo-log-")
+        AUDIT["db"] = os.path.join(AUDIT["dir"], "audit.db")
+        AUDIT["log"] = DeviceAudit(AUDIT["db"], None)
         print("== issuer public key %s" % bytes(key.verify_key).hex())
 
         if args.port:
@@ -233,8 +274,13 @@ def main(argv=None):
         bad = sum(1 for r in rows if r[-1] != "ok")
         print()
         print("%d rows, %d unexpected; demo took %.1f s" % (len(rows), bad, time.monotonic() - t_start))
+        bad += show_audit_log()
         return 1 if bad else 0
     finally:
+        if AUDIT.get("log"):
+            AUDIT.pop("log").close()
+        if AUDIT.get("dir"):
+            shutil.rmtree(AUDIT["dir"], ignore_errors=True)
         if board is not None:
             board.stop()
         if qemu is not None:

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages that tests and the demo need (run by `make`).
 # Real peers for the host tests: chrony (NTP and NTS server), faketime (a
-# chronyd whose clock is off), wrk (HTTP load generator for the benchmark).
+# chronyd whose clock is off), wrk (HTTP load generator for the benchmark),
+# postgresql + libpq5 (the audit log's PostgreSQL store; tests run their own server).
 # Needs root on Debian; prints what is missing otherwise.
 set -e
-PKGS="chrony faketime wrk gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+PKGS="chrony faketime wrk postgresql libpq5 gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

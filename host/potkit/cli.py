@@ -36,6 +36,7 @@ COMMANDS = {
     "show": ("potkit.show", "show", "decode a PoT record: fields, time, and (given a ctx or key) each check"),
     "serve": ("potkit.service", "serve", "run the PoT service (HTTP, TCP and UDP)"),
     "device": ("potkit.device", "device", "deploy to a board and talk to it (deploy|sync|send|status)"),
+    "audit": ("potkit.auditlog.cli", "audit", "the audit log: verify|export|witness|checkpoint"),
 }
 
 EPILOG = """exit status: 0 ok; 1 the answer is no (a verdict other than OK); 2 bad usage or input;

@@ -465,6 +465,8 @@ def device_args(p):
         g.add_argument("--key", help="sign locally with this issuer key (reads the time sources itself)")
         sp.add_argument("--time-config", metavar="FILE", help="with --key: time sources config (see `potkit time`)")
         add_tier_arg(sp, default="T1_block")
+        sp.add_argument("--log", metavar="DB", help="append the board's verdict to this audit log")
+        sp.add_argument("--log-key", metavar="FILE", help="the audit log's key (default: DB.key)")
     sp = parsers["send"]
     sp.add_argument("--sender", type=validate.arg(validate.sender, "--sender"), default="potkit",
                     help="sender id (1..32 bytes)")
@@ -536,6 +538,12 @@ def device_run(args):
         if len(message) > 320:
             raise PotkitError("the message is %d bytes, a stamped message at most 320; shorten it" % len(message))
     issue = _issue_fn(args) if args.action in ("sync", "send") else None
+    audit = None
+    if getattr(args, "log", None):
+        from potkit.auditlog.device_log import DeviceAudit
+
+        audit = DeviceAudit(args.log, args.log_key)
+    transport = "serial" if args.port else ("tcp" if args.tcp else "udp")
     dl = _open_link(args)
     try:
         if args.action == "status":
@@ -543,6 +551,8 @@ def device_run(args):
             return 0
         if args.action == "sync":
             out = dl.sync(issue)
+            if audit:
+                audit.verdict(out, b"", None, transport, args.port or args.tcp or args.udp)
         else:
             from pot.grg import context_message
 
@@ -553,7 +563,11 @@ def device_run(args):
             # challenge): issue() with a random 32-byte nonce.
             record = issue(os.urandom(32), ctx)
             out = dl.send_stamped(args.sender, message, record)
+            if audit:
+                audit.verdict(out, ctx, record, transport, args.sender)
         print(json.dumps(out, indent=2))
         return 0 if out.get("verdict") == 0 else 1
     finally:
         dl.close()
+        if audit:
+            audit.close()

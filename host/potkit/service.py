@@ -24,6 +24,7 @@ import time
 import traceback
 
 from potkit import PotkitError
+from potkit.auditlog import LogUnavailable
 from potkit.issuer import (MAX_CTX_LEN, TIER_NAMES, make_verifier, onchain_anchor, parse_tier,
                            verdict_names)
 from potkit.timebase import TimeBaseUnavailable
@@ -310,6 +311,12 @@ class PotService:
                                                     cache_capacity or DEFAULT_CACHE_CAPACITY)
         self.metrics = Metrics(timebase)
         self.names = verdict_names()
+        # The audit log (potkit.auditlog.web.AuditHook, --log) and what its
+        # hooks need from the request being handled.
+        self.audit = None
+        self.conn = None
+        self.query = b""
+        self.seq = 0
         self.routes = {
             b"/v1/issue": {b"POST": self.http_issue},
             b"/v1/verify": {b"POST": self.http_verify},
@@ -336,6 +343,8 @@ class PotService:
         except TimeBaseUnavailable as e:
             self.metrics.refused += 1
             return self.error("http", HttpError(503, str(e), headers=(b"Retry-After: 1",)))
+        except LogUnavailable as e:
+            return self.error("http", HttpError(503, str(e), headers=(b"Retry-After: 1",)))
         except Exception as e:  # a bug must cost one request, never the service
             traceback.print_exc(file=sys.stderr)
             return self.error("http", HttpError(500, "internal error: %s" % type(e).__name__))
@@ -359,8 +368,12 @@ class PotService:
         except PotkitError as e:
             raise HttpError(400, str(e))
         challenge = _hex_field(req, "challenge", 32, required=False)
+        if self.audit:
+            self.audit.check()
         record, now = self.issuer.issue_at(ctx, tier, challenge)
         self.metrics.issued["http"] += 1
+        if self.audit:
+            self.seq = self.audit.issued("http", self.conn, ctx, tier, record, now.time_ns)
         resp = {"record": record.hex(), "tier": TIER_NAMES[tier], "timestamp_ns": now.time_ns,
                 "uncertainty_ns": now.uncertainty_ns, "sources": now.source_count,
                 "confidence_ppm": now.confidence_ppm}
@@ -374,9 +387,13 @@ class PotService:
         record = _hex_field(req, "record", 143)
         ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
         challenge = _hex_field(req, "challenge", 32, required=False)
+        if self.audit:
+            self.audit.check()
         now_ns = self.timebase.now().time_ns
         code = self.verifier.verify(record, ctx, now_ns, challenge)
         self.metrics.verdict(code)
+        if self.audit:
+            self.seq = self.audit.verified("http", self.conn, ctx, record, code, now_ns)
         resp = {"verdict": self.names[code], "code": code, "ok": code == 0}
         return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
 
@@ -398,7 +415,7 @@ class PotService:
         return (200 if st["ok"] else 503), JSON_TYPE, json.dumps(st).encode(), (), False
 
     # Board frame: challenge(32) || tier(1) || ctx_len(1) || ctx(ctx_len)
-    def board_issue(self, frame, transport):
+    def board_issue(self, frame, transport, conn=None, addr=None):
         """The 143-byte record for one board frame, or a 2-byte error reply."""
         challenge = bytes(frame[0:32])
         tier = frame[32]
@@ -407,8 +424,10 @@ class PotService:
             self.metrics.error(transport, "tier")
             return bytes((0xEE, BOARD_ERR_TIER))
         try:
-            record = self.issuer.issue(ctx, tier, challenge)
-        except TimeBaseUnavailable:
+            if self.audit:
+                self.audit.check()
+            record, now = self.issuer.issue_at(ctx, tier, challenge)
+        except (TimeBaseUnavailable, LogUnavailable):
             self.metrics.refused += 1
             return bytes((0xEE, BOARD_ERR_UNAVAILABLE))
         except Exception:
@@ -416,6 +435,8 @@ class PotService:
             self.metrics.error(transport, "internal")
             return bytes((0xEE, BOARD_ERR_INTERNAL))
         self.metrics.issued[transport] += 1
+        if self.audit:
+            self.seq = self.audit.issued(transport, conn, ctx, tier, record, now.time_ns, addr)
         return record
 
 
@@ -563,8 +584,10 @@ class HttpProtocol(TrackedProtocol):
         body = bytes(buf[start:start + length])
         del buf[:start + length]
         self.sent_continue = False
-        path = target.split(b"?", 1)[0]
-        status, ctype, rbody, headers, close = self.service.handle(method, path, body)
+        path, _, query = target.partition(b"?")
+        svc = self.service
+        svc.conn, svc.query, svc.seq = self, query, 0
+        status, ctype, rbody, headers, close = svc.handle(method, path, body)
         if self.server.access_log is not None:
             peer = self.transport.get_extra_info("peername") or ("?", 0)
             self.server.access_log.info("%s %s %s %d %d", peer[0], method.decode("latin-1"),
@@ -573,7 +596,10 @@ class HttpProtocol(TrackedProtocol):
         resp = _response(status, ctype, rbody, headers, close)
         if method == b"HEAD":  # the headers of GET, Content-Length included, no body
             resp = resp[:len(resp) - len(rbody)]
-        self.send(resp, close)
+        if svc.audit is not None:  # sent once the log has stored the request's entry
+            svc.audit.http_reply(self, svc.seq, resp, close)
+        else:
+            self.send(resp, close)
         return True
 
 
@@ -590,7 +616,27 @@ class BoardTcpProtocol(TrackedProtocol):
                 return
             frame = bytes(self.buf[:n])
             del self.buf[:n]
-            reply = self.service.board_issue(frame, "tcp")
+            svc = self.service
+            svc.seq = 0
+            reply = svc.board_issue(frame, "tcp", conn=self)
+            if svc.audit is not None:  # sent once the log has stored the entry
+                t = self.transport
+
+                def ok(r=reply):
+                    if not t.is_closing():
+                        t.write(r)
+                        if len(r) != 143:
+                            t.close()
+
+                def fail():
+                    if not t.is_closing():
+                        t.write(bytes((0xEE, BOARD_ERR_UNAVAILABLE)))
+                        t.close()
+
+                svc.audit.board_reply(self, svc.seq, ok, fail)
+                if len(reply) != 143:
+                    return
+                continue
             self.transport.write(reply)
             if len(reply) != 143:
                 self.transport.close()
@@ -620,7 +666,15 @@ class BoardUdpProtocol(asyncio.DatagramProtocol):
                 self.service.metrics.error("udp", "frame")
                 self.transport.sendto(bytes((0xEE, BOARD_ERR_FRAME)), addr)
                 return
-            self.transport.sendto(self.service.board_issue(data[:end], "udp"), addr)
+            svc = self.service
+            svc.seq = 0
+            reply = svc.board_issue(data[:end], "udp", addr=addr)
+            if svc.audit is not None and svc.seq:
+                t = self.transport
+                svc.audit.board_reply(self, svc.seq, lambda: t.sendto(reply, addr),
+                                      lambda: t.sendto(bytes((0xEE, BOARD_ERR_UNAVAILABLE)), addr))
+                return
+            self.transport.sendto(reply, addr)
         except Exception:
             traceback.print_exc(file=sys.stderr)
 
@@ -731,6 +785,11 @@ def serve_args(p):
                    default=IDLE_TIMEOUT_S, help="seconds before an idle connection closes")
     p.add_argument("--drain-s", type=validate.arg(validate.idle_timeout_s, "--drain-s"), default=5.0,
                    help="on SIGTERM: seconds to let answers already queued reach their clients")
+    p.add_argument("--log", metavar="DB",
+                   help="audit log: an SQLite file or a postgresql:// URL (off unless given; docs/spec.md 9)")
+    p.add_argument("--log-key", metavar="FILE",
+                   help="the log's Ed25519 key (created if missing; default: DB.key, or ~/.potkit/audit.key)")
+    p.add_argument("--log-origin", metavar="NAME", help="checkpoint origin and key name (default: from the key)")
     p.add_argument("--uvloop", action="store_true",
                    help="run on uvloop if installed (measured: same throughput, far worse tail latency)")
     timebase.add_source_args(p)
@@ -763,6 +822,14 @@ def serve_run(args):
     tb = timebase.timebase_from_args(args)
     tb.start()
     service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity)
+    if args.log:
+        from potkit.auditlog import web
+
+        try:
+            web.attach(service, args.log, web.default_key_path(args.log, args.log_key), args.log_origin)
+        except PotkitError:
+            tb.stop()
+            raise
     server = Server(service, args.http, args.tcp, args.udp, args.idle_timeout)
     if args.access_log:
         server.access_log = logging.getLogger("potkit.access")
@@ -781,6 +848,8 @@ def serve_run(args):
 
     async def main():
         addrs = await server.start()
+        if service.audit:
+            service.audit.start(asyncio.get_running_loop())
         # One machine-readable line: tests and scripts read the bound ports here.
         print("potkit serve: listening %s loop=%s public_key=%s" % (
             " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())), loop_name,
@@ -809,6 +878,8 @@ def serve_run(args):
             await server.drain(args.drain_s)
         finally:
             server.close()
+            if service.audit:
+                service.audit.stop()
         print("potkit serve: stopped", file=sys.stderr, flush=True)
 
     try:

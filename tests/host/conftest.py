@@ -16,6 +16,7 @@ chrony_offset   the same under libfaketime, 30 s ahead (.offset_s == 30),
                 also with NTS.
 pyrt            peers.PyRoughtimeServer: pyroughtime (Roughtime draft 07).
 https           peers.HttpsServer with server_cert: an honest HTTPS Date source.
+postgres        pgserver.PostgresServer: a real PostgreSQL (audit-log tests).
 """
 
 import pytest
@@ -65,3 +66,13 @@ def pyrt():
 def https(server_cert):
     with peers.HttpsServer(*server_cert) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """pgserver.PostgresServer: a real PostgreSQL on 127.0.0.1 (.url, .new_database(), .sql())."""
+    import pgserver
+
+    server = pgserver.PostgresServer()
+    yield server
+    server.stop()

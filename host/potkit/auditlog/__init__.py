@@ -1,0 +1,23 @@
+"""The audit log: a tamper-evident transparency log of every record the
+service issues and every verification it answers (docs/spec.md section 9).
+
+    merkle   RFC 9162 tree hashing, inclusion and consistency proofs
+    entry    the byte-exact entry encoding and the attack types
+    note     C2SP signed notes, checkpoints and cosignatures (Ed25519)
+    store    SQLite and PostgreSQL storage behind one interface
+    log      AuditLog: batched appends, one signed checkpoint per batch
+    web      the HTTP endpoints and the response gate of `potkit serve`
+    cli      `potkit audit verify|export|witness|checkpoint`
+"""
+from potkit import PotkitError
+
+
+class LogUnavailable(PotkitError):
+    """The log cannot store entries now (disk full, read-only database, ...)."""
+
+
+class LogCorrupt(PotkitError):
+    """Stored entries do not match what the log signed (exit 1: a check
+    that failed, as a verdict other than OK)."""
+
+    exit_code = 1

@@ -1,0 +1,196 @@
+"""AuditLog: batched appends into a Store, one signed checkpoint per batch.
+
+The event loop calls append(entry bytes) -> seq; a writer thread takes what
+is pending (at most MAX_BATCH entries; an entry waits at most MAX_DELAY_S,
+as Tessera batches), extends the in-memory tree, signs the new checkpoint
+and stores rows + checkpoint in one transaction; then it tells the loop
+(on_commit) which seqs are durable, and the loop sends the responses that
+waited for them. A failed transaction (disk full, read-only database) drops
+its batch, whose requests are answered 503, and marks the log unavailable
+until a probe write succeeds again: no request is answered while its entry
+is not stored.
+"""
+import collections
+import threading
+import time
+
+from potkit.auditlog import LogCorrupt, LogUnavailable, entry as E, merkle, note
+
+MAX_BATCH = 256
+MAX_DELAY_S = 0.25
+HISTORY_EVERY_NS = 1000000000   # a checkpoint into the history table at most once a second
+PROBE_EVERY_S = 0.5
+
+
+def default_origin(public_key):
+    return "potkit.local/audit/" + public_key[:8].hex()
+
+
+class AuditLog:
+    def __init__(self, store, signing_key, origin=None, linger_s=0.0, on_commit=None):
+        from nacl.signing import SigningKey
+
+        if not isinstance(signing_key, SigningKey):
+            signing_key = SigningKey(bytes(signing_key))
+        self.sk = signing_key
+        self.public_key = bytes(signing_key.verify_key)
+        self.origin = note.check_name(origin or default_origin(self.public_key))
+        self.store = store
+        self.linger_s = min(linger_s, MAX_DELAY_S)
+        self.on_commit = on_commit      # fn(last_seq, failed_from_seq or None, reason), any thread
+        self.tree = merkle.Tree()
+        self.checkpoint = None          # serialized latest signed checkpoint
+        self.checkpoint_size = 0
+        self.healthy = True
+        self.reason = ""
+        self.failures = 0
+        self.attacks = collections.Counter()   # attack code -> entries appended (this run)
+        self.kinds = collections.Counter()
+        self._pending = []              # (seq, entry bytes)
+        self._seq = 0
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread = None
+        self._last_history = 0
+        self._load()
+
+    # --- start-up: the stored log must be what its last checkpoint signed ---
+    def _load(self):
+        tree = self.tree
+        for idx, data, leaf in self.store.iter_entries():
+            if idx != tree.size:
+                raise LogCorrupt("audit log entry %d is missing (next stored row is %d)" % (tree.size, idx))
+            if merkle.leaf_hash(data) != leaf:
+                raise LogCorrupt("audit log entry %d does not match its stored leaf hash" % idx)
+            if E.index_of(data) != idx:
+                raise LogCorrupt("audit log entry %d is stored as entry %s" % (idx, E.index_of(data)))
+            tree.append(leaf)
+            self._count(data)
+        text = self.store.latest_checkpoint()
+        if text is None:
+            if tree.size:
+                raise LogCorrupt("audit log has %d entries but no checkpoint" % tree.size)
+            self._commit_batch([], 0)      # the signed empty tree
+            return
+        try:
+            cp = note.open_checkpoint(text, self.origin, self.public_key, self.origin)
+        except note.NoteError as e:
+            raise LogCorrupt("the stored checkpoint does not verify with this log key: %s" % e)
+        if cp.size != tree.size or cp.root != tree.root(cp.size):
+            raise LogCorrupt("the stored entries (%d) do not match the last signed checkpoint (size %d): "
+                             "run `potkit audit verify` to find the first bad entry" % (tree.size, cp.size))
+        self.checkpoint, self.checkpoint_size = text, cp.size
+
+    def _count(self, data):
+        self.kinds[data[E.OFF_KIND]] += 1
+        self.attacks[data[E.OFF_ATTACK]] += 1
+
+    # --- loop side ------------------------------------------------------------
+    def check(self):
+        if not self.healthy:
+            raise LogUnavailable("audit log unavailable: %s" % self.reason)
+
+    def append(self, data):
+        """Queues one encoded entry; returns its seq (on_commit reports when it is stored)."""
+        with self._cv:
+            self._seq += 1
+            self._pending.append((self._seq, data))
+            self._cv.notify()
+            return self._seq
+
+    # --- writer -----------------------------------------------------------------
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread:
+            self._thread.join(30)
+        self.store.close()
+
+    def _run(self):
+        while True:
+            with self._cv:
+                while not self._pending and not self._stop:
+                    self._cv.wait(PROBE_EVERY_S if not self.healthy else None)
+                    if not self.healthy and not self._pending:
+                        break
+                if self._stop and not self._pending:
+                    return
+                if self.linger_s and len(self._pending) < MAX_BATCH:
+                    deadline = time.monotonic() + self.linger_s
+                    while len(self._pending) < MAX_BATCH and not self._stop:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cv.wait(left)
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+            if not batch:
+                self._probe()
+                continue
+            try:
+                self._commit_batch([d for _, d in batch], batch[-1][0])
+            except LogUnavailable as e:
+                self._fail(str(e))
+                if self.on_commit:
+                    self.on_commit(batch[-1][0], batch[0][0], self.reason)
+                continue
+            if self.on_commit:
+                self.on_commit(batch[-1][0], None, None)
+
+    def _commit_batch(self, datas, last_seq):
+        tree = self.tree
+        old = tree.size
+        rows = []
+        datas = [E.with_index(d, old + i) for i, d in enumerate(datas)]
+        for d in datas:
+            lh = merkle.leaf_hash(d)
+            tree.append(lh)
+            rows.append((d, lh, int.from_bytes(d[E.OFF_TIME:E.OFF_TIME + 8], "big"), d[E.OFF_KIND],
+                         d[E.OFF_CTX:E.OFF_CTX + 32], d[E.OFF_ATTACK]))
+        size = tree.size
+        text = note.checkpoint_text(self.origin, size, tree.root())
+        signed = text + "\n" + note.sign_text(text, self.origin, self.sk)
+        now = time.time_ns()
+        history = now - self._last_history >= HISTORY_EVERY_NS or size == 0
+        try:
+            self.store.append_batch(old, rows, size, signed, history)
+        except LogUnavailable:
+            tree.truncate(old)
+            raise
+        if history:
+            self._last_history = now
+        for d in datas:
+            self._count(d)
+        self.checkpoint, self.checkpoint_size = signed, size
+        if not self.healthy:
+            self.healthy, self.reason = True, ""
+
+    def _fail(self, reason):
+        self.failures += 1
+        self.healthy = False
+        self.reason = reason
+
+    def _probe(self):
+        """While unavailable: rewrite the latest checkpoint; success means storage is back."""
+        try:
+            self.store.append_batch(self.checkpoint_size, [], self.checkpoint_size, self.checkpoint, False)
+        except LogUnavailable as e:
+            self.reason = str(e)
+            return
+        self.healthy, self.reason = True, ""
+
+    # --- reads (any thread; only up to the published checkpoint) -----------------
+    def signed_tree(self):
+        """(size, checkpoint text) of the latest published checkpoint."""
+        return self.checkpoint_size, self.checkpoint
+
+    def inclusion_proof(self, index, size):
+        return self.tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old, new):
+        return self.tree.consistency_proof(old, new)

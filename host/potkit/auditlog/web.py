@@ -1,0 +1,309 @@
+"""The audit log inside `potkit serve`: entries for every answer, the response
+gate, the HTTP endpoints and the metrics (docs/spec.md sections 9.4-9.6).
+
+    GET /v1/log/checkpoint                         the latest signed checkpoint (text/plain)
+    GET /v1/log/key                                the log's verifier key (vkey) and origin
+    GET /v1/log/proof/inclusion?index=I&size=N     {"index", "size", "leaf", "proof": [hex]}
+    GET /v1/log/proof/consistency?old=M&new=N      {"old", "new", "proof": [hex]}
+    GET /v1/log/entries?start=S&end=E              {"entries": [{"index", "data": hex}]} (<= 1000)
+    GET /v1/audit?ctx=HEX&window=SECONDS           the seed's per-context summary
+
+Responses to requests that appended an entry wait until the entry is stored
+(Gate): the answer a client sees is always in the log.
+"""
+import collections
+import hashlib
+import json
+import sys
+import time
+import urllib.parse
+
+from potkit.auditlog import LogUnavailable, entry as E, note
+
+TEXT = b"text/plain; charset=utf-8"
+JSON_TYPE = b"application/json"
+MAX_ENTRIES = 1000
+MAX_WINDOW_S = 366 * 86400
+BYZANTINE_KINDS = (E.VERIFY, E.DEVICE)
+
+
+class Gate:
+    """Holds responses until the log has stored their entries, in order per connection."""
+
+    def __init__(self):
+        self.waiting = collections.deque()   # [seq, own, ok, fail, conn]
+        self.done_seq = 0
+
+    def hold(self, conn, seq, ok, fail):
+        own = bool(seq)
+        pend = getattr(conn, "audit_pending", 0)
+        if not own:
+            if not pend:
+                ok()
+                return
+            seq = conn.audit_last
+        if seq <= self.done_seq and not pend:
+            ok()
+            return
+        conn.audit_pending = pend + 1
+        conn.audit_last = seq
+        self.waiting.append([seq, own, ok, fail, conn])
+
+    def committed(self, last_seq, failed_from, reason):
+        self.done_seq = max(self.done_seq, last_seq)
+        w = self.waiting
+        while w and w[0][0] <= last_seq:
+            seq, own, ok, fail, conn = w.popleft()
+            conn.audit_pending -= 1
+            try:
+                if own and failed_from is not None and seq >= failed_from:
+                    fail(reason)
+                else:
+                    ok()
+            except Exception as e:  # a closed connection: nothing to deliver
+                print("potkit serve: audit gate: %s" % e, file=sys.stderr)
+
+
+def _peer(conn, addr=None):
+    a = addr
+    if a is None and conn is not None and getattr(conn, "transport", None) is not None:
+        a = conn.transport.get_extra_info("peername")
+    if not a:
+        return ""
+    return "%s:%d" % (a[0], a[1]) if len(a) >= 2 else str(a)
+
+
+class AuditHook:
+    """Attached to a PotService as .audit: appends entries, gates answers, serves the log."""
+
+    def __init__(self, service, log):
+        import asyncio  # noqa: F401  (the loop is set in start())
+
+        self.service = service
+        self.log = log
+        self.gate = Gate()
+        self.loop = None
+        self.names = service.names
+        self.reader = None
+        self._last_attempt = None
+        self.vkey = note.vkey(log.origin, log.public_key)
+        service.routes.update({
+            b"/v1/log/checkpoint": {b"GET": self.http_checkpoint},
+            b"/v1/log/key": {b"GET": self.http_key},
+            b"/v1/log/proof/inclusion": {b"GET": self.http_inclusion},
+            b"/v1/log/proof/consistency": {b"GET": self.http_consistency},
+            b"/v1/log/entries": {b"GET": self.http_entries},
+            b"/v1/audit": {b"GET": self.http_audit},
+        })
+        service.metrics.registry.register(AuditCollector(log))
+
+    def start(self, loop):
+        self.loop = loop
+        self.log.on_commit = lambda s, f, r: loop.call_soon_threadsafe(self.gate.committed, s, f, r)
+        self.log.start()
+        self.reader = self.log.store.reader()
+        loop.call_later(0.2, self._poll_alarms)
+
+    def stop(self):
+        self.log.stop()
+        if self.reader:
+            self.reader.close()
+
+    def check(self):
+        self.log.check()
+
+    # --- entries ---------------------------------------------------------------
+    def issued(self, transport, conn, ctx, tier, record, time_ns, addr=None):
+        return self.log.append(E.encode(E.ISSUE, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
+                                        ctx_hash=hashlib.sha256(ctx).digest(),
+                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn, addr)))
+
+    def verified(self, transport, conn, ctx, record, code, time_ns):
+        attack = E.VERDICT_ATTACK.get(self.names[code])
+        tier = record[0] & 3 if record else E.NONE
+        return self.log.append(E.encode(E.VERIFY, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
+                                        verdict=code, attack=E.attack_code(attack),
+                                        ctx_hash=hashlib.sha256(ctx).digest(),
+                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn)))
+
+    def _poll_alarms(self):
+        """One ALARM entry per alarm of each new synthesis attempt (spec 6.2)."""
+        try:
+            tb = self.service.timebase
+            att = getattr(tb, "last_attempt", None)
+            if att is not None and att is not self._last_attempt:
+                self._last_attempt = att
+                for kind, src, msg in getattr(att, "alarms", None) or ():
+                    if not self.log.healthy:
+                        break
+                    self.log.append(E.encode(E.ALARM, time.time_ns(), attack=E.attack_code(E.ALARM_ATTACK.get(kind)),
+                                             peer=str(src), detail="%s: %s" % (kind, msg)))
+        finally:
+            self.loop.call_later(0.2, self._poll_alarms)
+
+    # --- gate adapters for the transports ----------------------------------------
+    def http_reply(self, proto, seq, data, close):
+        from potkit.service import HttpError
+
+        if close:
+            proto.closing = True
+
+        def ok():
+            if not proto.transport.is_closing():
+                proto.transport.write(data)
+                if close:
+                    proto.transport.close()
+
+        def fail(reason):
+            if proto.transport.is_closing():
+                return
+            status, ctype, body, headers, _ = self.service.error(
+                "http", HttpError(503, "audit log unavailable: %s" % reason, headers=(b"Retry-After: 1",)))
+            from potkit.service import _response
+
+            proto.transport.write(_response(status, ctype, body, headers, close))
+            if close:
+                proto.transport.close()
+
+        self.gate.hold(proto, seq, ok, fail)
+
+    def board_reply(self, conn, seq, send, err):
+        self.gate.hold(conn, seq, send, lambda reason: err())
+
+    # --- HTTP ---------------------------------------------------------------------
+    def _query(self):
+        q = getattr(self.service, "query", b"") or b""
+        try:
+            return dict(urllib.parse.parse_qsl(q.decode("ascii"), strict_parsing=False))
+        except UnicodeDecodeError:
+            return {}
+
+    def _int(self, q, name, default=None, lo=0, hi=None):
+        from potkit.service import HttpError
+
+        v = q.get(name)
+        if v is None:
+            if default is None:
+                raise HttpError(400, "missing query parameter %r" % name)
+            return default
+        if not v.isdigit() or len(v) > 19:
+            raise HttpError(400, "query parameter %r must be a non-negative integer" % name)
+        v = int(v)
+        if v < lo or (hi is not None and v > hi):
+            raise HttpError(400, "query parameter %r must be in %d..%s" % (name, lo, hi))
+        return v
+
+    def http_checkpoint(self, body):
+        size, text = self.log.signed_tree()
+        return 200, TEXT, text.encode(), (b"Cache-Control: no-store",), False
+
+    def http_key(self, body):
+        return 200, JSON_TYPE, json.dumps({"origin": self.log.origin, "vkey": self.vkey,
+                                           "public_key": self.log.public_key.hex()}).encode(), (), False
+
+    def http_inclusion(self, body):
+        q = self._query()
+        size_now = self.log.checkpoint_size
+        size = self._int(q, "size", size_now, 1, size_now)
+        index = self._int(q, "index", None, 0, size - 1)
+        proof = self.log.inclusion_proof(index, size)
+        out = {"index": index, "size": size, "leaf": self.log.tree.leaf(index).hex(), "proof": [p.hex() for p in proof]}
+        return 200, JSON_TYPE, json.dumps(out).encode(), (), False
+
+    def http_consistency(self, body):
+        q = self._query()
+        size_now = self.log.checkpoint_size
+        new = self._int(q, "new", size_now, 0, size_now)
+        old = self._int(q, "old", None, 0, new)
+        proof = self.log.consistency_proof(old, new)
+        return 200, JSON_TYPE, json.dumps({"old": old, "new": new, "proof": [p.hex() for p in proof]}).encode(), (), False
+
+    def http_entries(self, body):
+        q = self._query()
+        size_now = self.log.checkpoint_size
+        start = self._int(q, "start", None, 0, size_now)
+        end = self._int(q, "end", min(size_now, start + MAX_ENTRIES), start, min(size_now, start + MAX_ENTRIES))
+        rows = [{"index": i, "data": d.hex()} for i, d, _ in self.reader.iter_entries(start, end)]
+        return 200, JSON_TYPE, json.dumps({"entries": rows}).encode(), (), False
+
+    def http_audit(self, body):
+        from potkit.service import HttpError
+
+        q = self._query()
+        ctx_text = q.get("ctx", q.get("ctx_id"))
+        if ctx_text is None:
+            raise HttpError(400, "missing query parameter 'ctx' (hex)")
+        try:
+            ctx = bytes.fromhex(ctx_text)
+        except ValueError:
+            raise HttpError(400, "query parameter 'ctx' is not valid hex")
+        window = self._int(q, "window", 3600, 1, MAX_WINDOW_S)
+        since = time.time_ns() - window * 1000000000
+        counts = self.reader.audit_counts(hashlib.sha256(ctx).digest(), since, BYZANTINE_KINDS)
+        total = sum(counts.values())
+        byz = total - counts.get(0, 0)
+        breakdown = dict((name, counts.get(E.ATTACK_CODES[name], 0)) for name in E.ATTACK_TYPES)
+        out = {"ctx": ctx_text, "window_secs": window, "total_requests": total, "byzantine_total": byz,
+               "byzantine_ratio": round(byz / total, 6) if total else 0.0, "attack_breakdown": breakdown,
+               "checkpoint_size": self.log.checkpoint_size}
+        return 200, JSON_TYPE, json.dumps(out).encode(), (), False
+
+
+class AuditCollector:
+    """potkit_attack_total{type}, potkit_byzantine_ratio and the log's own gauges."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        log = self.log
+        att = dict(log.attacks)
+        m = CounterMetricFamily("potkit_attack", "log entries by attack_type (since start)", labels=["type"])
+        for name in E.ATTACK_TYPES:
+            m.add_metric([name.lower()], att.get(E.ATTACK_CODES[name], 0))
+        yield m
+        checked = log.kinds.get(E.VERIFY, 0) + log.kinds.get(E.DEVICE, 0)
+        byz = sum(n for code, n in att.items() if code) - 0
+        yield GaugeMetricFamily("potkit_byzantine_ratio", "entries with an attack_type / verifications (since start)",
+                                value=(byz / checked) if checked else 0.0)
+        yield GaugeMetricFamily("potkit_log_size", "entries in the latest signed checkpoint", value=log.checkpoint_size)
+        yield GaugeMetricFamily("potkit_log_healthy", "1 if the audit log stores entries", value=1 if log.healthy else 0)
+        yield CounterMetricFamily("potkit_log_append_failures", "batches the store refused", value=log.failures)
+
+
+def attach(service, spec, key_path, origin=None, linger_s=0.0):
+    """An AuditHook for `service` over the store `spec` (SQLite path or postgresql:// URL)."""
+    from potkit.auditlog.log import AuditLog
+    from potkit.auditlog.store import open_store
+
+    sk = load_or_create_key(key_path)
+    store = open_store(spec)
+    try:
+        log = AuditLog(store, sk, origin, linger_s=linger_s)
+    except Exception:
+        store.close()
+        raise
+    service.audit = AuditHook(service, log)
+    return service.audit
+
+
+def load_or_create_key(key_path):
+    import os
+
+    from potkit import keys
+
+    if not os.path.exists(key_path):
+        keys.generate_keypair(key_path)
+    return keys.load_signing_key(key_path)
+
+
+def default_key_path(spec, key_path=None):
+    import os
+
+    if key_path:
+        return key_path
+    if spec.startswith(("postgresql://", "postgres://")):
+        return os.path.join(os.path.expanduser("~"), ".potkit", "audit.key")
+    return spec + ".key"

@@ -1,0 +1,536 @@
+"""The audit log inside the real `potkit serve` on loopback: entries for what
+it answers, proofs over HTTP checked by `potkit audit verify`, witnesses,
+the seed's query and metrics, attack types produced for real, and the
+reliability cases (kill -9 in a burst, a full disk, a read-only database).
+
+Time comes from real chronyd servers: three honest NTS servers and one plain
+NTP server under libfaketime, 30 s ahead, which every synthesis isolates
+(the NTP_INJECT alarm).
+"""
+import hashlib
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+import peers
+from potkit import cli, keys
+from potkit.auditlog import entry as E, merkle, note
+from potkit.issuer import Issuer
+from potkit.timebase import FixedTimeBase
+from pot import grg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CTX = grg.context_device("audit-board")
+CTXH = CTX.hex()
+
+
+class Service:
+    """A `potkit serve --log ...` subprocess; .http/.tcp/.udp (host, port), .url."""
+
+    def __init__(self, key_path, config_path, log, extra=()):
+        self.log = tempfile.NamedTemporaryFile(prefix="potkit-audit-", suffix=".log", delete=False)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "potkit.cli", "serve", "--key", key_path, "--config", config_path,
+             "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--refresh-s", "1",
+             "--log", log] + list(extra), stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
+        r, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline() if r else ""
+        if "listening" not in line:
+            self.stop()
+            raise RuntimeError("service did not start: %r\n%s" % (line, self.stderr()))
+        addrs = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        for name in ("http", "tcp", "udp"):
+            host, port = addrs[name].rsplit(":", 1)
+            setattr(self, name, (host, int(port)))
+        self.url = "http://%s:%d" % self.http
+
+    def stderr(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        err = self.stderr()
+        self.proc.stdout.close()
+        self.log.close()
+        os.unlink(self.log.name)
+        return self.proc.returncode, err
+
+
+def request(svc, method, path, body=None, conn=None):
+    c = conn or http.client.HTTPConnection(*svc.http, timeout=30)
+    data = None if body is None else json.dumps(body).encode()
+    c.request(method, path, body=data)
+    r = c.getresponse()
+    raw = r.read()
+    if conn is None:
+        c.close()
+    if r.getheader("Content-Type", "").startswith("application/json"):
+        return r.status, json.loads(raw)
+    return r.status, raw.decode()
+
+
+def issue(svc, ctx=CTXH, tier=0):
+    st, body = request(svc, "POST", "/v1/issue", {"ctx": ctx, "tier": tier})
+    assert st == 200, body
+    return body["record"]
+
+
+def verify(svc, record, ctx=CTXH):
+    st, body = request(svc, "POST", "/v1/verify", {"record": record, "ctx": ctx})
+    assert st == 200, body
+    return body["verdict"]
+
+
+def wait_for(fn, timeout=30):
+    """fn()'s first truthy value, polled (a bound on waiting, not a timed assertion)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.1)
+
+
+def log_pub(log_path):
+    return keys.load_public_key(log_path + ".key")
+
+
+def entries_of(svc):
+    st, cp = request(svc, "GET", "/v1/log/checkpoint")
+    size = int(cp.split("\n")[1])
+    out = []
+    while len(out) < size:
+        st, body = request(svc, "GET", "/v1/log/entries?start=%d&end=%d" % (len(out), size))
+        assert st == 200
+        out.extend(E.decode(bytes.fromhex(e["data"])) for e in body["entries"])
+    return out
+
+
+def write_config(directory, ntp=(), nts=(), cafile=None, name="sources.json"):
+    src = [{"kind": "nts", "host": s.host, "port": s.nts_ke_port, "cafile": cafile, "operator": "nts-%d" % i}
+           for i, s in enumerate(nts)]
+    src += [{"kind": "ntp", "host": s.host, "port": s.ntp_port, "operator": "ntp-%d" % i} for i, s in enumerate(ntp)]
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        json.dump({"sources": src, "synthesis": {"timeout_s": 2.0}}, f)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(chrony, chrony_offset, server_cert, test_ca):
+    d = tempfile.mkdtemp(prefix="potkit-audit-svc-")
+    key = os.path.join(d, "issuer.key")
+    keys.generate_keypair(key)
+    cert, k = server_cert
+    more = [peers.start_chrony(nts_ke_port=0, cert=cert, key=k) for _ in range(2)]
+    plain = [peers.start_chrony() for _ in range(3)]
+    try:
+        yield {"dir": d, "key": key,
+               # 3 honest NTS + a plain NTP server 30 s ahead: NTP_INJECT on every synthesis
+               "config": write_config(d, ntp=[chrony_offset], nts=[chrony] + more, cafile=test_ca.ca_file),
+               # 3 honest plain NTP + the one 30 s ahead: OUTLIER (logged as DRIFT)
+               "config_plain": write_config(d, ntp=plain + [chrony_offset], name="plain.json"),
+               "plain_only": write_config(d, ntp=plain, name="plain3.json")}
+    finally:
+        for s in more + plain:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def svc(env):
+    log = os.path.join(env["dir"], "audit.db")
+    s = Service(env["key"], env["config"], log, extra=("--cache-capacity", "100000"))
+    s.log_path = log
+    yield s
+    status, err = s.stop()
+    assert "Traceback" not in err, err
+    assert status == 0
+
+
+# --- entries, proofs, verify -------------------------------------------------------------
+def test_every_answer_is_in_the_log_with_proofs(svc, capsys):
+    rec = issue(svc)
+    assert verify(svc, rec) == "OK"
+    # Board endpoints too.
+    ch = os.urandom(32)
+    frame = ch + bytes((0, len(CTX))) + CTX
+    with socket.create_connection(svc.tcp, timeout=10) as s:
+        s.sendall(frame)
+        got = b""
+        while len(got) < 143:
+            got += s.recv(143 - len(got))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(10)
+        u.sendto(frame + bytes(143 - len(frame)), svc.udp)
+        urec, _ = u.recvfrom(2048)
+    ents = entries_of(svc)
+    rh = lambda r: hashlib.sha256(bytes.fromhex(r) if isinstance(r, str) else r).digest()
+    by_rec = dict(((e.kind, e.record_hash), e) for e in ents)
+    e1 = by_rec[(E.ISSUE, rh(rec))]
+    assert e1.transport == 1 and e1.ctx_hash == hashlib.sha256(CTX).digest() and e1.peer.startswith("127.0.0.1:")
+    e2 = by_rec[(E.VERIFY, rh(rec))]
+    assert e2.verdict == 0 and e2.attack == 0
+    assert by_rec[(E.ISSUE, rh(got))].transport == 2
+    assert by_rec[(E.ISSUE, rh(urec))].transport == 3
+    # Inclusion of that verify entry, offline with only the public key.
+    pub = log_pub(svc.log_path).hex()
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "--url", svc.url, "--index", str(e2.index), "--pubkey", pub]) == 0
+    out = capsys.readouterr().out
+    assert "OK: entry %d is in the checkpoint" % e2.index in out and '"verdict": "OK"' in out
+    # The proof served checks with the RFC 9162 algorithm too.
+    st, cp = request(svc, "GET", "/v1/log/checkpoint")
+    c = note.open_checkpoint(cp, note.parse(cp).signatures[0][0], log_pub(svc.log_path))
+    st, p = request(svc, "GET", "/v1/log/proof/inclusion?index=%d&size=%d" % (e2.index, c.size))
+    data = None
+    st, body = request(svc, "GET", "/v1/log/entries?start=%d&end=%d" % (e2.index, e2.index + 1))
+    data = bytes.fromhex(body["entries"][0]["data"])
+    assert merkle.verify_inclusion(e2.index, c.size, merkle.leaf_hash(data), [bytes.fromhex(h) for h in p["proof"]],
+                                   c.root)
+    # Growth: a checkpoint from now, more entries, then a consistency proof.
+    old = os.path.join(tempfile.mkdtemp(), "old.cp")
+    with open(old, "w") as f:
+        f.write(cp)
+    verify(svc, issue(svc))
+    assert cli.main(["audit", "verify", "--url", svc.url, "--old", old, "--pubkey", pub]) == 0
+    assert "consistently" in capsys.readouterr().out
+    # A wrong key: one clear line, exit 1.
+    assert cli.main(["audit", "verify", "--url", svc.url, "--old", old, "--pubkey", "00" * 32]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not signed" in err
+
+
+def test_bad_proof_requests_are_400(svc):
+    for path in ("/v1/log/proof/inclusion?index=999999999", "/v1/log/proof/inclusion", "/v1/log/proof/consistency?old=x",
+                 "/v1/log/entries?start=999999999", "/v1/audit", "/v1/audit?ctx=zz"):
+        st, body = request(svc, "GET", path)
+        assert st == 400 and body["error"], (path, body)
+
+
+# --- attack types, the seed's query and metrics ---------------------------------------
+def _sign_future(env, seconds):
+    """A record the service's own key signs, 30 s ahead (a drifting issuer)."""
+    sk = keys.load_signing_key(env["key"])
+    tb = FixedTimeBase(offset_ns=seconds * 10 ** 9)
+    return Issuer(sk, tb).issue(CTX, 0).hex()
+
+
+def test_attack_types_are_logged(svc, env):
+    ctx2 = grg.context_device("attack-board")
+    c2 = ctx2.hex()
+    rec = issue(svc, c2)
+    assert verify(svc, rec, c2) == "OK"
+    assert verify(svc, rec, c2) == "REPLAY"                            # REPLAY: the same record again
+    forged = bytearray(bytes.fromhex(issue(svc, c2)))
+    forged[-1] ^= 1
+    assert verify(svc, forged.hex(), c2) == "FORGE"                    # FORGE: a flipped signature bit
+    assert verify(svc, issue(svc, CTXH), c2) == "CROSS_CONTEXT"        # CROSS_POOL: another context's record
+    bad = bytearray(bytes.fromhex(issue(svc, c2)))
+    bad[0] = 0x70
+    assert verify(svc, bad.hex(), c2) == "PROTO_VIOLATION"             # PROTO_VIOLATION: unknown version
+    assert verify(svc, _sign_future(env, 30), c2) == "FUTURE"          # DRIFT: an issuer 30 s ahead
+    ents = [e for e in entries_of(svc) if e.ctx_hash == hashlib.sha256(ctx2).digest() and e.kind == E.VERIFY]
+    got = [E.ATTACK_NAMES[e.attack] for e in ents]
+    assert got == ["NONE", "REPLAY", "FORGE", "CROSS_POOL", "PROTO_VIOLATION", "DRIFT"]
+    # NTP_INJECT: the plain NTP source 30 s ahead of the NTS majority, an ALARM entry.
+    inj = wait_for(lambda: [e for e in entries_of(svc)
+                            if e.kind == E.ALARM and E.ATTACK_NAMES[e.attack] == "NTP_INJECT"])
+    assert inj and str(env_offset_port(env)) in inj[0].peer and "NTP_INJECT" in inj[0].detail
+    # The seed's query.
+    st, q = request(svc, "GET", "/v1/audit?ctx=%s&window=3600" % c2)
+    assert st == 200
+    assert q["total_requests"] == 6 and q["byzantine_total"] == 5
+    assert q["byzantine_ratio"] == round(5 / 6, 6)
+    assert q["attack_breakdown"]["REPLAY"] == 1 and q["attack_breakdown"]["FORGE"] == 1
+    assert q["attack_breakdown"]["DRIFT"] == 1 and q["attack_breakdown"]["FLOOD"] == 0
+    assert len(q["attack_breakdown"]) == 13
+    # Prometheus.
+    st, m = request(svc, "GET", "/metrics")
+    lines = dict(l.rsplit(" ", 1) for l in m.splitlines() if l and not l.startswith("#"))
+    assert float(lines['potkit_attack_total{type="replay"}']) >= 1
+    assert float(lines['potkit_attack_total{type="ntp_inject"}']) >= 1
+    assert 0 < float(lines["potkit_byzantine_ratio"]) < 1
+    assert float(lines["potkit_log_healthy"]) == 1
+
+
+def env_offset_port(env):
+    with open(env["config"]) as f:
+        return [s["port"] for s in json.load(f)["sources"] if s["kind"] == "ntp"][0]
+
+
+def test_flood_and_outlier(env, tmp_path):
+    # FLOOD: a replay cache of 3 live records; the 4th is refused BUSY (fail closed).
+    # DRIFT from the time sources: plain NTP, one 30 s ahead -> OUTLIER alarms.
+    log = str(tmp_path / "flood.db")
+    s = Service(env["key"], env["config_plain"], log, extra=("--cache-capacity", "3"))
+    try:
+        verdicts = [verify(s, issue(s)) for _ in range(4)]
+        assert verdicts == ["OK", "OK", "OK", "BUSY"]
+        ents = entries_of(s)
+        v = [E.ATTACK_NAMES[e.attack] for e in ents if e.kind == E.VERIFY]
+        assert v == ["NONE", "NONE", "NONE", "FLOOD"]
+        drift = wait_for(lambda: [e for e in entries_of(s)
+                                  if e.kind == E.ALARM and E.ATTACK_NAMES[e.attack] == "DRIFT"])
+        assert drift and "OUTLIER" in drift[0].detail
+    finally:
+        status, err = s.stop()
+    assert status == 0 and "Traceback" not in err, err
+
+
+# --- witnesses ----------------------------------------------------------------------------
+def test_witnesses_cosign_and_quorum(svc, tmp_path, capsys):
+    pub = log_pub(svc.log_path).hex()
+    wit = []
+    for i in (1, 2):
+        k = str(tmp_path / ("w%d.key" % i))
+        assert cli.main(["audit", "witness", "--key", k, "--name", "witness.test/w%d" % i, "--state", "x",
+                         "--pubkey", pub, "--vkey"]) == 0
+        wit.append(capsys.readouterr().out.strip())
+    cp1 = str(tmp_path / "cp1")
+    w1 = ["audit", "witness", "--key", str(tmp_path / "w1.key"), "--name", "witness.test/w1",
+          "--state", str(tmp_path / "w1.state"), "--pubkey", pub, "--url", svc.url]
+    w2 = ["audit", "witness", "--key", str(tmp_path / "w2.key"), "--name", "witness.test/w2",
+          "--state", str(tmp_path / "w2.state"), "--pubkey", pub, "--url", svc.url]
+    assert cli.main(w1 + ["-o", cp1]) == 0
+    verify(svc, issue(svc))
+    # Both witness the same later checkpoint: w1 checks it against what it saw; w2 adds its line.
+    cp2, cp3 = str(tmp_path / "cp2"), str(tmp_path / "cp3")
+    assert cli.main(w1 + ["-o", cp2]) == 0
+    assert cli.main(w2 + ["--checkpoint", cp2, "-o", cp3]) == 0
+    capsys.readouterr()
+    ex = str(tmp_path / "export.json")
+    assert cli.main(["audit", "export", "--log", svc.log_path, "--checkpoint", cp3, "--pubkey", pub,
+                     "--format", "jsonld", "-o", ex]) == 0
+    base = ["audit", "verify", "--export", ex, "--pubkey", pub, "--witness", wit[0], "--witness", wit[1]]
+    assert cli.main(base + ["--quorum", "2"]) == 0
+    assert "OK:" in capsys.readouterr().out
+    # cp2 carries only w1's cosignature: a 2-of-2 quorum fails, 1-of-2 passes.
+    ex2 = str(tmp_path / "export2.json")
+    assert cli.main(["audit", "export", "--log", svc.log_path, "--checkpoint", cp2, "-o", ex2]) == 0
+    b2 = ["audit", "verify", "--export", ex2, "--pubkey", pub, "--witness", wit[0], "--witness", wit[1]]
+    assert cli.main(b2 + ["--quorum", "1"]) == 0
+    capsys.readouterr()
+    assert cli.main(b2 + ["--quorum", "2"]) == 1
+    assert "1 valid cosignature" in capsys.readouterr().err
+    # JSON-LD: a PROV-O context and one prov:Activity per entry, each with its proof.
+    with open(ex) as f:
+        doc = json.load(f)
+    assert doc["@context"]["prov"] == "http://www.w3.org/ns/prov#"
+    assert doc["entries"] and all("prov:Activity" in e["@type"] and "proof" in e for e in doc["entries"])
+    # An export whose entry was changed fails, naming the entry.
+    doc["entries"][3]["data"] = doc["entries"][3]["data"][:-2] + "01"
+    with open(ex, "w") as f:
+        json.dump(doc, f)
+    assert cli.main(base) == 1
+    assert "entry 3 is not in the checkpoint" in capsys.readouterr().err
+    # A witness refuses a checkpoint that does not extend the one it cosigned (a
+    # rewritten log signed by the same key): here, the older checkpoint cp1 after cp2.
+    assert cli.main(w1 + ["--checkpoint", cp1]) == 1
+    assert "refusing to cosign" in capsys.readouterr().err
+
+
+def test_witness_refuses_a_forked_log(env, tmp_path, capsys):
+    # Two logs with the same key, diverging after a common start: a split view.
+    log = str(tmp_path / "a.db")
+    s = Service(env["key"], env["plain_only"], log)
+    try:
+        verify(s, issue(s))
+        pub = log_pub(log).hex()
+        w = ["audit", "witness", "--key", str(tmp_path / "w.key"), "--name", "w.test/1",
+             "--state", str(tmp_path / "w.state"), "--pubkey", pub, "--url", s.url, "-o", str(tmp_path / "o")]
+        assert cli.main(w) == 0
+    finally:
+        s.stop()
+    fork = str(tmp_path / "b.db")
+    shutil.copy(log + ".key", fork + ".key")
+    shutil.copy(log + ".key.pub", fork + ".key.pub")
+    s = Service(env["key"], env["plain_only"], fork)
+    try:
+        for _ in range(3):
+            verify(s, issue(s))
+        w[w.index("--url") + 1] = s.url
+        capsys.readouterr()
+        assert cli.main(w) == 1
+        assert "inconsistent" in capsys.readouterr().err
+    finally:
+        s.stop()
+
+
+# --- reliability ------------------------------------------------------------------------------
+def _burst(svc, stop, acked, errors):
+    c = http.client.HTTPConnection(*svc.http, timeout=30)
+    try:
+        while not stop.is_set():
+            c.request("POST", "/v1/issue", body=json.dumps({"ctx": CTXH, "tier": 0}).encode())
+            r = c.getresponse()
+            body = json.loads(r.read())
+            if r.status == 200:
+                acked.append(hashlib.sha256(bytes.fromhex(body["record"])).digest())
+    except (OSError, http.client.HTTPException, ValueError):
+        pass  # the service died under us: that is the test
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path):
+    """(log spec, extra serve args, log key file) for each store."""
+    if request.param == "sqlite":
+        log = str(tmp_path / "k.db")
+        return log, (), log + ".key"
+    key = str(tmp_path / "pg.key")
+    return request.getfixturevalue("postgres").new_database(), ("--log-key", key), key
+
+
+def test_kill9_during_a_burst_loses_no_acknowledged_entry(env, tmp_path, backend, capsys):
+    log, extra, keyfile = backend
+    s = Service(env["key"], env["plain_only"], log, extra)
+    for _ in range(5):
+        verify(s, issue(s))
+    st, cp_before = request(s, "GET", "/v1/log/checkpoint")
+    stop, acked, errors = threading.Event(), [], []
+    ths = [threading.Thread(target=_burst, args=(s, stop, acked, errors)) for _ in range(8)]
+    for t in ths:
+        t.start()
+    assert wait_for(lambda: len(acked) >= 300 or not any(t.is_alive() for t in ths), 120)
+    assert len(acked) >= 300, s.stderr()
+    s.kill9()
+    stop.set()
+    for t in ths:
+        t.join(30)
+    s.stop()
+    n_acked = len(acked)
+    # Restart: every acknowledged record's ISSUE entry is there, the tree verifies,
+    # and the new checkpoint extends the last one we saw signed.
+    s = Service(env["key"], env["plain_only"], log, extra)
+    try:
+        verify(s, issue(s))
+        have = set(e.record_hash for e in entries_of(s) if e.kind == E.ISSUE)
+        missing = [h for h in acked if h not in have]
+        assert n_acked >= 300 and not missing, "%d of %d acknowledged entries lost" % (len(missing), n_acked)
+        old = str(tmp_path / "before.cp")
+        with open(old, "w") as f:
+            f.write(cp_before)
+        pub = keys.load_public_key(keyfile).hex()
+        capsys.readouterr()
+        assert cli.main(["audit", "verify", "--url", s.url, "--old", old, "--pubkey", pub]) == 0
+    finally:
+        status, err = s.stop()
+    assert cli.main(["audit", "verify", "--log", log, "--pubkey", pub]) == 0
+    assert "OK:" in capsys.readouterr().out
+
+
+def test_full_disk_is_503_then_recovers(env, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs (CI runs as root)")
+    mnt = tempfile.mkdtemp(prefix="potkit-full-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], check=True)
+    try:
+        log = os.path.join(mnt, "audit.db")
+        s = Service(env["key"], env["plain_only"], log)
+        try:
+            good = []
+            for _ in range(3):
+                r = issue(s)
+                good.append(hashlib.sha256(bytes.fromhex(r)).digest())
+            # Fill the disk.
+            with open(os.path.join(mnt, "filler"), "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            statuses, reasons = [], []
+            for _ in range(400):
+                st, body = request(s, "POST", "/v1/issue", {"ctx": CTXH, "tier": 0})
+                statuses.append(st)
+                if st == 200:
+                    good.append(hashlib.sha256(bytes.fromhex(body["record"])).digest())
+                else:
+                    reasons.append(body["error"])
+                    if len(reasons) >= 3:
+                        break
+            assert reasons, "the disk never filled"
+            assert set(statuses) <= {200, 503}
+            assert "audit log unavailable" in reasons[-1] and "full" in reasons[-1], reasons[-1]
+            st, h = request(s, "GET", "/metrics")
+            assert "potkit_log_healthy 0.0" in h
+            # The disk recovers: so does the service.
+            os.unlink(os.path.join(mnt, "filler"))
+            for _ in range(100):
+                st, body = request(s, "POST", "/v1/issue", {"ctx": CTXH, "tier": 0})
+                if st == 200:
+                    good.append(hashlib.sha256(bytes.fromhex(body["record"])).digest())
+                    break
+                time.sleep(0.1)
+            assert st == 200, body
+            have = set(e.record_hash for e in entries_of(s) if e.kind == E.ISSUE)
+            assert all(g in have for g in good)
+        finally:
+            status, err = s.stop()
+        assert "Traceback" not in err, err
+        pub = log_pub(log).hex()
+        assert cli.main(["audit", "verify", "--log", log, "--pubkey", pub]) == 0
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+        os.rmdir(mnt)
+
+
+def test_read_only_postgresql_is_503_then_recovers(env, tmp_path, postgres):
+    url = postgres.new_database()
+    dbname = url.rsplit("/", 1)[1]
+    s = Service(env["key"], env["plain_only"], url, ("--log-key", str(tmp_path / "ro.key")))
+    try:
+        good = [issue(s)]
+        postgres.sql("ALTER DATABASE %s SET default_transaction_read_only = on" % dbname)
+        # Existing sessions keep their settings: force the service's writer to see it.
+        postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'" % dbname)
+        reasons = []
+        for _ in range(200):
+            st, body = request(s, "POST", "/v1/issue", {"ctx": CTXH, "tier": 0})
+            if st == 200:
+                good.append(body["record"])
+            else:
+                assert st == 503
+                reasons.append(body["error"])
+                if "read-only" in body["error"]:
+                    break
+                time.sleep(0.05)
+        assert reasons and all("audit log unavailable" in r for r in reasons), reasons
+        assert "read-only" in reasons[-1], reasons
+        postgres.sql("ALTER DATABASE %s SET default_transaction_read_only = off" % dbname)
+        for _ in range(100):
+            st, body = request(s, "POST", "/v1/issue", {"ctx": CTXH, "tier": 0})
+            if st == 200:
+                good.append(body["record"])
+                break
+            time.sleep(0.1)
+        assert st == 200, body
+        have = set(e.record_hash for e in entries_of(s) if e.kind == E.ISSUE)
+        assert all(hashlib.sha256(bytes.fromhex(g)).digest() in have for g in good)
+    finally:
+        status, err = s.stop()
+    assert "Traceback" not in err, err

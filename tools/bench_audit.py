@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Audit-log figures (no pass/fail; docs/spec.md section 9):
+
+1. appends per second into SQLite (WAL, synchronous=FULL) and into a real
+   PostgreSQL (tests/host/pgserver.py, fsync on), entries appended as fast as
+   the writer takes them; and the seconds from one append to the signed
+   checkpoint that includes it (target <= 1 s);
+2. the HTTP issue+verify benchmark of tools/bench_issuer.py (wrk, real
+   chronyd time sources) with logging off and on (SQLite) in the same run,
+   as a ratio (target >= 0.8).
+
+    .venv/bin/python tools/bench_audit.py [--n 20000] [--seconds 5] [--connections 100]
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in ("host", "firmware", os.path.join("tests", "host"), "tools"):
+    sys.path.insert(0, os.path.join(ROOT, p))
+
+
+def bench_store(label, make_store, n):
+    from nacl.signing import SigningKey
+
+    from potkit.auditlog import entry as E
+    from potkit.auditlog.log import AuditLog
+
+    cv = threading.Condition()
+    state = {"done": 0, "t": {}}
+
+    def committed(last, failed, reason):
+        with cv:
+            state["done"] = last
+            state["t"][last] = time.monotonic()
+            cv.notify_all()
+
+    log = AuditLog(make_store(), SigningKey.generate(), on_commit=committed)
+    log.start()
+    data = [E.encode(E.VERIFY, time.time_ns(), transport=1, verdict=0, peer="127.0.0.1:%d" % i) for i in range(n)]
+    t0 = time.monotonic()
+    for d in data:
+        seq = log.append(d)
+    with cv:
+        cv.wait_for(lambda: state["done"] >= seq, 600)
+    secs = time.monotonic() - t0
+    # Latency: one append on an idle log until its checkpoint is signed and stored.
+    lat = []
+    for _ in range(20):
+        a = time.monotonic()
+        s = log.append(data[0])
+        with cv:
+            cv.wait_for(lambda: state["done"] >= s, 60)
+        lat.append(time.monotonic() - a)
+    log.stop()
+    print("  %-11s %8.0f appends/s (%d entries in %.2f s, batches <= 256, one signed checkpoint each); "
+          "append -> signed checkpoint: median %.4f s, max %.4f s"
+          % (label, n / secs, n, secs, statistics.median(lat), max(lat)))
+
+
+def bench_http(seconds, connections):
+    import bench_issuer as bi
+    import peers
+    from potkit import keys
+
+    if not shutil.which("wrk"):
+        print("  wrk not found: install the Debian package wrk (tools/setup_system.sh)")
+        return
+    d = tempfile.mkdtemp(prefix="bench-audit-")
+    key = os.path.join(d, "issuer.key")
+    keys.generate_keypair(key)
+    servers = [peers.start_chrony() for _ in range(3)]
+    try:
+        import json
+
+        cfg = os.path.join(d, "sources.json")
+        with open(cfg, "w") as f:
+            json.dump({"sources": [{"kind": "ntp", "host": s.host, "port": s.ntp_port, "operator": "op%d" % i}
+                                   for i, s in enumerate(servers)]}, f)
+        res = {}
+        for mode in ("off", "on", "off", "on"):
+            extra = [] if mode == "off" else ["--log", os.path.join(d, "audit-%d.db" % len(res))]
+            rps = run_one(bi, key, cfg, extra, seconds, connections)
+            res.setdefault(mode, []).append(rps)
+            print("  logging %-3s %7.0f req/s issue+verify (%d connections, wrk -t2)" % (mode, rps, connections))
+        off, on = max(res["off"]), max(res["on"])
+        print("  ratio on/off (best of two each): %.2f (target >= 0.8)" % (on / off))
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_one(bi, key, cfg, extra, seconds, connections):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
+    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0"] + extra
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http=([\d.]+):(\d+)", line)
+        if not m:
+            raise RuntimeError("service did not start: %r" % line)
+        url = "http://%s:%s/" % (m.group(1), m.group(2))
+        lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
+        bi.run_wrk(url, 1, connections, 2, lua)
+        r = bi.run_wrk(url, 2, connections, seconds, lua)
+        return r["requests"] / r["seconds"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--no-http", action="store_true")
+    args = ap.parse_args()
+    from potkit.auditlog.store import PostgresStore, SqliteStore
+
+    print("== appends into the audit log (%d cores)" % os.cpu_count())
+    d = tempfile.mkdtemp(prefix="bench-audit-db-")
+    try:
+        bench_store("SQLite", lambda: SqliteStore(os.path.join(d, "a.db")), args.n)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        import pgserver
+
+        pg = pgserver.PostgresServer()
+    except Exception as e:
+        print("  PostgreSQL: not measured (%s)" % str(e).splitlines()[0])
+    else:
+        try:
+            url = pg.new_database()
+            bench_store("PostgreSQL", lambda: PostgresStore(url), args.n)
+        finally:
+            pg.stop()
+    if not args.no_http:
+        print("== HTTP issue+verify, audit log off and on (SQLite)")
+        bench_http(args.seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()
