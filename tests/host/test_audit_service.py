@@ -24,6 +24,7 @@ import time
 import pytest
 
 import peers
+import test_service
 from potkit import cli, keys
 from potkit.auditlog import entry as E, merkle, note
 from potkit.issuer import Issuer
@@ -35,48 +36,16 @@ CTX = grg.context_device("audit-board")
 CTXH = CTX.hex()
 
 
-class Service:
-    """A `potkit serve --log ...` subprocess; .http/.tcp/.udp (host, port), .url."""
+class Service(test_service.Service):
+    """`potkit serve --log LOG` (test_service.Service, the same subprocess)."""
 
     def __init__(self, key_path, config_path, log, extra=()):
-        self.log = tempfile.NamedTemporaryFile(prefix="potkit-audit-", suffix=".log", delete=False)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "potkit.cli", "serve", "--key", key_path, "--config", config_path,
-             "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--refresh-s", "1",
-             "--log", log] + list(extra), stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
-        r, _, _ = select.select([self.proc.stdout], [], [], 60)
-        line = self.proc.stdout.readline() if r else ""
-        if "listening" not in line:
-            self.stop()
-            raise RuntimeError("service did not start: %r\n%s" % (line, self.stderr()))
-        addrs = dict(w.split("=", 1) for w in line.split() if "=" in w)
-        for name in ("http", "tcp", "udp"):
-            host, port = addrs[name].rsplit(":", 1)
-            setattr(self, name, (host, int(port)))
+        super().__init__(key_path, config_path, ["--log", log] + list(extra))
         self.url = "http://%s:%d" % self.http
-
-    def stderr(self):
-        with open(self.log.name) as f:
-            return f.read()
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        err = self.stderr()
-        self.proc.stdout.close()
-        self.log.close()
-        os.unlink(self.log.name)
-        return self.proc.returncode, err
 
 
 def request(svc, method, path, body=None, conn=None):

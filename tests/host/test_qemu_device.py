@@ -117,7 +117,7 @@ def test_deploy_then_status_sync_send_commands(deployed, key_path, chrony, tmp_p
     assert json.loads(p.stdout)["name"] == "OK"
     p = run("send", "--key", key_path, "--time-config", str(lab), "--message", "open",
             "--tier", "1")
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, (p.stdout, p.stderr)
     assert json.loads(p.stdout)["name"] == "OK"
 
 
