@@ -127,7 +127,8 @@ def bench_http(seconds, connections, loops):
 
 def bench_one_server(key, cfg, loop, seconds, connections):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
-    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0"]
+    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0",
+           "--insecure-open", "--max-per-client", "0"]  # wrk: one address, hundreds of connections, no token
     if loop == "uvloop":
         cmd.append("--uvloop")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)

@@ -35,6 +35,7 @@ COMMANDS = {
     "verify": ("potkit.issuer", "verify", "verify a PoT record for a context"),
     "show": ("potkit.show", "show", "decode a PoT record: fields, time, and (given a ctx or key) each check"),
     "serve": ("potkit.service", "serve", "run the PoT service (HTTP, TCP and UDP)"),
+    "token": ("potkit.auth", "token", "manage the service's API tokens (add|list|revoke)"),
     "device": ("potkit.device", "device", "deploy to a board and talk to it (deploy|sync|send|status)"),
     "audit": ("potkit.auditlog.cli", "audit", "the audit log: verify|export|witness|checkpoint"),
 }

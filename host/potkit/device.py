@@ -195,8 +195,11 @@ class UnixBoard:
 
 
 # --- issuing for a device ----------------------------------------------------------------
-def service_issue(hostport, tier=1, timeout=5.0):
+def service_issue(hostport, tier=1, timeout=5.0, token=None):
     """issue(challenge, ctx) through a `potkit serve --tcp` board endpoint.
+
+    token: the API token for the device (potkit token add), sent in the
+    frame's token field; None for a service run with --insecure-open.
 
     hostport: "HOST:PORT" or (host, port). An address that does not answer
     with a record (refused, unresolvable, silent, or not a board endpoint:
@@ -207,9 +210,16 @@ def service_issue(hostport, tier=1, timeout=5.0):
     host, port = validate.hostport(hostport, "--issuer") if isinstance(hostport, str) else hostport
     where = "%s:%d" % (host, port)
     unreachable = hostlink.LinkError
+    if token is not None:
+        raw = token.encode("ascii", "replace")
+        if not 1 <= len(raw) <= 255:
+            raise PotkitError("an API token is 1 to 255 ASCII characters")
+        token_field = bytes([len(raw)]) + raw
+    else:
+        token_field = b""
 
     def issue(challenge, ctx):
-        req = bytes(challenge) + bytes([tier, len(ctx)]) + bytes(ctx)
+        req = bytes(challenge) + bytes([tier, len(ctx)]) + bytes(ctx) + token_field
         try:
             with socket.create_connection((host, port), timeout=timeout) as s:
                 s.sendall(req)
@@ -219,6 +229,8 @@ def service_issue(hostport, tier=1, timeout=5.0):
                     if not chunk:
                         break
                     buf += chunk
+                    if buf[:2] == b"\xee\x05":
+                        raise PotkitError("issuer %s refused: no valid API token for this device (--token)" % where)
                     if buf[:1] == b"\xee" and len(buf) >= 2:
                         raise unreachable("issuer %s refused: error code %d (3: it has no trusted time now); "
                                           "see its log or `curl http://HOST:PORT/health`" % (where, buf[1]))
@@ -463,6 +475,9 @@ def device_args(p):
         g.add_argument("--issuer", type=validate.arg(validate.hostport, "--issuer"),
                        help="HOST:PORT of a `potkit serve --tcp` board endpoint")
         g.add_argument("--key", help="sign locally with this issuer key (reads the time sources itself)")
+        sp.add_argument("--token", default=os.environ.get("POTKIT_TOKEN"),
+                        help="with --issuer: the API token for this device (default $POTKIT_TOKEN; none for a "
+                             "service run with --insecure-open)")
         sp.add_argument("--time-config", metavar="FILE", help="with --key: time sources config (see `potkit time`)")
         add_tier_arg(sp, default="T1_block")
         sp.add_argument("--log", metavar="DB", help="append the board's verdict to this audit log")
@@ -490,7 +505,7 @@ def device_args(p):
 
 def _issue_fn(args):
     if args.issuer:
-        return service_issue(args.issuer, args.tier)
+        return service_issue(args.issuer, args.tier, token=args.token)
     if args.key:
         return local_issue(args.key, args.time_config, args.tier)
     raise PotkitError("no issuer given; add --issuer HOST:PORT (a `potkit serve --tcp` endpoint) or --key KEY to sign here")

@@ -16,6 +16,7 @@ inline in the loop (tens of microseconds, shorter than a thread hand-off).
 The timebase refreshes in its own thread (time sources are network I/O).
 """
 import asyncio
+import collections
 import heapq
 import json
 import signal
@@ -32,11 +33,17 @@ from potkit.timebase import TimeBaseUnavailable
 MAX_BODY = 4096          # bytes of JSON; a verify request is ~400
 MAX_HEADER = 8192        # request line + headers
 IDLE_TIMEOUT_S = 60.0    # an idle keep-alive connection is closed after this
+HEADER_TIMEOUT_S = 10.0  # a request's line and headers (a board frame) must arrive within this
+BODY_TIMEOUT_S = 10.0    # and its body within this, after the headers: else 408
+MAX_PER_CLIENT = 64      # connections from one address
 # Replay-cache entries: records accepted per tier window. 300,000 covers
 # 5,000 T0 records/s for their 60 s window; about 250 bytes each when full.
 DEFAULT_CACHE_CAPACITY = 300000
 BOARD_FRAME_MIN = 34     # challenge(32) tier(1) ctx_len(1)
-UDP_MIN_REQUEST = 143    # no amplification: a reply is never larger than its request
+# No amplification: a reply (<= 143 bytes) is never larger than its request.
+# No reflection: a request is at least 144 bytes, so no reply of any issuer
+# (a 143-byte record, a 2-byte error) is ever a valid request to another.
+UDP_MIN_REQUEST = 144
 UDP_MAX_REQUEST = 1232
 
 # Board error replies: 0xEE then one code byte.
@@ -44,8 +51,10 @@ BOARD_ERR_FRAME = 1         # malformed frame (length, padding)
 BOARD_ERR_TIER = 2          # tier > 3
 BOARD_ERR_UNAVAILABLE = 3   # the timebase refuses (no trusted time now)
 BOARD_ERR_INTERNAL = 4
+BOARD_ERR_AUTH = 5          # no valid token, or the context is outside its scope
 
-REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
            505: "HTTP Version Not Supported"}
@@ -101,6 +110,53 @@ def _json_body(body, fields=None):
     return obj
 
 
+# --- logging -----------------------------------------------------------------
+class LogLimiter:
+    """Rate-limited log lines: at most one line per key and `interval_s`.
+
+    Whatever a client can trigger repeatedly (a bug path, EMFILE on accept)
+    is logged through here, so an attacker cannot turn requests into
+    megabytes of log: the first occurrence is written in full (one line,
+    plus the traceback for a bug), later ones within the interval are only
+    counted and the count is written with the next line of that key.
+    """
+
+    def __init__(self, interval_s=10.0, stream=None, clock=time.monotonic):
+        self.interval_s = interval_s
+        self.stream = stream
+        self.clock = clock
+        self._last = {}        # key -> monotonic time of the last line written
+        self._suppressed = {}  # key -> lines not written since
+        self.written = 0
+
+    def log(self, key, text, exc_info=False):
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        n = self._suppressed.pop(key, 0)
+        if len(self._last) > 1000:  # keys are few; never let them grow without bound
+            self._last.clear()
+        self._last[key] = now
+        stream = self.stream or sys.stderr
+        line = "potkit serve: %s" % text
+        if n:
+            line += " (%d more like this not logged)" % n
+        if exc_info:
+            line += "\n" + traceback.format_exc().rstrip()
+        print(line, file=stream, flush=True)
+        self.written += 1
+        return True
+
+    def loop_exception_handler(self, loop, context):
+        """For loop.set_exception_handler: asyncio's own errors (e.g. EMFILE on accept), rate-limited."""
+        exc = context.get("exception")
+        msg = context.get("message", "event loop error")
+        key = (msg, type(exc).__name__ if exc else None)
+        self.log(key, "%s%s" % (msg, ": %s: %s" % (type(exc).__name__, exc) if exc else ""))
+
+
 # --- metrics -----------------------------------------------------------------
 class Metrics:
     """The service's counters, exposed through prometheus-client at scrape time.
@@ -110,17 +166,18 @@ class Metrics:
     of a Counter's locked inc() on a path run thousands of times a second.
     """
 
-    def __init__(self, timebase):
+    def __init__(self, timebase, expose_detail=False):
         from prometheus_client import CollectorRegistry
 
         self.names = verdict_names()
         self.issued = {"http": 0, "tcp": 0, "udp": 0}
         self.verdicts = [0] * len(self.names)
         self.refused = 0
+        self.unauthorized = 0
         self.errors = {}  # (transport, status) -> count
         self.registry = CollectorRegistry()
         self.registry.register(self)
-        self.registry.register(TimebaseCollector(timebase))
+        self.registry.register(TimebaseCollector(timebase, expose_detail))
 
     def verdict(self, code):
         self.verdicts[code] += 1
@@ -143,6 +200,8 @@ class Metrics:
         yield m
         yield CounterMetricFamily("pot_refused", "requests refused because the timebase had no trusted time",
                                   value=self.refused)
+        yield CounterMetricFamily("pot_unauthorized", "issue requests refused: no valid token for the context",
+                                  value=self.unauthorized)
         m = CounterMetricFamily("pot_request_errors", "requests answered with an error, by transport and status",
                                 labels=["transport", "status"])
         for (t, st), n in sorted(self.errors.items()):
@@ -153,8 +212,9 @@ class Metrics:
 class TimebaseCollector:
     """Synthesis and per-source gauges, read from the timebase at scrape time."""
 
-    def __init__(self, timebase):
+    def __init__(self, timebase, expose_detail=False):
         self.timebase = timebase
+        self.expose_detail = expose_detail
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -172,6 +232,18 @@ class TimebaseCollector:
             yield GaugeMetricFamily("pot_synthesis_age_seconds", "age of the current synthesis", value=st["age_s"])
             yield GaugeMetricFamily("pot_synthesis_uncertainty_seconds",
                                     "uncertainty now, drift over the age included", value=st["uncertainty_ns"] / 1e9)
+        alarms = GaugeMetricFamily("pot_synthesis_alarms", "alarms of the last synthesis attempt, by kind",
+                                   labels=["kind"])
+        counts = {}
+        for a in getattr(tb.last_attempt, "alarms", None) or ():
+            counts[a[0]] = counts.get(a[0], 0) + 1
+        for kind, n in sorted(counts.items()):
+            alarms.add_metric([str(kind)], n)
+        yield alarms
+        if not self.expose_detail:
+            # Source addresses, offsets and health tell an attacker which
+            # source to attack and how far it may go: operators only.
+            return
         offset = GaugeMetricFamily("pot_source_offset_seconds", "server time minus local time, per source",
                                    labels=["source", "operator", "kind"])
         unc = GaugeMetricFamily("pot_source_uncertainty_seconds", "uncertainty of the last reading, per source",
@@ -187,14 +259,6 @@ class TimebaseCollector:
         yield offset
         yield unc
         yield health
-        alarms = GaugeMetricFamily("pot_synthesis_alarms", "alarms of the last synthesis attempt, by kind",
-                                   labels=["kind"])
-        counts = {}
-        for a in getattr(tb.last_attempt, "alarms", None) or ():
-            counts[a[0]] = counts.get(a[0], 0) + 1
-        for kind, n in sorted(counts.items()):
-            alarms.add_metric([str(kind)], n)
-        yield alarms
 
 
 def source_health(attempt):
@@ -304,12 +368,18 @@ class ServiceVerifier:
 class PotService:
     """Routes and their work; the protocols below only move bytes."""
 
-    def __init__(self, issuer, timebase, verifier=None, skew_ms=None, cache_capacity=None):
+    def __init__(self, issuer, timebase, verifier=None, skew_ms=None, cache_capacity=None,
+                 expose_detail=False, log=None, authorizer=None):
+        """authorizer: a potkit.auth.Authorizer (or anything with authorize(token, ctx)),
+        or None for an open service (--insecure-open): anyone may stamp anything."""
         self.issuer = issuer
+        self.authorizer = authorizer
         self.timebase = timebase
         self.verifier = verifier or ServiceVerifier(issuer.public_key, skew_ms,
                                                     cache_capacity or DEFAULT_CACHE_CAPACITY)
-        self.metrics = Metrics(timebase)
+        self.expose_detail = expose_detail
+        self.log = log or LogLimiter()
+        self.metrics = Metrics(timebase, expose_detail)
         self.names = verdict_names()
         # The audit log (potkit.auditlog.web.AuditHook, --log) and what its
         # hooks need from the request being handled.
@@ -325,8 +395,10 @@ class PotService:
             b"/": {b"GET": self.http_index},
         }
 
-    def handle(self, method, path, body):
-        """(status, content type, body bytes, extra header bytes, close) for one request."""
+    def handle(self, method, path, body, token=None):
+        """(status, content type, body bytes, extra header bytes, close) for one request.
+
+        token: the caller's API token (from "Authorization: Bearer ..."), or None."""
         methods = self.routes.get(path)
         if methods is None:
             return self.error("http", HttpError(404, "no route %s" % path.decode("latin-1")))
@@ -337,17 +409,22 @@ class PotService:
                                                 % (method.decode("latin-1"), path.decode("latin-1"),
                                                    allow.decode()), headers=(b"Allow: " + allow,)))
         try:
-            return fn(body)
+            return fn(body, token) if path == b"/v1/issue" else fn(body)  # only issuing needs the token
         except HttpError as e:
             return self.error("http", e)
         except TimeBaseUnavailable as e:
             self.metrics.refused += 1
-            return self.error("http", HttpError(503, str(e), headers=(b"Retry-After: 1",)))
+            return self.error("http", HttpError(503, self.refusal(e), headers=(b"Retry-After: 1",)))
         except LogUnavailable as e:
             return self.error("http", HttpError(503, str(e), headers=(b"Retry-After: 1",)))
         except Exception as e:  # a bug must cost one request, never the service
-            traceback.print_exc(file=sys.stderr)
-            return self.error("http", HttpError(500, "internal error: %s" % type(e).__name__))
+            self.log.log(("bug", path, type(e).__name__), "internal error on %s: %s: %s" % (
+                path.decode("latin-1"), type(e).__name__, e), exc_info=True)
+            return self.error("http", HttpError(500, "internal error: %s" % type(e).__name__, close=True))
+
+    def refusal(self, e):
+        """The reason a caller is told for a TimeBaseUnavailable: detail only if the operator chose it."""
+        return str(e) if self.expose_detail else e.public
 
     def error(self, transport, e):
         self.metrics.error(transport, e.status)
@@ -355,9 +432,10 @@ class PotService:
         return e.status, JSON_TYPE, body, e.headers, e.close
 
     # POST /v1/issue {"ctx": hex, "tier": 0..3 | name, "challenge": hex?, "anchor": bool?}
-    def http_issue(self, body):
+    def http_issue(self, body, token=None):
         req = _json_body(body, ("ctx", "tier", "challenge", "anchor"))
         ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
+        self.authorize_http(token, ctx)
         anchor = req.get("anchor", False)
         if anchor is not True and anchor is not False:
             raise HttpError(400, "field 'anchor' must be true or false, got %s" % json.dumps(anchor)[:40])
@@ -382,7 +460,19 @@ class PotService:
         return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
 
     # POST /v1/verify {"record": hex, "ctx": hex, "challenge": hex?}
-    def http_verify(self, body):
+    def authorize_http(self, token, ctx):
+        if self.authorizer is None:
+            return
+        from potkit.auth import AuthError
+
+        try:
+            self.authorizer.authorize(token, ctx)
+        except AuthError as e:
+            self.metrics.unauthorized += 1
+            headers = (b'WWW-Authenticate: Bearer realm="potkit"',) if e.status == 401 else ()
+            raise HttpError(e.status, e.reason, headers=headers)
+
+    def http_verify(self, body, token=None):
         req = _json_body(body, ("record", "ctx", "challenge"))
         record = _hex_field(req, "record", 143)
         ctx = _hex_field(req, "ctx", max_len=MAX_CTX_LEN)
@@ -397,32 +487,60 @@ class PotService:
         resp = {"verdict": self.names[code], "code": code, "ok": code == 0}
         return 200, JSON_TYPE, json.dumps(resp).encode(), (), False
 
-    def http_metrics(self, body):
+    def http_metrics(self, body, token=None):
         from prometheus_client import generate_latest
 
         return 200, METRICS_TYPE, generate_latest(self.metrics.registry), (), False
 
-    def http_index(self, body):
+    def http_index(self, body, token=None):
         """GET /: the routes, so that a person with curl finds their way."""
         routes = {p.decode(): sorted(m.decode() for m in ms) for p, ms in sorted(self.routes.items())}
         doc = {"service": "potkit", "routes": routes, "spec": "docs/spec.md section 7"}
         return 200, JSON_TYPE, json.dumps(doc, indent=1).encode(), (), False
 
-    def http_health(self, body):
+    def http_health(self, body, token=None):
         st = self.timebase.status()
+        public = st.pop("public_reason", None)
+        if not self.expose_detail:
+            st.pop("last_error", None)
+            if "reason" in st:
+                st["reason"] = public
         st["status"] = "ok" if st["ok"] else "unavailable"
         st["public_key"] = self.issuer.public_key.hex()
         return (200 if st["ok"] else 503), JSON_TYPE, json.dumps(st).encode(), (), False
 
     # Board frame: challenge(32) || tier(1) || ctx_len(1) || ctx(ctx_len)
+    #              [|| token_len(1) || token(token_len)]   (when the service requires tokens)
+    def board_frame_len(self, buf):
+        """The length of the frame at the start of buf, or None if more bytes are needed."""
+        if len(buf) < BOARD_FRAME_MIN:
+            return None
+        n = BOARD_FRAME_MIN + buf[33]
+        if self.authorizer is not None:
+            if len(buf) <= n:
+                return None
+            n += 1 + buf[n]
+        return n if len(buf) >= n else None
+
     def board_issue(self, frame, transport, conn=None, addr=None):
         """The 143-byte record for one board frame, or a 2-byte error reply."""
         challenge = bytes(frame[0:32])
         tier = frame[32]
-        ctx = bytes(frame[34:34 + frame[33]])
+        end = 34 + frame[33]
+        ctx = bytes(frame[34:end])
         if tier > 3:
             self.metrics.error(transport, "tier")
             return bytes((0xEE, BOARD_ERR_TIER))
+        if self.authorizer is not None:
+            from potkit.auth import AuthError
+
+            token = bytes(frame[end + 1:end + 1 + frame[end]]) if end < len(frame) else b""
+            try:
+                self.authorizer.authorize(token.decode("ascii", "replace"), ctx)
+            except AuthError:
+                self.metrics.unauthorized += 1
+                self.metrics.error(transport, "auth")
+                return bytes((0xEE, BOARD_ERR_AUTH))
         try:
             if self.audit:
                 self.audit.check()
@@ -430,8 +548,9 @@ class PotService:
         except (TimeBaseUnavailable, LogUnavailable):
             self.metrics.refused += 1
             return bytes((0xEE, BOARD_ERR_UNAVAILABLE))
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:
+            self.log.log(("bug", transport, type(e).__name__), "internal error on %s: %s: %s" % (
+                transport, type(e).__name__, e), exc_info=True)
             self.metrics.error(transport, "internal")
             return bytes((0xEE, BOARD_ERR_INTERNAL))
         self.metrics.issued[transport] += 1
@@ -452,10 +571,21 @@ def _response(status, ctype, body, headers=(), close=False):
 
 class TrackedProtocol(asyncio.Protocol):
     """What every connection of the service shares: its place in the
-    server's connection set (closed on shutdown and when idle: `last`), a
-    receive buffer, and write flow control: a client that sends requests but
-    does not read the answers fills our write buffer; then we stop reading
-    (and answering) until it drains, so memory stays bounded."""
+    server's connection table (for the caps, eviction and shutdown), a
+    receive buffer, a deadline, and write flow control: a client that sends
+    requests but does not read the answers fills our write buffer; then we
+    stop reading (and answering) until it drains, so memory stays bounded.
+
+    Deadlines (checked by Server._sweep): a request or frame that has begun
+    must be complete within `header_timeout` (HTTP: its headers; then its
+    body within `body_timeout`), whatever trickle of bytes keeps arriving:
+    a slowloris client sending one byte every 25 s is answered 408 and
+    closed. Between requests a connection may stay idle `idle_timeout`; a
+    client that stops reading our answers gets `idle_timeout` to resume.
+    """
+
+    #: a new connection starts in this phase: "idle" (idle_timeout) or "request" (header_timeout)
+    first_phase = "idle"
 
     def __init__(self, service, server):
         self.service = service
@@ -464,28 +594,70 @@ class TrackedProtocol(asyncio.Protocol):
         self.transport = None
         self.paused = False
         self.last = 0.0
+        self.peer = None
+        self.counted = False
+        self.phase = "idle"      # idle | request | body | paused
+        self.deadline = 0.0
 
     def connection_made(self, transport):
         self.transport = transport
-        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) and peer else peer
         self.last = time.monotonic()
+        if self.server.admit(self):
+            self.set_phase(self.first_phase)
 
     def connection_lost(self, exc):
-        self.server.connections.discard(self)
+        self.server.release(self)
+
+    def set_phase(self, phase):
+        srv = self.server
+        self.phase = phase
+        self.deadline = time.monotonic() + (srv.idle_timeout if phase in ("idle", "paused") else
+                                            srv.body_timeout if phase == "body" else srv.header_timeout)
+
+    def activity(self):
+        """Bytes arrived: move to the busy end of the eviction order; a first byte starts the request clock."""
+        self.last = time.monotonic()
+        self.server.touch(self)
+        if self.phase == "idle":
+            self.set_phase("request")
+
+    def after_reply(self):
+        """A reply went out: the next request's clock starts with its first byte (or now, if pipelined)."""
+        if not self.paused:
+            self.set_phase("request" if self.buf else "idle")
+
+    def expire(self):
+        """The deadline passed (called by the sweeper)."""
+        self.server.timeouts += 1
+        self.transport.abort() if self.phase == "paused" else self.transport.close()
+
+    def refuse(self, reason):
+        """Not admitted (too many connections): close at once."""
+        self.transport.abort()
+
+    def evict(self):
+        """Closed to make room for a new connection (the server is at its cap)."""
+        self.transport.abort()
 
     def pause_writing(self):
         self.paused = True
         self.transport.pause_reading()
+        self.set_phase("paused")
 
     def resume_writing(self):
         self.paused = False
         if not self.transport.is_closing():
             self.transport.resume_reading()
+            self.set_phase("request" if self.buf else "idle")
             self.data_received(b"")
 
 
 class HttpProtocol(TrackedProtocol):
     """A lean HTTP/1.1 server connection: Content-Length bodies, keep-alive, pipelining."""
+
+    first_phase = "request"   # the first request is due within header_timeout of the connect
 
     def __init__(self, service, server):
         TrackedProtocol.__init__(self, service, server)
@@ -498,17 +670,36 @@ class HttpProtocol(TrackedProtocol):
             return
         TrackedProtocol.resume_writing(self)
 
+    def expire(self):
+        if self.phase in ("request", "body") and self.buf and not self.closing:
+            self.server.timeouts += 1
+            what = "body" if self.phase == "body" else "request line and headers"
+            self.fail(HttpError(408, "%s not received within %g s" % (
+                what, self.server.body_timeout if self.phase == "body" else self.server.header_timeout),
+                close=True))
+        else:
+            TrackedProtocol.expire(self)
+
+    def refuse(self, reason):
+        self.closing = True
+        self.service.metrics.error("http", 503)
+        body = json.dumps({"error": reason, "status": 503}).encode()
+        self.transport.write(_response(503, JSON_TYPE, body, (b"Retry-After: 1",), True))
+        self.transport.close()
+
     def data_received(self, data):
         if self.closing:
             return
-        self.last = time.monotonic()
+        if data:
+            self.activity()
         self.buf += data
         try:
             while self.buf and not self.closing and not self.paused:
                 if not self.one_request():
                     break
-        except Exception:  # never let a parser bug take the loop down
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:  # never let a parser bug take the loop down
+            self.service.log.log(("bug", "http-parser", type(e).__name__), "internal error in the HTTP parser: "
+                                 "%s: %s" % (type(e).__name__, e), exc_info=True)
             self.fail(HttpError(500, "internal error", close=True))
 
     def fail(self, e):
@@ -548,6 +739,7 @@ class HttpProtocol(TrackedProtocol):
         length = None
         keep_alive = version == b"HTTP/1.1"
         expect_continue = False
+        token = None
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep or not name or name != name.strip():
@@ -556,7 +748,8 @@ class HttpProtocol(TrackedProtocol):
             name = name.lower()
             value = value.strip()
             if name == b"content-length":
-                if not value.isdigit() or (length is not None and int(value) != length):
+                # At most 12 digits: int() refuses 4,301+ digits with a ValueError.
+                if not value.isdigit() or len(value) > 12 or (length is not None and int(value) != length):
                     self.fail(HttpError(400, "bad Content-Length", close=True))
                     return False
                 length = int(value)
@@ -571,12 +764,18 @@ class HttpProtocol(TrackedProtocol):
                     keep_alive = True
             elif name == b"expect" and value.lower() == b"100-continue":
                 expect_continue = True
+            elif name == b"authorization":
+                scheme, _, cred = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    token = cred.strip().decode("latin-1")
         length = length or 0
         if length > MAX_BODY:
             self.fail(HttpError(413, "body of %d bytes exceeds %d" % (length, MAX_BODY), close=True))
             return False
         start = end + 4
         if len(buf) < start + length:
+            if self.phase != "body":
+                self.set_phase("body")   # the body's own deadline starts now
             if expect_continue and not self.sent_continue:
                 self.sent_continue = True
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -587,12 +786,14 @@ class HttpProtocol(TrackedProtocol):
         path, _, query = target.partition(b"?")
         svc = self.service
         svc.conn, svc.query, svc.seq = self, query, 0
-        status, ctype, rbody, headers, close = svc.handle(method, path, body)
+        status, ctype, rbody, headers, close = svc.handle(method, path, body, token)
         if self.server.access_log is not None:
             peer = self.transport.get_extra_info("peername") or ("?", 0)
             self.server.access_log.info("%s %s %s %d %d", peer[0], method.decode("latin-1"),
                                         path.decode("latin-1")[:200], status, len(rbody))
-        close = close or not keep_alive
+        # Any error but 503 (no time now: retry) ends the connection: one
+        # answer per bad connection, whatever was pipelined behind it.
+        close = close or not keep_alive or (status >= 400 and status != 503)
         resp = _response(status, ctype, rbody, headers, close)
         if method == b"HEAD":  # the headers of GET, Content-Length included, no body
             resp = resp[:len(resp) - len(rbody)]
@@ -600,6 +801,8 @@ class HttpProtocol(TrackedProtocol):
             svc.audit.http_reply(self, svc.seq, resp, close)
         else:
             self.send(resp, close)
+        if not close:
+            self.after_reply()
         return True
 
 
@@ -608,11 +811,14 @@ class BoardTcpProtocol(TrackedProtocol):
     """Frames in, records out, on one connection; an error reply closes it."""
 
     def data_received(self, data):
-        self.last = time.monotonic()
+        if self.transport.is_closing():
+            return
+        if data:
+            self.activity()
         self.buf += data
         while len(self.buf) >= BOARD_FRAME_MIN and not self.paused:
-            n = BOARD_FRAME_MIN + self.buf[33]
-            if len(self.buf) < n:
+            n = self.service.board_frame_len(self.buf)
+            if n is None:
                 return
             frame = bytes(self.buf[:n])
             del self.buf[:n]
@@ -641,6 +847,7 @@ class BoardTcpProtocol(TrackedProtocol):
             if len(reply) != 143:
                 self.transport.close()
                 return
+            self.after_reply()
 
 
 class BoardUdpProtocol(asyncio.DatagramProtocol):
@@ -660,8 +867,10 @@ class BoardUdpProtocol(asyncio.DatagramProtocol):
                 self.service.metrics.error("udp", "frame")
                 return
             end = BOARD_FRAME_MIN + data[33]
-            # Malformed: a ctx running past the datagram (it would be
-            # signed truncated), or padding that is not all zero.
+            if self.service.authorizer is not None and end < n:
+                end += 1 + data[end]   # the token field
+            # Malformed: a ctx (or token) running past the datagram (it
+            # would be signed truncated), or padding that is not all zero.
             if end > n or any(data[end:]):
                 self.service.metrics.error("udp", "frame")
                 self.transport.sendto(bytes((0xEE, BOARD_ERR_FRAME)), addr)
@@ -675,27 +884,106 @@ class BoardUdpProtocol(asyncio.DatagramProtocol):
                                       lambda: t.sendto(bytes((0xEE, BOARD_ERR_UNAVAILABLE)), addr))
                 return
             self.transport.sendto(reply, addr)
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:
+            self.service.log.log(("bug", "udp", type(e).__name__), "internal error on udp: %s: %s" % (
+                type(e).__name__, e), exc_info=True)
 
     def error_received(self, exc):
         pass
 
 
 # --- server ------------------------------------------------------------------------
-class Server:
-    """Binds the endpoints on a running loop; `await start()`, then `close()`."""
+def default_max_connections(nofile=None):
+    """The connection cap: below the descriptor limit, with room left for time sources and files.
 
-    def __init__(self, service, http=("127.0.0.1", 8080), tcp=None, udp=None, idle_timeout=IDLE_TIMEOUT_S):
+    Under `ulimit -n 1024` that is 896: accept() never meets EMFILE because of
+    our own connections, and the time sources (a socket and a thread each
+    per synthesis) always find a descriptor.
+    """
+    if nofile is None:
+        import resource
+
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if nofile == resource.RLIM_INFINITY:
+            nofile = 1 << 16
+    reserve = max(64, nofile // 8)
+    return max(16, min(nofile - reserve, 60000))
+
+
+class Server:
+    """Binds the endpoints on a running loop; `await start()`, then `close()`.
+
+    Connection limits (docs/spec.md 7.5, "Limits"):
+    - at most `max_connections` at once (default: below the descriptor
+      limit, default_max_connections). A new connection beyond it evicts
+      the connection that has been silent longest, so a crowd of stalled
+      sockets cannot lock a live client out;
+    - at most `max_per_client` from one address; more are refused at once
+      (HTTP: a 503);
+    - the deadlines of TrackedProtocol: header_timeout, body_timeout
+      (408 when they pass) and idle_timeout.
+    """
+
+    def __init__(self, service, http=("127.0.0.1", 8080), tcp=None, udp=None, idle_timeout=IDLE_TIMEOUT_S,
+                 header_timeout=HEADER_TIMEOUT_S, body_timeout=BODY_TIMEOUT_S, max_connections=None,
+                 max_per_client=MAX_PER_CLIENT):
         self.service = service
         self.want = {"http": http, "tcp": tcp, "udp": udp}
         self.idle_timeout = idle_timeout
-        self.connections = set()
+        # A request never gets longer than an idle connection would.
+        self.header_timeout = min(header_timeout, idle_timeout)
+        self.body_timeout = min(body_timeout, idle_timeout)
+        self.max_connections = max_connections or default_max_connections()
+        self.max_per_client = max_per_client
+        self.connections = collections.OrderedDict()   # conn -> None, least recently active first
+        self.per_client = {}
+        self.evicted = 0
+        self.refused = 0
+        self.timeouts = 0
         self.access_log = None   # a logging.Logger: one line per HTTP request
         self.addresses = {}
         self._servers = []
         self._udp = None
         self._sweeper = None
+
+    # -- the connection table ------------------------------------------------------
+    def admit(self, conn):
+        """Called by a new connection: True if it may stay (and is counted)."""
+        n = self.per_client.get(conn.peer, 0)
+        if self.max_per_client and n >= self.max_per_client:
+            self.refused += 1
+            self.service.log.log(("per-client", conn.peer), "refusing connections from %s: %d open "
+                                 "(--max-per-client %d)" % (conn.peer, n, self.max_per_client))
+            conn.refuse("too many connections from your address (%d)" % n)
+            return False
+        while len(self.connections) >= self.max_connections:
+            victim = next(iter(self.connections))
+            self._forget(victim)
+            self.evicted += 1
+            self.service.log.log("evict", "%d connections (--max-connections): closing the longest silent ones"
+                                 % self.max_connections)
+            victim.evict()
+        self.connections[conn] = None
+        self.per_client[conn.peer] = n + 1
+        conn.counted = True
+        return True
+
+    def touch(self, conn):
+        if conn.counted:
+            self.connections.move_to_end(conn)
+
+    def _forget(self, conn):
+        if conn.counted:
+            conn.counted = False
+            self.connections.pop(conn, None)
+            n = self.per_client.get(conn.peer, 1) - 1
+            if n > 0:
+                self.per_client[conn.peer] = n
+            else:
+                self.per_client.pop(conn.peer, None)
+
+    def release(self, conn):
+        self._forget(conn)
 
     async def start(self):
         """Binds every endpoint; a PotkitError naming the address if one cannot be bound."""
@@ -730,12 +1018,19 @@ class Server:
         return self.addresses
 
     async def _sweep(self):
-        # Closes keep-alive connections idle for idle_timeout (slow or dead clients).
+        # Enforces the deadlines: 408 for stalled requests, close for idle connections.
+        period = min(max(min(self.header_timeout, self.idle_timeout) / 4, 0.05), 1.0)
         while True:
-            await asyncio.sleep(max(self.idle_timeout / 4, 0.05))
-            limit = time.monotonic() - self.idle_timeout
-            for c in [c for c in self.connections if c.last < limit]:
-                c.transport.close()
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for c in [c for c in self.connections if c.deadline < now]:
+                try:
+                    c.expire()
+                except Exception as e:
+                    self.service.log.log(("bug", "sweep", type(e).__name__), "closing a connection: %s: %s"
+                                         % (type(e).__name__, e))
+                    c.transport.abort()
+                self._forget(c)
 
     async def drain(self, seconds):
         """Stop listening; let the answers already queued reach their clients
@@ -790,6 +1085,23 @@ def serve_args(p):
     p.add_argument("--log-key", metavar="FILE",
                    help="the log's Ed25519 key (created if missing; default: DB.key, or ~/.potkit/audit.key)")
     p.add_argument("--log-origin", metavar="NAME", help="checkpoint origin and key name (default: from the key)")
+    p.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT_S,
+                   help="seconds for a request's line and headers (a board frame) to arrive, else 408 (default %g)"
+                   % HEADER_TIMEOUT_S)
+    p.add_argument("--body-timeout", type=float, default=BODY_TIMEOUT_S,
+                   help="seconds for a request body to arrive after its headers, else 408 (default %g)" % BODY_TIMEOUT_S)
+    p.add_argument("--max-connections", type=int,
+                   help="open connections at most; beyond, the longest silent one is closed "
+                        "(default: the descriptor limit minus a reserve, e.g. 896 under ulimit -n 1024)")
+    p.add_argument("--max-per-client", type=int, default=MAX_PER_CLIENT,
+                   help="open connections per client address (default %d; 0: no limit)" % MAX_PER_CLIENT)
+    p.add_argument("--tokens", help="API token file (potkit token add; default $POTKIT_TOKENS or tokens.json): "
+                                    "only a caller with a token for a device may have its contexts stamped")
+    p.add_argument("--insecure-open", action="store_true",
+                   help="no authorization: anyone who reaches the service may have any context stamped")
+    p.add_argument("--expose-detail", action="store_true",
+                   help="show source addresses, offsets and synthesis errors in /health, /metrics and 503 "
+                        "bodies (they help an attacker: operators' networks only)")
     p.add_argument("--uvloop", action="store_true",
                    help="run on uvloop if installed (measured: same throughput, far worse tail latency)")
     timebase.add_source_args(p)
@@ -818,10 +1130,30 @@ def serve_run(args):
     from potkit.issuer import Issuer
 
     log = logs.setup(args.log_format, args.log_level)
+    for name in ("idle_timeout", "header_timeout", "body_timeout"):
+        if not getattr(args, name) > 0:
+            raise PotkitError("--%s must be a positive number of seconds" % name.replace("_", "-"))
+    if args.max_connections is not None and args.max_connections < 1:
+        raise PotkitError("--max-connections must be at least 1")
+    if args.max_per_client < 0:
+        raise PotkitError("--max-per-client must be 0 (no limit) or more")
+    if args.insecure_open and args.tokens:
+        raise PotkitError("--tokens and --insecure-open exclude each other")
+    limiter = LogLimiter()
+    authorizer = None
+    if not args.insecure_open:
+        from potkit.auth import Authorizer, default_tokens_path
+
+        authorizer = Authorizer(args.tokens or default_tokens_path(),
+                                on_error=lambda msg: limiter.log("tokens", "token file not reloaded: %s" % msg))
     sk = keys.load_signing_key(args.key)
     tb = timebase.timebase_from_args(args)
+    warning = authorizer.warn_if_unsafe() if authorizer is not None else None
+    if warning:  # after every check of the arguments: a usage error stays one line
+        print("potkit serve: %s" % warning, file=sys.stderr, flush=True)
     tb.start()
-    service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity)
+    service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity,
+                         expose_detail=args.expose_detail, log=limiter, authorizer=authorizer)
     if args.log:
         from potkit.auditlog import web
 
@@ -830,7 +1162,8 @@ def serve_run(args):
         except PotkitError:
             tb.stop()
             raise
-    server = Server(service, args.http, args.tcp, args.udp, args.idle_timeout)
+    server = Server(service, args.http, args.tcp, args.udp, args.idle_timeout, args.header_timeout,
+                    args.body_timeout, args.max_connections, args.max_per_client)
     if args.access_log:
         server.access_log = logging.getLogger("potkit.access")
     # The standard loop by default. tools/bench_issuer.py measured both at
@@ -847,12 +1180,14 @@ def serve_run(args):
         loop_name = "uvloop"
 
     async def main():
+        asyncio.get_running_loop().set_exception_handler(limiter.loop_exception_handler)
         addrs = await server.start()
         if service.audit:
             service.audit.start(asyncio.get_running_loop())
         # One machine-readable line: tests and scripts read the bound ports here.
-        print("potkit serve: listening %s loop=%s public_key=%s" % (
+        print("potkit serve: listening %s loop=%s auth=%s max_connections=%d public_key=%s" % (
             " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())), loop_name,
+            "open" if authorizer is None else "tokens", server.max_connections,
             service.issuer.public_key.hex()), flush=True)
         log.info("listening %s", " ".join("%s=%s:%d" % (k, a[0], a[1]) for k, a in sorted(addrs.items())))
         st = tb.status()

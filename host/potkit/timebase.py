@@ -51,7 +51,15 @@ logging.getLogger("potkit").addHandler(logging.NullHandler())
 
 
 class TimeBaseUnavailable(PotkitError):
-    """The timebase cannot vouch for the time now (the reason is the message)."""
+    """The timebase cannot vouch for the time now (the reason is the message).
+
+    `public` is the reason without detail (no source address or offset):
+    what the service tells a caller unless the operator asked for detail.
+    """
+
+    def __init__(self, message, public=None):
+        PotkitError.__init__(self, message)
+        self.public = public or message
 
     exit_code = 3
 
@@ -183,7 +191,8 @@ class TimeBase:
             state = self._state
         if state is None:
             if self.last_error:
-                raise TimeBaseUnavailable("time synthesis aborted: %s" % self.last_error)
+                raise TimeBaseUnavailable("time synthesis aborted: %s" % self.last_error,
+                                          public="time synthesis aborted (the sources disagree or too few answered)")
             raise TimeBaseUnavailable("no time synthesis yet")
         time_ns, mono, unc, sources, conf = state
         age = self._mono() - mono
@@ -222,6 +231,7 @@ class TimeBase:
             n = self.now()
         except TimeBaseUnavailable as e:
             st["reason"] = str(e)
+            st["public_reason"] = e.public
             return st
         st.update(ok=True, time_ns=n.time_ns, uncertainty_ns=n.uncertainty_ns,
                   source_count=n.source_count, confidence_ppm=n.confidence_ppm, age_s=n.age_ns / 1e9)

@@ -149,7 +149,7 @@ def tier(value, name="tier"):
         raise _bad(name, value, ok)
     if isinstance(value, str):
         t = value.strip().lower()
-        if t.isdigit() and int(t) <= 3:
+        if t.isascii() and t.isdigit() and int(t) <= 3:  # int() also takes "²" and "٣"
             return int(t)
         for i, n in enumerate(TIER_NAMES):
             short, word = n.lower().split("_")

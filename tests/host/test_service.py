@@ -29,15 +29,19 @@ CTXH = CTX.hex()
 
 # --- the service under test ------------------------------------------------------
 class Service:
-    """A `potkit serve` subprocess; .http, .tcp, .udp are (host, port)."""
+    """A `potkit serve` subprocess; .http, .tcp, .udp are (host, port).
 
-    def __init__(self, key_path, config_path, extra=()):
+    open_=True runs it with --insecure-open (anyone may stamp anything), the
+    setting of the tests here; test_attacks.py tests the default (tokens)."""
+
+    def __init__(self, key_path, config_path, extra=(), open_=True, preexec_fn=None):
         self.log = tempfile.NamedTemporaryFile(prefix="potkit-serve-", suffix=".log", delete=False)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "potkit.cli", "serve", "--key", key_path, "--config", config_path,
              "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--refresh-s", "1"]
-            + list(extra), stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
+            + (["--insecure-open"] if open_ else []) + list(extra), stdout=subprocess.PIPE, stderr=self.log,
+            env=env, text=True, preexec_fn=preexec_fn)
         line = self._read_line(30)
         if "listening" not in line:
             self.stop()
@@ -102,7 +106,8 @@ def env():
 
 @pytest.fixture(scope="module")
 def svc(env):
-    s = Service(env["key"], env["config"])
+    # --expose-detail: test_metrics_parse_and_count reads the per-source gauges.
+    s = Service(env["key"], env["config"], extra=("--expose-detail",))
     yield s
     status, err = s.stop()
     # Nothing the tests sent made the service log a bug (a 500 or a parser crash).
@@ -377,21 +382,21 @@ def test_udp_challenge_records(svc):
         s.settimeout(5)
         ch = os.urandom(32)
         f = board_frame(ch, 1)
-        s.sendto(f + bytes(143 - len(f)), svc.udp)
+        s.sendto(f + bytes(144 - len(f)), svc.udp)
         rec, _ = s.recvfrom(2048)
         assert len(rec) == 143 and rec[15:47] == ch
         assert v.verify(rec, CTX, time.time_ns(), ch) == fw.OK
         # Non-zero padding: an error reply, smaller than the request.
-        s.sendto(f + b"\x01" + bytes(142 - len(f)), svc.udp)
+        s.sendto(f + b"\x01" + bytes(143 - len(f)), svc.udp)
         assert s.recvfrom(2048)[0] == b"\xee\x01"
         # A ctx_len that runs past the datagram (255 bytes in 143): malformed.
-        s.sendto(ch + bytes((0, 255)) + bytes(109), svc.udp)
+        s.sendto(ch + bytes((0, 255)) + bytes(110), svc.udp)
         assert s.recvfrom(2048)[0] == b"\xee\x01"
         # Tier 7: error.
         f7 = board_frame(ch, 7)
-        s.sendto(f7 + bytes(143 - len(f7)), svc.udp)
+        s.sendto(f7 + bytes(144 - len(f7)), svc.udp)
         assert s.recvfrom(2048)[0] == b"\xee\x02"
-        # A request shorter than a record gets no reply at all (no amplification).
+        # A request no longer than a record gets no reply at all (no amplification, no reflection).
         s.settimeout(0.5)
         s.sendto(f, svc.udp)
         with pytest.raises(socket.timeout):
@@ -409,8 +414,11 @@ def test_sources_that_disagree_make_the_service_refuse(env, chrony_offset):
         idle = socket.create_connection(s.http, timeout=5)
         idle.sendall(b"GET /health HTTP/1.1\r\n")  # an unfinished request, then silence
         t0 = time.monotonic()
-        assert idle.recv(100) == b""  # closed by the server
+        assert recv_exact(idle, 1 << 16).startswith(b"HTTP/1.1 408 ")  # answered 408, then closed
         assert 0.3 < time.monotonic() - t0 < 3
+        idle.close()
+        idle = socket.create_connection(s.http, timeout=5)
+        assert idle.recv(100) == b""  # a connection that sends nothing is just closed
         idle.close()
         status, h, _ = request(s, "GET", "/health")
         assert status == 503 and h["status"] == "unavailable"

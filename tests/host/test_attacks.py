@@ -1,0 +1,300 @@
+"""Issue 10, the issuer part: hostile callers against the real `potkit serve`.
+
+Every test replays one attack of the review on loopback (real chronyd time
+sources, real sockets) and checks what a trusted issuer does instead. The
+figures of the attack are in the comments; none of the checks is timed
+(a deadline in a test is only there so that a hung service fails it).
+"""
+import json
+import os
+import socket
+import time
+
+import pytest
+
+import peers
+from test_service import Service, board_frame, recv_exact, request, write_config
+from potkit import keys
+from potkit.issuer import make_verifier
+from pot import grg, verifier as fw
+
+DOOR = "door-1"
+UNLOCK = grg.context_message(DOOR, b"unlock door")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("attacks"))
+    key = os.path.join(d, "issuer.key")
+    keys.generate_keypair(key)
+    servers = [peers.start_chrony() for _ in range(3)]
+    try:
+        yield {"dir": d, "key": key, "servers": servers, "config": write_config(d, servers)}
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def open_svc(env):
+    """The service as it ran before issue 10: anyone may stamp anything."""
+    s = Service(env["key"], env["config"])
+    yield s
+    status, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def raw_exchange(addr, data, timeout=10):
+    """Send raw bytes, read until the server closes: the bytes it sent."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+# --- item 4: client-triggered 500s -------------------------------------------------------
+def test_huge_content_length_is_a_400(open_svc):
+    # Before: int() of 4,301+ digits raised ValueError in the parser: a 500.
+    out = raw_exchange(open_svc.http, b"POST /v1/issue HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out[:200]
+    assert b"Content-Length" in out and b"Connection: close" in out
+
+
+def test_deeply_nested_json_is_a_400(open_svc):
+    # Before: json.loads raised RecursionError: a 500 and a traceback in the log.
+    body = b"[" * 2000 + b"]" * 2000
+    code, resp, _ = request(open_svc, "POST", "/v1/issue", body)
+    assert code == 400 and "nested" in resp["error"], resp
+
+
+@pytest.mark.parametrize("tier", ["\u00b2", "\u0663", "1\u00b2"])
+def test_non_ascii_digit_tier_is_a_400(open_svc, tier):
+    # Before: "2".isdigit() is True for superscript two, int() then raised: a 500.
+    code, resp, _ = request(open_svc, "POST", "/v1/issue", {"ctx": UNLOCK.hex(), "tier": tier})
+    assert code == 400 and "unknown tier" in resp["error"], resp
+
+
+def test_pipelined_bad_requests_get_one_answer_and_a_close(open_svc):
+    # Before: 20,000 pipelined requests with "tier": "2" each got a 500 (with a
+    # traceback: 9.7 MB of log in 3 s) on a connection kept open.
+    body = json.dumps({"ctx": "00", "tier": "\u00b2"}).encode()
+    one = b"POST /v1/issue HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    out = raw_exchange(open_svc.http, one * 2000)
+    assert out.count(b"HTTP/1.1 ") == 1, out.count(b"HTTP/1.1 ")
+    assert out.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in out
+    assert b"unknown tier" in out
+    assert "Traceback" not in open_svc.stderr()
+
+
+# --- item 8: reflection ------------------------------------------------------------------------
+def test_a_reply_is_never_a_request_to_another_issuer(env, open_svc):
+    # A challenge whose bytes 17-18 read "tier 0, ctx_len 109" makes the
+    # 143-byte record a well-formed 143-byte request: spoofed as coming from
+    # issuer B, it bounced between issuers (3 signed records from one datagram).
+    other = Service(env["key"], env["config"])
+    try:
+        ch = bytearray(os.urandom(32))
+        ch[17], ch[18] = 0, 109
+        frame = board_frame(bytes(ch), 0, b"")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(frame + bytes(144 - len(frame)), open_svc.udp)
+            record, _ = s.recvfrom(2048)
+            assert len(record) == 143 and record[15:47] == bytes(ch)
+            # What issuer B would receive if the first request had been spoofed from its address:
+            s.sendto(record, other.udp)
+            s.settimeout(0.5)
+            with pytest.raises(socket.timeout):
+                s.recvfrom(2048)
+            # A legitimate 143-byte datagram is no longer a request either:
+            # requests are at least 144 bytes, replies at most 143.
+            s.sendto(frame + bytes(143 - len(frame)), other.udp)
+            with pytest.raises(socket.timeout):
+                s.recvfrom(2048)
+    finally:
+        other.stop()
+
+
+# --- item 9: detail for operators only -----------------------------------------------------------
+def _source_strings(servers):
+    return ["127.0.0.1:%d" % s.ntp_port for s in servers]
+
+
+def test_health_metrics_and_503_hide_source_detail_by_default(env, open_svc, chrony_offset):
+    # Before: /health, /metrics and 503 bodies named every source's address and offset.
+    names = _source_strings(env["servers"])
+    _, health, _ = request(open_svc, "GET", "/health")
+    _, metrics, _ = request(open_svc, "GET", "/metrics")
+    assert health["ok"] and "pot_timebase_ok 1.0" in metrics
+    for text in (json.dumps(health), metrics):
+        for n in names:
+            assert n not in text
+    assert "pot_source_offset_seconds{" not in metrics
+    # A refusing service: 503 bodies say why in general terms only.
+    cfg = write_config(env["dir"], env["servers"][:2] + [chrony_offset], "disagree-9.json")
+    s = Service(env["key"], cfg)
+    try:
+        code, h, _ = request(s, "GET", "/health")
+        assert code == 503 and "aborted" in h["reason"]
+        code, resp, _ = request(s, "POST", "/v1/issue", {"ctx": "00", "tier": 0})
+        assert code == 503 and "aborted" in resp["error"]
+        for text in (json.dumps(h), json.dumps(resp)):
+            for n in _source_strings(env["servers"][:2] + [chrony_offset]):
+                assert n not in text, text
+            assert "+30." not in text
+    finally:
+        s.stop()
+
+
+def test_expose_detail_shows_sources_to_the_operator(env, chrony_offset):
+    cfg = write_config(env["dir"], env["servers"][:2] + [chrony_offset], "disagree-9b.json")
+    s = Service(env["key"], cfg, extra=("--expose-detail",))
+    try:
+        code, h, _ = request(s, "GET", "/health")
+        assert code == 503 and "127.0.0.1:%d" % chrony_offset.ntp_port in h["reason"]
+        _, metrics, _ = request(s, "GET", "/metrics")
+        assert "pot_source_offset_seconds{" in metrics
+    finally:
+        s.stop()
+
+
+# --- item 1: authorization ----------------------------------------------------------------------
+def _token_cli(*argv):
+    """Runs `potkit token ...` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from potkit import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main(["token"] + list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tokens(env):
+    path = os.path.join(env["dir"], "tokens.json")
+    rc, door1, _ = _token_cli("--tokens", path, "add", "--device", DOOR, "--label", "door ops")
+    assert rc == 0
+    rc, door2, _ = _token_cli("--tokens", path, "add", "--device", "door-2")
+    assert rc == 0
+    rc, admin, _ = _token_cli("--tokens", path, "add", "--all-devices")
+    assert rc == 0
+    return {"path": path, DOOR: door1.strip(), "door-2": door2.strip(), "admin": admin.strip()}
+
+
+@pytest.fixture(scope="module")
+def auth_svc(env, tokens):
+    """The default service: tokens required."""
+    s = Service(env["key"], env["config"], extra=("--tokens", tokens["path"]), open_=False)
+    yield s
+    status, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def _issue(svc, ctx, token=None, tier=0):
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    return request(svc, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": tier}, headers=headers)
+
+
+def test_only_a_token_for_the_device_gets_unlock_door_stamped(auth_svc, tokens):
+    # Before: POST /v1/issue with ctx 01||06||"door-1"||SHA-256("unlock door")
+    # from anyone returned a record the door accepted as OK.
+    code, resp, r = _issue(auth_svc, UNLOCK)
+    assert code == 401 and "token" in resp["error"] and "record" not in resp
+    assert r.getheader("WWW-Authenticate", "").startswith("Bearer")
+    code, resp, _ = _issue(auth_svc, UNLOCK, "pot_12345678_" + "A" * 43)
+    assert code == 401 and "unknown or revoked" in resp["error"]
+    code, resp, _ = _issue(auth_svc, UNLOCK, tokens["door-2"])
+    assert code == 403 and DOOR in resp["error"]
+    code, resp, _ = _issue(auth_svc, UNLOCK, tokens[DOOR])
+    assert code == 200
+    rec = bytes.fromhex(resp["record"])
+    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns()) == fw.OK
+    # Its device context too; other contexts only with a token for every device.
+    assert _issue(auth_svc, grg.context_device(DOOR), tokens[DOOR])[0] == 200
+    assert _issue(auth_svc, b"\x00", tokens[DOOR])[0] == 403
+    assert _issue(auth_svc, b"\x00", tokens["admin"])[0] == 200
+    # Verifying needs no token (it stamps nothing).
+    code, resp, _ = request(auth_svc, "POST", "/v1/verify", {"record": rec.hex(), "ctx": UNLOCK.hex()})
+    assert code == 200 and resp["verdict"] == "OK"
+    _, metrics, _ = request(auth_svc, "GET", "/metrics")
+    assert "pot_unauthorized_total 4.0" in metrics
+
+
+def test_token_file_holds_hashes_only_and_revoke_takes_effect(env, tokens, auth_svc):
+    with open(tokens["path"]) as f:
+        text = f.read()
+    assert os.stat(tokens["path"]).st_mode & 0o777 == 0o600
+    for t in (tokens[DOOR], tokens["door-2"], tokens["admin"]):
+        assert t.startswith("pot_") and t not in text and t.split("_")[2] not in text
+    import hashlib
+
+    assert hashlib.sha256(tokens[DOOR].encode()).hexdigest() in text
+    rc, listing, _ = _token_cli("--tokens", tokens["path"], "list")
+    assert rc == 0 and "devices=door-1" in listing and "label=door ops" in listing
+    assert tokens[DOOR] not in listing
+    # A token of its own, revoked while the service runs: refused from then on, no restart.
+    rc, tok, _ = _token_cli("--tokens", tokens["path"], "add", "--device", DOOR)
+    tok = tok.strip()
+    end = time.monotonic() + 10
+    while _issue(auth_svc, UNLOCK, tok)[0] != 200:   # the service rereads the file within a second
+        assert time.monotonic() < end, "new token never accepted"
+        time.sleep(0.2)
+    rc, out, _ = _token_cli("--tokens", tokens["path"], "revoke", tok.split("_")[1])
+    assert rc == 0 and "revoked" in out
+    end = time.monotonic() + 10
+    while _issue(auth_svc, UNLOCK, tok)[0] != 401:
+        assert time.monotonic() < end, "revoked token still accepted"
+        time.sleep(0.2)
+    assert _issue(auth_svc, UNLOCK, tokens[DOOR])[0] == 200
+    # Errors are one line.
+    rc, out, err = _token_cli("--tokens", tokens["path"], "revoke", "nope")
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("potkit: no token")
+    rc, out, err = _token_cli("--tokens", tokens["path"], "add")
+    assert rc == 2 and err.startswith("potkit: ")
+
+
+def test_board_endpoints_need_the_token_too(auth_svc, tokens):
+    from potkit import PotkitError
+    from potkit.device import service_issue
+
+    ch = os.urandom(32)
+    host, port = auth_svc.tcp
+    hp = "%s:%d" % (host, port)
+    # A token for another device: refused (error 5).
+    with pytest.raises(PotkitError, match="API token"):
+        service_issue(hp, 0, token=tokens["door-2"])(ch, UNLOCK)
+    rec = service_issue(hp, 0, token=tokens[DOOR])(ch, UNLOCK)
+    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == fw.OK
+    # UDP: the token field follows the frame, then zero padding.
+    tok = tokens[DOOR].encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        f = board_frame(ch, 0, UNLOCK)
+        s.sendto(f + bytes(144), auth_svc.udp)
+        assert s.recvfrom(2048)[0] == b"\xee\x05"
+        f = f + bytes([len(tok)]) + tok
+        s.sendto(f + bytes(max(0, 144 - len(f))), auth_svc.udp)
+        rec = s.recvfrom(2048)[0]
+        assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == fw.OK
+
+
+def test_serve_without_a_token_file_refuses_every_issue(env):
+    missing = os.path.join(env["dir"], "no-such-tokens.json")
+    s = Service(env["key"], env["config"], extra=("--tokens", missing), open_=False)
+    try:
+        assert _issue(s, UNLOCK)[0] == 401
+        assert request(s, "GET", "/health")[0] == 200
+    finally:
+        _, err = s.stop()
+    assert "no token file" in err
