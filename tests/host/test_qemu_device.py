@@ -147,11 +147,8 @@ def test_demo_story_over_the_emulated_uart(deployed, key_path):
         # without Ed25519.
         # (A BUSY takes a few ms; 30 commands take about 0.5 s, in which
         # one or two tokens come back.)
-        # A fresh sync first: qemu's ticks lose time when the host is busy
-        # (boards/qemu/README.md), and the flood is about the rate limit.
-        # A command that gets past it is verified in full; its verdict
-        # then depends on that clock, so only BUSY is counted here.
-        assert dl.sync(lambda ch, ctx: issuer.issue(ctx, 1, ch))["name"] == "OK"
+        # A command that gets past the limit is verified in full; only the
+        # BUSY answers are about the limit, so only they are counted.
         names = [dl.send_stamped("eve", b"f%d" % i, stamp(b"f%d" % i))["name"] for i in range(30)]
         assert names.count("BUSY") >= 20 and names.count("BUSY") < 30, names
         st = dl.status()
