@@ -67,23 +67,12 @@ def bench_store(label, make_store, n):
 
 def bench_http(seconds, connections):
     import bench_issuer as bi
-    import peers
-    from potkit import keys
 
     if not shutil.which("wrk"):
         print("  wrk not found: install the Debian package wrk (tools/setup_system.sh)")
         return
-    d = tempfile.mkdtemp(prefix="bench-audit-")
-    key = os.path.join(d, "issuer.key")
-    keys.generate_keypair(key)
-    servers = [peers.start_chrony() for _ in range(3)]
-    try:
-        import json
-
-        cfg = os.path.join(d, "sources.json")
-        with open(cfg, "w") as f:
-            json.dump({"sources": [{"kind": "ntp", "host": s.host, "port": s.ntp_port, "operator": "op%d" % i}
-                                   for i, s in enumerate(servers)]}, f)
+    with bi.lab_issuer("bench-audit-") as (key, cfg):
+        d = os.path.dirname(key)
         res = {}
         for mode in ("off", "on", "off", "on"):
             extra = [] if mode == "off" else ["--log", os.path.join(d, "audit-%d.db" % len(res))]
@@ -92,15 +81,12 @@ def bench_http(seconds, connections):
             print("  logging %-3s %7.0f req/s issue+verify (%d connections, wrk -t2)" % (mode, rps, connections))
         off, on = max(res["off"]), max(res["on"])
         print("  ratio on/off (best of two each): %.2f (target >= 0.8)" % (on / off))
-    finally:
-        for s in servers:
-            s.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def run_one(bi, key, cfg, extra, seconds, connections):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
-    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0"] + extra
+    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0",
+           "--insecure-open", "--max-per-client", "0"] + extra
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()

@@ -16,6 +16,7 @@
    the standard asyncio loop (the default) and on uvloop (--uvloop).
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -108,7 +109,19 @@ def bench_http(seconds, connections, loops):
     if not shutil.which("wrk"):
         print("  wrk not found: install the Debian package wrk (tools/setup_system.sh)")
         return
-    d = tempfile.mkdtemp(prefix="bench-issuer-")
+    with lab_issuer("bench-issuer-") as (key, cfg):
+        for loop in loops:
+            bench_one_server(key, cfg, loop, seconds, connections)
+
+
+@contextlib.contextmanager
+def lab_issuer(prefix):
+    # (issuer key path, sources config path): a fresh key and three real
+    # chronyd servers on loopback (tests/host/peers.py), stopped on exit.
+    import peers
+    from potkit import keys
+
+    d = tempfile.mkdtemp(prefix=prefix)
     key = os.path.join(d, "issuer.key")
     keys.generate_keypair(key)
     servers = [peers.start_chrony() for _ in range(3)]
@@ -117,8 +130,7 @@ def bench_http(seconds, connections, loops):
         with open(cfg, "w") as f:
             json.dump({"sources": [{"kind": "ntp", "host": s.host, "port": s.ntp_port, "operator": "op%d" % i}
                                    for i, s in enumerate(servers)]}, f)
-        for loop in loops:
-            bench_one_server(key, cfg, loop, seconds, connections)
+        yield key, cfg
     finally:
         for s in servers:
             s.stop()
