@@ -13,10 +13,8 @@
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -84,28 +82,11 @@ def bench_http(seconds, connections):
 
 
 def run_one(bi, key, cfg, extra, seconds, connections):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
-    cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0",
-           "--insecure-open", "--max-per-client", "0"] + extra
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"http=([\d.]+):(\d+)", line)
-        if not m:
-            raise RuntimeError("service did not start: %r" % line)
-        url = "http://%s:%s/" % (m.group(1), m.group(2))
+    with bi.open_service(key, cfg, extra) as (_, url, _loop):
         lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
         bi.run_wrk(url, 1, connections, 2, lua)
         r = bi.run_wrk(url, 2, connections, seconds, lua)
         return r["requests"] / r["seconds"]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        proc.stdout.close()
 
 
 def main():

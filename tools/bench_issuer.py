@@ -137,20 +137,34 @@ def lab_issuer(prefix):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def bench_one_server(key, cfg, loop, seconds, connections):
+@contextlib.contextmanager
+def open_service(key, cfg, extra=()):
+    # (process, base URL, event loop name) of `potkit serve` on a free
+    # loopback port, open to wrk (one address, hundreds of connections, no
+    # token); terminated on exit.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT + "/host", ROOT + "/firmware"]))
     cmd = [sys.executable, "-m", "potkit.cli", "serve", "--key", key, "--config", cfg, "--http", "127.0.0.1:0",
-           "--insecure-open", "--max-per-client", "0"]  # wrk: one address, hundreds of connections, no token
-    if loop == "uvloop":
-        cmd.append("--uvloop")
+           "--insecure-open", "--max-per-client", "0"] + list(extra)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
-        m = re.search(r"http=([\d.]+):(\d+) loop=(\w+)", line)
+        m = re.search(r"http=([\d.]+):(\d+)(?: loop=(\w+))?", line)
         if not m:
             raise RuntimeError("service did not start: %r" % line)
-        url = "http://%s:%s/" % (m.group(1), m.group(2))
-        print("  server: potkit serve, loop=%s, one process (pid %d)" % (m.group(3), proc.pid))
+        yield proc, "http://%s:%s/" % (m.group(1), m.group(2)), m.group(3)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+
+
+def bench_one_server(key, cfg, loop, seconds, connections):
+    with open_service(key, cfg, ["--uvloop"] if loop == "uvloop" else []) as (proc, url, loop_name):
+        print("  server: potkit serve, loop=%s, one process (pid %d)" % (loop_name, proc.pid))
         lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
         run_wrk(url, 1, connections, 2, lua)  # warm up: connections, caches
         for threads in (1, 2):
@@ -165,14 +179,6 @@ def bench_one_server(key, cfg, loop, seconds, connections):
                   "server CPU %.0f%% of one core, %.0f us CPU per request"
                   % (r["issued"], r["verified_ok"], r["rejected"], r["http_errors"], r["socket_errors"],
                      100 * cpu / r["seconds"], cpu / max(r["requests"], 1) * 1e6))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        proc.stdout.close()
 
 
 def main():

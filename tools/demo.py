@@ -149,17 +149,7 @@ def start_qemu_board(public_key):
         print("== emulated board: qemu mps2-an385 (Cortex-M3, MicroPython v1.28.0, armv6m code) on %s; deploying"
               % board.port)
         deploy(board.port, "qemu", DEVICE_ID, public_key)
-        deadline = time.monotonic() + 60
-        while True:  # the board loads the firmware after its reset
-            dl = hostlink.DeviceLink(hostlink.SerialTransport(board.port))
-            try:
-                dl.status()
-                break
-            except hostlink.LinkError:
-                if time.monotonic() > deadline:
-                    raise
-            finally:
-                dl.close()
+        board.wait_device()  # the board loads the firmware after its reset
     except BaseException:
         board.stop()
         raise

@@ -88,6 +88,25 @@ class QemuBoard:
         raise PotkitError("the emulated board did not reach its REPL within %.0f s (see %s)"
                           % (timeout, os.path.join(self.workdir, "qemu.log")))
 
+    def wait_device(self, timeout=60.0):
+        # Wait until the device service (a deployed /main.py, which owns the
+        # console) answers a STATUS frame: after a boot the board needs a
+        # few seconds to load the firmware from its flash.
+        from potkit import link as hostlink
+
+        deadline = time.monotonic() + timeout
+        while True:
+            dl = hostlink.DeviceLink(hostlink.SerialTransport(self.port))
+            try:
+                dl.status()
+                return
+            except hostlink.LinkError:
+                if time.monotonic() > deadline:
+                    raise PotkitError("the device on the emulated board did not answer within %.0f s (see %s)"
+                                      % (timeout, os.path.join(self.workdir, "qemu.log")))
+            finally:
+                dl.close()
+
     def _spawn(self):
         with self._lock:
             self._log = open(os.path.join(self.workdir, "qemu.log"), "ab")

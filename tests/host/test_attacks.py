@@ -12,27 +12,12 @@ import time
 
 import pytest
 
-import peers
-from test_service import Service, board_frame, recv_exact, request, write_config
-from potkit import keys
+from test_service import Service, board_frame, env, recv_exact, request, write_config  # noqa: F401 (env: a fixture)
 from potkit.issuer import make_verifier
 from pot import grg, verifier as fw
 
 DOOR = "door-1"
 UNLOCK = grg.context_message(DOOR, b"unlock door")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("attacks"))
-    key = os.path.join(d, "issuer.key")
-    keys.generate_keypair(key)
-    servers = [peers.start_chrony() for _ in range(3)]
-    try:
-        yield {"dir": d, "key": key, "servers": servers, "config": write_config(d, servers)}
-    finally:
-        for s in servers:
-            s.stop()
 
 
 @pytest.fixture(scope="module")
