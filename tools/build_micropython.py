@@ -20,7 +20,8 @@ Targets (each a folder build/micropython/<name>/ holding the port's build):
                  files to its flash as to a real board
 
 The source is ../shared/micropython/micropython-1.28.0.tar.gz (checked
-against its SHA256SUMS) where that folder exists, else a shallow clone of the
+against its SHA256SUMS) where that folder exists beside this checkout or,
+for a local clone, beside the repository it was cloned from; else a shallow clone of the
 v1.28.0 tag; it is unpacked once into build/micropython/src. The C
 toolchains come from tools/setup_system.sh (gcc-multilib, gcc-arm-none-eabi,
 libnewlib-arm-none-eabi). A target is rebuilt only when its inputs change:
@@ -45,7 +46,27 @@ import tarfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERSION = "1.28.0"
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "micropython")
+
+
+def _shared_folder():
+    # ../shared/micropython beside this checkout; for a local clone (git
+    # clone /work/main /tmp/x) the one beside the repository it came from.
+    places = [ROOT]
+    try:
+        origin = subprocess.run(["git", "-C", ROOT, "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and os.path.isdir(origin):
+        places.append(os.path.abspath(origin))
+    for place in places:
+        folder = os.path.join(os.path.dirname(place), "shared", "micropython")
+        if os.path.isdir(folder):
+            return folder
+    return os.path.join(os.path.dirname(ROOT), "shared", "micropython")
+
+
+SHARED = _shared_folder()
 TARBALL = os.path.join(SHARED, "micropython-%s.tar.gz" % VERSION)
 GIT_URL = "https://github.com/micropython/micropython"
 OUT = os.path.join(ROOT, "build", "micropython")
@@ -123,7 +144,7 @@ def unpack():
             want = [l.split()[0] for l in open(sums) if l.strip().endswith(os.path.basename(TARBALL))]
             if want and want[0] != _sha256(TARBALL):
                 raise BuildError("%s does not match its SHA256SUMS" % TARBALL)
-        log("unpacking %s" % os.path.relpath(TARBALL, ROOT))
+        log("unpacking %s" % TARBALL)
         tmp = SRC + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         with tarfile.open(TARBALL) as t:
