@@ -3,9 +3,12 @@
 # Real peers for the host tests: chrony (NTP and NTS server), faketime (a
 # chronyd whose clock is off), wrk (HTTP load generator for the benchmark),
 # postgresql + libpq5 (the audit log's PostgreSQL store; tests run their own server).
+# systemd (systemd-analyze verifies the unit in packaging/). The board
+# builds: gcc-multilib (32-bit Unix port), gcc-arm-none-eabi and
+# libnewlib-arm-none-eabi (the emulated board), qemu-system-arm (runs it).
 # Needs root on Debian; prints what is missing otherwise.
 set -e
-PKGS="chrony faketime wrk postgresql libpq5 gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+PKGS="chrony faketime wrk postgresql libpq5 systemd gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
