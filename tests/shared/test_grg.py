@@ -275,3 +275,23 @@ def test_commit_without_context_is_refused():
     except GrgError:
         return
     assert False
+
+
+def test_frame_of_another_length_is_refused():
+    rng = Rng(41)
+    ctx = _ctx(rng)
+    frame = grg.make_frame(_record(rng, ctx), ctx)
+    for bad in (frame[:285], frame + b"\x00", b""):
+        try:
+            grg.open_frame(bad, ctx)
+        except GrgError:
+            continue
+        assert False, len(bad)
+
+
+def test_tag_key_is_label_then_ctx_without_length_prefix():
+    # spec 2.4: the label is its 12 ASCII bytes, ctx follows directly
+    label = bytes((0x74, 0x74, 0x74, 0x70, 0x73, 0x2F, 0x63, 0x74, 0x78, 0x2F, 0x76, 0x31))
+    assert len(label) == 12
+    for ctx in (b"", b"\x00\x01d", bytes(range(255))):
+        assert grg.derive_key(ctx) == hashlib.sha256(label + ctx).digest()
