@@ -10,14 +10,14 @@
 # has about 0.6-1 KB of margin over the smallest that works. Below that
 # the heap runs out, with some free memory left in pieces too small
 # (MicroPython never moves objects): `tools/run_tests.py --heapsize 46k
-# test_verify_heap` raises MemoryError. It was 56k; what went (x64 Unix
+# test_verify_heap` raises MemoryError. What keeps it this small (x64 Unix
 # port, .mpy firmware): the RS and Golay encoders compute parity without
-# tables (1.3 KB + 0.7 KB), the w-NAF widths 4 for B (a 768-byte table,
-# 3 % slower) and 3 for A and R (half the per-verify point tables, same
-# speed), SHA-512's schedule 16 rolling words (was 80), no one-byte
-# constants for the shard index nor a tuple per G1 field, pot.ed25519
-# loaded first, and this module run as the script (no driver) with its
-# allocation check folded into the verify test.
+# tables (1.3 KB + 0.7 KB saved), the w-NAF widths 4 for B (a 768-byte
+# table, 3 % slower) and 3 for A and R (half the per-verify point tables,
+# same speed), SHA-512's message schedule as 16 rolling words rather than
+# 80, no one-byte constants for the shard index nor a tuple per G1 field,
+# pot.ed25519 loaded first, and this module run as the script (no driver)
+# with its allocation check folded into the verify test.
 # Measured at 49k (printed by this test; the same within 0.1k at 48k): start 7.4k (interpreter 1.0k,
 # this module ~6k with its 512-byte line buffer and its names), the test's
 # keys and records 0.6k, firmware modules and the Verifier 30.9k, resident
