@@ -385,14 +385,26 @@ socket.getaddrinfo = getaddrinfo
 '''
 
 
-@pytest.mark.parametrize("kind", ["ntp", "nts"])
+def silent_source(kind, i):
+    """A source of `kind` whose host name never resolves."""
+    host = "time%d.silent.test" % i
+    src = {"kind": kind, "operator": "op-%d" % i, "timeout": 10}
+    if kind == "https":
+        src["url"] = "https://%s/" % host
+    else:
+        src["host"] = host
+    if kind == "roughtime":
+        src["key"] = "X037Nr1N7ryxP4sbteGophRnnzNu1ONTC6/FTAgbr+8="
+    return src
+
+
+@pytest.mark.parametrize("kind", ["ntp", "nts", "roughtime", "https"])
 def test_silent_resolver_does_not_stretch_the_deadline(kind, tmp_path):
     stub = tmp_path / "stub"
     stub.mkdir()
     (stub / "sitecustomize.py").write_text(SILENT_RESOLVER)
     config = tmp_path / "silent.json"
-    config.write_text(json.dumps([{"kind": kind, "host": "time%d.silent.test" % i, "operator": "op-%d" % i,
-                                   "timeout": 10} for i in range(3)]))
+    config.write_text(json.dumps([silent_source(kind, i) for i in range(3)]))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stub), ROOT + "/host", ROOT + "/firmware"]))
     env.pop("POTKIT_CONFIG", None)
     deadline_s, margin_s = 1.0, 8.0
