@@ -91,6 +91,36 @@ def print_table(rows):
         print("  ".join("%-*s" % (w[i], r[i]) for i in range(len(head))))
 
 
+TABLE_LEGEND = """\
+  expected   the verdict the board must give; "ok" in the last column when it did
+  verdict    the board's answer (docs/spec.md section 4): OK accepted; REPLAY seen before; CROSS_CONTEXT
+             the record is bound to another context: ctx = 01 || len || device id || SHA-256(message), so
+             a record made for another device, or a message altered by one byte after stamping, no longer
+             matches its GRG commitment (rejected before any signature check: hence the few device us);
+             FORGE not signed by the provisioned key; STALE older than its tier's window by the board's
+             clock; BUSY refused by the flood limit without verifying; NO_CLOCK no trusted time yet
+  mode       the sender's trust mode after this verdict (AdaptiveSwitch, spec 4.8): FULL until 20
+             verdicts with 19 or more OK and no failure, then TURBO; "-" not tracked (no clock, flood)
+  device us  the board's own time for the verdict (its ticks_us clock)
+  host ms    the round trip as the host saw it (link and both ends)"""
+
+
+def sync_line(r):
+    """The clock sync, explained: the board measures the round trip of its
+    challenge with its own clock (ticks_us) and is then right to half of it
+    plus one ms tick."""
+    return ("   clock sync: %s; the board timed its challenge's round trip at %.2f ms by its own clock, so its "
+            "clock is now right to +- %.2f ms; the host saw %.1f ms"
+            % (r["name"], r["time_us"] / 1000, (r["uncertainty_us"] or 0) / 1000, r["host_round_trip_ms"]))
+
+
+def counters_line(st):
+    """The board's counters: cumulative since it started, over every link so far."""
+    return ("   board totals since it started (all links so far): %d stamped commands verified, %d accepted (OK), "
+            "%d refused by the flood limit unverified, %d link errors; heap %d B in use"
+            % (st["requests"], st["accepted"], st["rate_limited"], st["link_errors"], st["heap_alloc"]))
+
+
 def run_script(dl, name, issuer, other_issuer, device_id, rows, tier=3, clock_u_us=0):
     def stamp(message, dev=device_id, iss=issuer, t=tier):
         return iss.issue(context_message(dev, message), t)
@@ -249,21 +279,21 @@ def main(argv=None):
             dl.drain(0.2)  # the board asked for a sync: we answer explicitly below
             dl.challenges.clear()
             r = dl.sync(issue_sync)
-            print("   clock sync: %s, round trip %.2f ms, uncertainty +- %.2f ms (device ticks), host %.1f ms"
-                  % (r["name"], r["time_us"] / 1000, (r["uncertainty_us"] or 0) / 1000, r["host_round_trip_ms"]))
+            print(sync_line(r))
             dl.issue = issue_sync  # later resync requests are answered automatically
             run_script(dl, name, issuer, other_issuer, device_id, rows, clock_u_us=r["uncertainty_us"] or 0)
             if name in ("tcp", "qemu uart"):
                 flood(dl, name, issuer, device_id, rows)
-            st = dl.status()
-            print("   after: %d requests, %d accepted, %d rate-limited, %d link errors, heap %d B"
-                  % (st["requests"], st["accepted"], st["rate_limited"], st["link_errors"], st["heap_alloc"]))
+            print(counters_line(dl.status()))
             dl.close()
         print()
         print_table(rows)
+        print()
+        print(TABLE_LEGEND)
         bad = sum(1 for r in rows if r[-1] != "ok")
         print()
-        print("%d rows, %d unexpected; demo took %.1f s" % (len(rows), bad, time.monotonic() - t_start))
+        print("%d rows (the flood is one): %d as expected, %d unexpected; demo took %.1f s"
+              % (len(rows), len(rows) - bad, bad, time.monotonic() - t_start))
         bad += show_audit_log()
         return 1 if bad else 0
     finally:

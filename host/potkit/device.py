@@ -521,6 +521,8 @@ def _open_link(args):
         if args.tcp:
             return hostlink.DeviceLink(hostlink.TcpTransport(*args.tcp))
         return hostlink.DeviceLink(hostlink.UdpTransport(*args.udp))
+    except hostlink.LinkError as e:   # the transport's own words (it names the address)
+        raise hostlink.LinkError("%s; check the address and that the board runs" % e)
     except socket.gaierror as e:
         raise hostlink.LinkError("cannot resolve %s (%s); check the board's address" % (hp[0], e.strerror))
     except OSError as e:

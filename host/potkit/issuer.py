@@ -261,8 +261,7 @@ def issue_run(args):
         doc = {"record": record.hex(), "tier": TIER_NAMES[tier], "ctx": ctx.hex(), "time_ns": now.time_ns,
                "time": format_time_ns(now.time_ns), "uncertainty_ns": now.uncertainty_ns,
                "sources": now.source_count, "confidence_ppm": now.confidence_ppm}
-        if args.anchor:
-            doc["anchor"] = onchain_anchor(record, ctx).hex()
+        doc["anchor"] = onchain_anchor(record, ctx).hex() if args.anchor else None
         print(json.dumps(doc, indent=2))
         return 0
     print(record.hex())
@@ -304,10 +303,11 @@ def verify_run(args):
                           skew_ms=args.skew_ms)
     report["verdict"] = verdict_names()[code]
     report["code"] = code
+    report["why"] = show.why(report, report["verdict"])   # the verifier's reason, not just the first failure
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print("%s (%d)" % (verdict_names()[code], code))
-        if code != 0 and report.get("why"):
+        print("%s (%d)" % (report["verdict"], code))
+        if report["why"]:
             print("why: " + report["why"])
     return 0 if code == 0 else 1

@@ -79,7 +79,7 @@ class TcpTransport:
         try:
             self.s = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
-            raise LinkError("cannot connect to %s:%d: %s" % (host, port, e))
+            raise LinkError("cannot connect to %s:%d: %s" % (host, port, e.strerror or e))
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.name = "tcp://%s:%d" % (host, port)
 
@@ -318,7 +318,9 @@ class DeviceLink:
         t0 = time.monotonic()
         f = self.request(wire.T_SYNC_REQ, timeout=timeout, auto_sync=False)
         if f.type == wire.T_SYNC_RESULT:  # refused (rate limit)
-            return decode_verdict(f.payload)
+            out = decode_verdict(f.payload)
+            out["host_round_trip_ms"] = (time.monotonic() - t0) * 1000
+            return out
         if f.type != wire.T_CHALLENGE or len(f.payload) != 32:
             raise LinkError("unexpected answer %s to SYNC_REQ" % wire.TYPE_NAMES.get(f.type))
         record = self.issue(f.payload, ctx)

@@ -24,10 +24,22 @@ def _u(b):
     return int.from_bytes(bytes(b), "big")
 
 
+FIELD_NAMES = ("length", "version", "tier", "tier_name", "window_ms", "sources", "reserved", "timestamp_ns",
+               "time", "confidence_ppm", "nonce", "commitment", "signature")
+
+
 def fields(rec):
-    """The record's fields as a dict (no judgement beyond the structure)."""
+    """The record's fields as a dict (no judgement beyond the structure).
+
+    The same keys for any input (docs/json.md): of bytes that are not 143
+    long only "length" is known, the others are None.
+    """
     from potkit.synth import format_time_ns
 
+    if len(rec) != RECORD_LEN:
+        out = dict.fromkeys(FIELD_NAMES)
+        out["length"] = len(rec)
+        return out
     tier = rec[0] & 0x0F
     ts = _u(rec[3:11])
     out = {
@@ -84,7 +96,7 @@ def explain(record, ctx=None, public_key=None, now_ns=None, challenge=None, skew
 
     problems = structure_problems(rec)
     add("structure", not problems, "; ".join(problems) or "143 bytes, version 1, fields in range")
-    report = {"fields": fields(rec) if len(rec) == RECORD_LEN else {"length": len(rec)}, "checks": checks}
+    report = {"fields": fields(rec), "checks": checks}
     if not problems:
         f = report["fields"]
         ts = f["timestamp_ns"]
@@ -120,10 +132,39 @@ def explain(record, ctx=None, public_key=None, now_ns=None, challenge=None, skew
     return report
 
 
+# For each verdict other than OK: the check of explain() it comes from (spec
+# 4's pipeline order) and what it means for whoever asked. REPLAY, BUSY and
+# ORDERING depend on a running verifier's state (its nonce cache, its last
+# timestamp), which one record cannot show: they have a meaning, no check.
+VERDICT_WHY = {
+    "PROTO_VIOLATION": ("structure", "not a well-formed PoT record"),
+    "FUTURE": ("future", "the record's time is ahead of the verification time by more than the skew: the "
+                         "issuer's clock or this one is wrong"),
+    "CHALLENGE": ("challenge", "the record was not issued for this challenge"),
+    "CROSS_CONTEXT": ("context", "the record was issued for another context: another device id, ctx or "
+                                 "message (one changed byte is enough)"),
+    "FORGE": ("signature", "not signed by this issuer's key: another issuer's record, or altered after signing"),
+    "STALE": ("recency", "older than its tier's recency window: ask for a fresh record"),
+    "REPLAY": (None, "this record was accepted before (its nonce is in the cache)"),
+    "BUSY": (None, "the replay cache is full of live entries: try again later"),
+    "ORDERING": (None, "older than a record of this issuer already accepted"),
+}
+
+
+def why(report, verdict):
+    """One line for a verdict: the check it comes from, that check's detail,
+    and what it means; None for OK."""
+    if verdict == "OK":
+        return None
+    check, meaning = VERDICT_WHY.get(verdict, (None, "verdict %s" % verdict))
+    detail = next((c["detail"] for c in report["checks"] if c["check"] == check), None)
+    return "%s: %s; %s" % (check, detail, meaning) if detail else meaning
+
+
 def format_text(report):
     lines = []
     f = report["fields"]
-    if "version" in f:
+    if f["version"] is not None:
         lines += [
             "PoT record (%d bytes)" % f["length"],
             "  version       %d" % f["version"],

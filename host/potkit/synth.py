@@ -41,6 +41,7 @@ Normative description: docs/spec.md section 6. In short:
    drift apart. It never exceeds 1e6.
 """
 import datetime
+import re
 import threading
 import time
 
@@ -259,7 +260,7 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
     print at 3 s and exit at 10). Readings and errors come in the order of
     `sources` (configuration order breaks ties in the synthesis). Errors
     keep the source's operator (for the confidence count of failed
-    authentications).
+    authentications) and kind (for the table).
     """
     readings, errors = [], []
     if not sources:
@@ -291,6 +292,7 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
             if not hasattr(e, "source"):
                 e.source = src.name
         e.operator = getattr(src, "operator", None)
+        e.source_kind = getattr(src, "kind", None)
         errors.append(e)
     return readings, errors
 
@@ -317,39 +319,89 @@ def format_time_ns(t):
     return "%s.%09dZ" % (dt.strftime("%Y-%m-%dT%H:%M:%S"), t % 1000000000)
 
 
-def format_table(readings, errors, result=None):
-    """The sources as a text table (one line each, errors included)."""
-    status = {}
+# Per-source state: one marker (the S column, like chronyc's) and one word.
+STATE_MARKS = (("used", "*"), ("same_operator", "-"), ("isolated", "x"), ("answered", "~"), ("failed", "?"))
+STATE_MARK = dict(STATE_MARKS)
+
+
+def source_rows(readings, errors, result=None):
+    """One dict per source, readings first then failures (configuration order
+    within each): what both the table and --json show (docs/json.md)."""
+    state, alarm = {}, {}
     if result is not None:
         for r in result.used:
-            status[id(r)] = "used"
+            state[id(r)] = "used"
         for r in result.redundant:
-            status[id(r)] = "same operator"
+            state[id(r)] = "same_operator"
         alarm_kind = dict((src, kind) for kind, src, _ in result.alarms)
         for r in result.isolated:
-            status[id(r)] = "ISOLATED " + alarm_kind.get(r.source, OUTLIER)
-    rows = [("kind", "source", "operator", "auth", "offset s", "+- s", "delay ms", "status")]
+            state[id(r)] = "isolated"
+            alarm[id(r)] = alarm_kind.get(r.source, OUTLIER)
+    rows = []
     for r in readings:
-        rows.append((r.kind, r.source, r.operator, "yes" if r.authenticated else "no",
-                     "%+.6f" % (r.offset_ns / 1e9), "%.6f" % (r.uncertainty_ns / 1e9),
-                     "%.1f" % (r.delay_ns / 1e6), status.get(id(r), "-")))
+        rows.append({"source": r.source, "kind": r.kind, "operator": r.operator, "authenticated": r.authenticated,
+                     "offset_ns": r.offset_ns, "uncertainty_ns": r.uncertainty_ns, "delay_ns": r.delay_ns,
+                     # A reading outside any result: the synthesis aborted.
+                     "status": state.get(id(r), "answered"), "alarm": alarm.get(id(r)), "error": None})
     for e in errors:
         kind, src, msg = error_text(e)
-        rows.append(("", src, getattr(e, "operator", None) or "", "", "", "", "", "%s: %s" % (kind, msg)))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+        rows.append({"source": src, "kind": getattr(e, "source_kind", None), "operator": getattr(e, "operator", None),
+                     "authenticated": None, "offset_ns": None, "uncertainty_ns": None, "delay_ns": None,
+                     "status": "failed", "alarm": kind, "error": msg})
+    return rows
+
+
+def _status_text(row):
+    if row["status"] == "failed":
+        return "%s: %s" % (row["alarm"], row["error"])
+    if row["status"] == "isolated":
+        return "ISOLATED %s" % row["alarm"]
+    return row["status"].replace("_", " ")
+
+
+TABLE_HEAD = ("S", "source", "kind", "operator", "auth", "offset s", "+- s", "delay ms", "status")
+
+
+def format_table(readings, errors, result=None):
+    """The sources as a text table like `chronyc sources`: one line each,
+    failures included, columns aligned under TABLE_HEAD."""
+    rows = [TABLE_HEAD]
+    for row in source_rows(readings, errors, result):
+        answered = row["offset_ns"] is not None
+        rows.append((STATE_MARK[row["status"]], row["source"], row["kind"] or "", row["operator"] or "",
+                     ("yes" if row["authenticated"] else "no") if answered else "",
+                     "%+.6f" % (row["offset_ns"] / 1e9) if answered else "",
+                     "%.6f" % (row["uncertainty_ns"] / 1e9) if answered else "",
+                     "%.1f" % (row["delay_ns"] / 1e6) if answered else "", _status_text(row)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(TABLE_HEAD) - 1)]
     lines = []
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
     return "\n".join(lines)
 
 
+def format_counts(readings, errors, result=None):
+    """The summary line: how many sources are in each state."""
+    rows = source_rows(readings, errors, result)
+    counts = [(state, sum(1 for r in rows if r["status"] == state)) for state, _ in STATE_MARKS]
+    return "%d source(s): %s" % (len(rows), ", ".join("%d %s" % (n, state.replace("_", " "))
+                                                       for state, n in counts if n or state != "answered"))
+
+
 LEGEND = """\
+  S         * used: in the agreeing majority (the time is their median)
+            - same operator: a second server of an operator already counted (one witness)
+            x isolated: disagrees with the majority (an alarm: NTP_INJECT, OUTLIER)
+            ~ answered, but the synthesis aborted (too few sources, no clear majority)
+            ? failed: no usable reading (UNREACHABLE, BAD_REPLY, DELAYED, SOURCE_AUTH, ERROR)
+  source    host:port or URL, as configured
   kind      ntp (unauthenticated), nts, roughtime (signed), https (TLS Date header, 1 s resolution)
+  operator  the administrative domain: sources of one operator are one witness
   auth      yes: the reading is authenticated (NTS MAC, Roughtime signature, TLS certificate)
   offset s  server time minus this host's clock: + means this host is behind, - ahead
   +- s      the reading's own uncertainty (half the round trip + the server's dispersion)
-  status    used: in the agreeing majority; same operator: a second server of an operator
-            already counted (one witness); ISOLATED: disagrees (alarm); otherwise why it failed"""
+  delay ms  the round trip to the server
+  status    the state in words; for a failure, why it failed"""
 
 
 def clock_direction(offset_ns):
@@ -361,38 +413,29 @@ def clock_direction(offset_ns):
 def error_text(e):
     """A source failure without raw library text: kind and a short reason."""
     kind, src, msg = _error_alarm(e)
-    msg = " ".join(str(msg).split())
+    msg = re.sub(r"\[Errno -?\d+\] ", "", " ".join(str(msg).split()))   # the OS's words, not its number
     if len(msg) > 90:
         msg = msg[:87] + "..."
     return kind, src, msg
 
 
 def result_json(readings, errors, result=None, error=None):
-    srcs = []
-    status = {}
-    if result is not None:
-        for r in result.used:
-            status[id(r)] = "used"
-        for r in result.redundant:
-            status[id(r)] = "same operator"
-        for r in result.isolated:
-            status[id(r)] = "isolated"
-    for r in readings:
-        srcs.append({"kind": r.kind, "source": r.source, "operator": r.operator, "authenticated": r.authenticated,
-                     "offset_ns": r.offset_ns, "uncertainty_ns": r.uncertainty_ns, "delay_ns": r.delay_ns,
-                     "status": status.get(id(r), "-")})
-    for e in errors:
-        kind, src, msg = error_text(e)
-        srcs.append({"source": src, "operator": getattr(e, "operator", None), "status": kind, "error": msg})
-    doc = {"ok": result is not None, "sources": srcs}
-    if result is not None:
-        doc.update(time_ns=result.time_ns, time=format_time_ns(result.time_ns), offset_ns=result.offset_ns,
-                   uncertainty_ns=result.uncertainty_ns, source_count=result.source_count,
-                   confidence_ppm=result.confidence_ppm,
-                   alarms=[{"kind": k, "source": s, "message": m} for k, s, m in result.alarms])
-    else:
-        doc["error"] = str(error)
-    return doc
+    """`potkit time --json`: the same keys whether or not a time came out
+    (null where there is none); docs/json.md is the schema."""
+    ok = result is not None
+    alarms = result.alarms if ok else getattr(error, "alarms", [])
+    return {
+        "ok": ok,
+        "error": None if ok else " ".join(str(error).split()),
+        "time_ns": result.time_ns if ok else None,
+        "time": format_time_ns(result.time_ns) if ok else None,
+        "offset_ns": result.offset_ns if ok else None,
+        "uncertainty_ns": result.uncertainty_ns if ok else None,
+        "source_count": result.source_count if ok else None,
+        "confidence_ppm": result.confidence_ppm if ok else None,
+        "alarms": [{"kind": k, "source": s, "message": m} for k, s, m in alarms],
+        "sources": source_rows(readings, errors, result),
+    }
 
 
 def time_args(parser):
@@ -425,23 +468,33 @@ def time_run(args):
     try:
         result = synthesize_config(config)
     except SynthesisError as e:
+        # What was seen, on stdout; the reason, one line on stderr (exit 3).
         if args.json:
             print(json.dumps(result_json(e.readings, e.errors, error=e), indent=2))
         else:
-            print(format_table(e.readings, e.errors))
+            print_time_text(e.readings, e.errors, None, args.verbose)
         raise
     if args.json:
         print(json.dumps(result_json(result.readings, result.errors, result), indent=2))
         return 0
-    if args.verbose:
+    print_time_text(result.readings, result.errors, result, args.verbose)
+    return 0
+
+
+def print_time_text(readings, errors, result, verbose):
+    """`potkit time`: (with -v) the legend, the sources table, then the
+    summary: counts per state and, when a time came out, the synthesis."""
+    if verbose:
         print(LEGEND)
         print()
-    print(format_table(result.readings, result.errors, result))
+    print(format_table(readings, errors, result))
     print()
+    print(format_counts(readings, errors, result))
+    if result is None:
+        return
     print("time        %s (%s)" % (format_time_ns(result.time_ns), clock_direction(result.offset_ns)))
     print("uncertainty +-%.6f s" % (result.uncertainty_ns / 1e9))
     print("sources     %d of distinct operators agree" % result.source_count)
     print("confidence  %d ppm" % result.confidence_ppm)
     for kind, src, msg in result.alarms:
         print("alarm       %s %s: %s" % (kind, src, msg))
-    return 0
