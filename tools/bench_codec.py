@@ -7,7 +7,8 @@
 from benchlib import IS_MP
 from pot import grg
 from pot.grg import Grg
-from pot.record import Record, pack_payload
+from pot.host import pack_payload
+from pot.record import Record
 
 
 def _bytes(seed, n):

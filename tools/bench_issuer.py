@@ -46,7 +46,7 @@ def bench_issuing(n):
     from nacl.bindings import crypto_sign
     from nacl.signing import SigningKey
 
-    from pot import grg, record
+    from pot import grg, host
     from potkit.issuer import Issuer, pynacl_ed25519_verify
     from potkit.service import ServiceVerifier
     from potkit.timebase import FixedTimeBase
@@ -63,7 +63,7 @@ def bench_issuing(n):
     stages = [
         ("timebase.now()", lambda: tb.now()),
         ("os.urandom(32) nonce", lambda: os.urandom(32)),
-        ("pot.record.pack_payload", lambda: record.pack_payload(0, 4, 1760000000000000000, 999000, rec[15:47])),
+        ("pot.host.pack_payload", lambda: host.pack_payload(0, 4, 1760000000000000000, 999000, rec[15:47])),
         ("pot.grg.commitment", lambda: grg.commitment(payload, ctx)),
         ("Ed25519 sign (libsodium)", lambda: crypto_sign(signed, sk64)),
     ]

@@ -1,6 +1,7 @@
-# The 143-byte PoT record (docs/spec.md section 1): layout constants, the
-# host-side payload packer (pack_payload, in pot.record_pack), and
-# `Record`, a fixed buffer that a verifier loads each received record into.
+# The 143-byte PoT record (docs/spec.md section 1) on the device:
+# `Record`, a fixed buffer that a verifier loads each received record into,
+# and the structural receiver rules. The layout's public names are
+# pot.spec's; issuers pack payloads with pot.host.pack_payload.
 #
 #   byte  0      version << 4 | tier
 #   byte  1      source count (>= 3)
@@ -18,10 +19,9 @@
 # reads single bytes (small ints) and never builds an integer >= 2**30.
 from pot.compat import const, WORD_BITS
 
-# Layout constants, private: the compiler folds them, so they cost no heap
-# on a device (no global, no interned name). Their public names
-# (record.RECORD_LEN, record.OFF_NONCE ..., record.OK) and the host-side
-# packer are pot.record_pack's, served by __getattr__ below.
+# Layout constants: private copies of pot.spec's (the compiler folds them,
+# so they cost no heap on a device; tests/host/test_spec_constants.py holds
+# them to the spec).
 _VERSION = const(1)
 
 # Offsets and lengths.
@@ -39,8 +39,7 @@ _PAYLOAD_LEN = const(47)  # bytes 0-46, the input of GRG
 _SIGNED_LEN = const(79)  # bytes 0-78, what Ed25519 signs
 _RECORD_LEN = const(143)
 
-# Tiers (the low nibble of byte 0): 0 T0_epoch, 1 T1_block, 2 T2_slot,
-# 3 T3_micro; their recency windows live in the verifier.
+# Tiers: the low nibble of byte 0 (names and windows: pot.spec).
 _MAX_TIER = const(3)
 
 _MIN_SOURCES = const(3)
@@ -49,18 +48,6 @@ _MAX_CONFIDENCE_PPM = const(1000000)  # 0x000F4240
 # Verdict of the structural check (the verifier's first two codes).
 _OK = const(0)
 _PROTO_VIOLATION = const(1)
-
-
-def __getattr__(name):
-    # record.pack_payload, record.RECORD_LEN, `from pot.record import OK`
-    # and the like work as if defined here, but they are pot.record_pack's
-    # (the host side: issuers and tests), loaded when first asked for; a
-    # device never is.
-    if name[0] != "_":
-        from pot import record_pack
-
-        return getattr(record_pack, name)
-    raise AttributeError(name)
 
 
 def structural_verdict(b):
@@ -127,17 +114,3 @@ class Record:
         for i in range(_OFF_TIMESTAMP, _OFF_TIMESTAMP + 8):
             t = (t << 8) | b[i]
         return t
-
-    def __getattr__(self, name):
-        # version(), sources(), reserved(), confidence_ppm(), timestamp_s()
-        # and to_bytes() (hosts and tests; a device never calls them) live
-        # in pot.record_fields, loaded on first use: each look-up returns
-        # the accessor bound to this record. Only called for names the
-        # record lacks; private and special names stay unknown.
-        if name[0] != "_":
-            from pot import record_fields
-
-            f = getattr(record_fields, name, None)
-            if f is not None:
-                return lambda: f(self)
-        raise AttributeError(name)

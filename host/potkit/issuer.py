@@ -2,7 +2,7 @@
 
     record = P || GRG(P, ctx) || Ed25519(sk, P || GRG(P, ctx))     (143 bytes)
 
-P is packed by pot.record.pack_payload and the commitment computed by
+P is packed by pot.host.pack_payload and the commitment computed by
 pot.grg: the very code the boards run, so issuer and verifier cannot drift
 apart. Signing is libsodium through pynacl.
 
@@ -26,9 +26,9 @@ MAX_CTX_LEN = 255
 # rename there is a change here only.)
 def firmware_record_api():
     """(pack_payload, commitment) from the firmware package."""
-    from pot import grg, record
+    from pot import grg, host
 
-    return record.pack_payload, grg.commitment
+    return host.pack_payload, grg.commitment
 
 
 def pynacl_ed25519_verify(public_key, message, signature):

@@ -8,7 +8,7 @@ from testlib import Rng, unhex, vectors
 
 from pot import grg
 from pot.grg import ERASED, Grg, GrgError
-from pot.record import pack_payload
+from pot.host import pack_payload
 
 
 def _pipelines():

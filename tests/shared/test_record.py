@@ -1,10 +1,12 @@
 # The PoT record (docs/spec.md section 1): structural receiver rules from
-# tests/vectors/record.txt, the payload packer, accessors, and the promise
-# that Record.load() allocates nothing on MicroPython.
+# tests/vectors/record.txt, the payload packer (pot.host), the accessors,
+# and the promise that Record.load() allocates nothing on MicroPython.
 from testlib import IS_MICROPYTHON, Rng, skip, unhex, vectors
 
-from pot import record
-from pot.record import OK, PROTO_VIOLATION, Record, pack_payload
+from pot import record, spec
+from pot.host import pack_payload, record_fields
+from pot.record import Record
+from pot.spec import OK, PROTO_VIOLATION
 
 CODES = {"OK": OK, "PROTO_VIOLATION": PROTO_VIOLATION}
 
@@ -28,10 +30,10 @@ def test_vector_file_covers_every_rule():
 
 
 def test_layout_constants():
-    assert record.RECORD_LEN == 143 and record.PAYLOAD_LEN == 47 and record.SIGNED_LEN == 79
-    assert record.OFF_NONCE + record.NONCE_LEN == record.OFF_COMMITMENT
-    assert record.OFF_COMMITMENT + record.COMMITMENT_LEN == record.OFF_SIGNATURE
-    assert record.OFF_SIGNATURE + record.SIGNATURE_LEN == record.RECORD_LEN
+    assert spec.RECORD_LEN == 143 and spec.PAYLOAD_LEN == 47 and spec.SIGNED_LEN == 79
+    assert spec.OFF_NONCE + spec.NONCE_LEN == spec.OFF_COMMITMENT
+    assert spec.OFF_COMMITMENT + spec.COMMITMENT_LEN == spec.OFF_SIGNATURE
+    assert spec.OFF_SIGNATURE + spec.SIGNATURE_LEN == spec.RECORD_LEN
 
 
 def test_pack_payload_and_accessors():
@@ -44,17 +46,18 @@ def test_pack_payload_and_accessors():
         assert len(p) == 47
         tail = rng.bytes(96)
         assert r.load(p + tail) == OK
-        assert r.version() == 1 and r.tier() == tier and r.sources() == 3 + tier
-        assert r.reserved() == 0
-        assert r.timestamp_ns() == ts
-        assert r.timestamp_s() == 1760000000
-        assert r.confidence_ppm() == 999000 + tier
+        assert r.tier() == tier and r.timestamp_ns() == ts
+        f = record_fields(r.buf)
+        assert f["version"] == 1 and f["tier"] == tier and f["sources"] == 3 + tier
+        assert f["reserved"] == 0 and f["nonce"] == nonce
+        assert f["timestamp_ns"] == ts and f["timestamp_s"] == 1760000000
+        assert f["confidence_ppm"] == 999000 + tier
         assert bytes(r.nonce) == nonce
         assert bytes(r.payload) == p
         assert bytes(r.commitment) == tail[:32]
         assert bytes(r.signature) == tail[32:]
         assert bytes(r.signed) == p + tail[:32]
-        assert r.to_bytes() == p + tail
+        assert bytes(r.buf) == p + tail
 
 
 def test_pack_payload_byte_layout():

@@ -76,7 +76,7 @@ def test_worst_case_is_50_bytes():
 
 
 def test_typical_record_is_43_bytes():
-    from pot.record import pack_payload
+    from pot.host import pack_payload
 
     rng = Rng(43)
     for _ in range(30):
