@@ -16,6 +16,9 @@
 import hashlib
 import sys
 
+from pot import spec
+from pot.rice import zigzag
+
 
 def make(name):
     # The fast function of module `name` (pot.rice: the encoder, also
@@ -23,9 +26,6 @@ def make(name):
     # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
     # the pad maker; pot.sha512: hashlib's SHA-512).
     module = sys.modules[name]
-    if name == "pot.rice":
-        module.encode_fast = f = rice_encoder(module)
-        return f
     if name == "pot.rs":
         return rs_encoder(module)
     if name == "pot.golay":
@@ -40,51 +40,43 @@ def make(name):
 
 
 # --- G1 (pot.rice) ------------------------------------------------------------
-def rice_encoder(rice):
-    # encode_fast(p, out): rice.encode_portable's bits, packed in one long int.
-    f = rice._FIELDS  # (k, E, W) per field, three bytes each
-    fields = [tuple(f[i : i + 3]) for i in range(0, 18, 3)]
-    zigzag = rice.zigzag
-    payload_len = 47
-    ns_per_s = 1000000000
-    epoch = 1735689600  # 2025-01-01T00:00:00Z, the F4 origin
-    million = 1000000
+_G1_FIELDS = spec.FIELDS
 
-    def encode_fast(p, out):
-        if len(p) < payload_len:
-            raise ValueError("G1: payload shorter than 47 bytes")
-        ts = int.from_bytes(p[3:11], "big")
-        s, ns = divmod(ts, ns_per_s)
-        vals = (
-            p[0] ^ 0x10,
-            p[1],
-            p[2],
-            zigzag(s - epoch),
-            ns,
-            (million - int.from_bytes(p[11:15], "big")) & 0xFFFFFFFF,
-        )
-        acc = 0
-        nbits = 0
-        for i in range(6):
-            v = vals[i]
-            k, e, w = fields[i]
-            q = v >> k
-            if q < e:
-                # q ones, a zero, then the k low bits of v
-                acc = (((acc << (q + 1)) | ((1 << (q + 1)) - 2)) << k) | (v & ((1 << k) - 1))
-                nbits += q + 1 + k
-            else:
-                acc = (((acc << e) | ((1 << e) - 1)) << w) | v
-                nbits += e + w
-        nbytes = (nbits + 7) >> 3
-        n = 33 + nbytes
-        out[0] = payload_len
-        out[1:33] = p[15:47]
-        out[33:n] = (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
-        out[n:] = bytes(len(out) - n)
-        return n
 
-    return encode_fast
+def rice_encode(p, out):
+    # pot.rice.encode's bytes, the fields packed in one long int.
+    if len(p) < spec.PAYLOAD_LEN:
+        raise ValueError("G1: payload shorter than 47 bytes")
+    ts = int.from_bytes(p[3:11], "big")
+    s, ns = divmod(ts, spec.NS_PER_S)
+    vals = (
+        p[0] ^ 0x10,
+        p[1],
+        p[2],
+        zigzag(s - spec.EPOCH_2025),
+        ns,
+        (1000000 - int.from_bytes(p[11:15], "big")) & 0xFFFFFFFF,
+    )
+    acc = 0
+    nbits = 0
+    for i in range(6):
+        v = vals[i]
+        k, e, w = _G1_FIELDS[i]
+        q = v >> k
+        if q < e:
+            # q ones, a zero, then the k low bits of v
+            acc = (((acc << (q + 1)) | ((1 << (q + 1)) - 2)) << k) | (v & ((1 << k) - 1))
+            nbits += q + 1 + k
+        else:
+            acc = (((acc << e) | ((1 << e) - 1)) << w) | v
+            nbits += e + w
+    nbytes = (nbits + 7) >> 3
+    n = 33 + nbytes
+    out[0] = spec.PAYLOAD_LEN
+    out[1:33] = p[15:47]
+    out[33:n] = (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
+    out[n:] = bytes(len(out) - n)
+    return n
 
 
 # --- R (pot.rs) ---------------------------------------------------------------
@@ -236,7 +228,7 @@ def grg_committer(grg):
             prepare()
         row4, row5, byte_coded = tables[0]
         area = self.area
-        rice.encode_fast(payload, area)
+        rice_encode(payload, area)
         a = bytes(area)
         fb = int.from_bytes
         # R: multiply each data shard by its coefficients with bytes.translate

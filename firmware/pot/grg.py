@@ -133,7 +133,7 @@ class Grg:
             raise GrgError("payload shorter than 47 bytes")
         if self.fast:
             return _fast(self, payload)
-        rice.encode_portable(payload, self.area)
+        rice.encode(payload, self.area)
         shards = self.shards
         coded = self.coded
         rs.encode_parity(shards)

@@ -7,6 +7,9 @@
 # The record (docs/spec.md section 1):
 #   pack_payload(tier, sources, ts_ns, confidence_ppm, nonce) -> bytes(47)
 #   record_fields(record) -> dict of the header fields
+# G1 (section 2.1):
+#   rice_encode_bytes(payload) -> the stream; rice_decode_bytes(stream) -> the payload
+#   rice_code_length(v, field) -> bits of value v in a field of spec.FIELDS
 from pot import spec
 
 
@@ -55,3 +58,29 @@ def record_fields(record):
         "confidence_ppm": int.from_bytes(b[spec.OFF_CONFIDENCE:spec.OFF_NONCE], "big"),
         "nonce": b[spec.OFF_NONCE:spec.PAYLOAD_LEN],
     }
+
+
+# --- G1 (pot.rice, pot.rice_decode) -----------------------------------------
+def rice_encode_bytes(payload):
+    # The G1 stream of a payload, exactly its length.
+    from pot import rice
+
+    area = bytearray(spec.AREA_LEN)
+    n = rice.encode(payload, area)
+    return bytes(area[:n])
+
+
+def rice_decode_bytes(stream):
+    # The payload of a G1 stream (trailing bytes must be zero, as in the area).
+    from pot import rice_decode
+
+    out = bytearray(spec.PAYLOAD_LEN)
+    rice_decode.decode(stream, out)
+    return bytes(out)
+
+
+def rice_code_length(v, field):
+    # Bits that value v takes in `field` (k, E, W), such as spec.F_SECONDS.
+    k, e, w = field
+    q = v >> k
+    return q + 1 + k if q < e else e + w

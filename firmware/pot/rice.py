@@ -7,21 +7,18 @@
 # the rest of it; decode(area, payload_out) is strict: every payload has
 # exactly one stream, and anything else raises ValueError("G1: ...").
 #
-# Memory (the device budget): this module is the encoder (what a
-# verifier's context gate runs); the strict decoder and the host's helpers
-# are pot.rice_decode, loaded on first use (see __getattr__ at the end), so
-# a verifier never spends heap on them.
+# This module is the encoder, what a verifier's context gate runs; the
+# strict decoder is pot.rice_decode (it imports this module, never the
+# reverse), loaded only by a device that opens sharded frames. The field
+# parameters by name and the stream's bounds are pot.spec's; the host's
+# allocating helpers pot.host's.
 #
-# Two implementations of the encoder, tested against the same vectors:
-# - the portable one (`encode_portable`) writes bits through a small-int
-#   accumulator into the caller's buffer (the accumulator stays below
-#   2**26, so on 32-bit boards only the timestamp arithmetic, F4-F6 values
-#   of up to 35 bits, makes long ints);
-# - on CPython, `encode_fast` packs all fields into one long int and writes
-#   it with int.to_bytes: a few microseconds instead of tens, which the host
-#   issuer needs for its 10,000 records per second. Its code is in
-#   pot.fastpath, which MicroPython never loads (so it costs no heap there).
-from pot.compat import IS_MICROPYTHON, const, micropython, ptr8
+# The encoder writes bits through a small-int accumulator into the caller's
+# buffer (the accumulator stays below 2**26, so on 32-bit boards only the
+# timestamp arithmetic, F4-F6 values of up to 35 bits, makes long ints). The
+# host's issuer uses pot.fastpath.rice_encode, the same bytes with one long
+# int (CPython only; tests run both against the same vectors).
+from pot.compat import const, micropython, ptr8
 
 
 @micropython.viper
@@ -36,19 +33,17 @@ def copy_bytes(dst, dst_off: int, src, src_off: int, n: int):
         d[dst_off + i] = s[src_off + i]
         i += 1
 
-# Private: the compiler folds them (no heap on a device). pot.fastpath
-# has its own copies.
+# Private copies of pot.spec's numbers: the compiler folds them (no heap on
+# a device).
 _PAYLOAD_LEN = const(47)
 _EPOCH_2025 = const(1735689600)  # 2025-01-01T00:00:00Z, the F4 origin
 _NS_PER_S = const(1000000000)
 _MILLION = const(1000000)
 
-# Field parameters (k, E, W) for F1..F6, spec 2.1 table, three bytes per
-# field: F1 (2, 1, 8), F2 (2, 2, 8), F3 (0, 1, 8), F4 (28, 2, 35),
-# F5 (0, 0, 30), F6 (10, 2, 32). E = 0: W raw bits. One bytes object (a
-# tuple of tuples was seven heap objects); rice.FIELDS, the tuples, and
-# F_HEADER .. F_CONFIDENCE come from pot.rice_decode.
-_FIELDS = b"\x02\x01\x08\x02\x02\x08\x00\x01\x08\x1c\x02\x23\x00\x00\x1e\x0a\x02\x20"
+# Field parameters (k, E, W) for F1..F6, spec 2.1 table (pot.spec.FIELDS),
+# three bytes per field: F1 (2, 1, 8), F2 (2, 2, 8), F3 (0, 1, 8),
+# F4 (28, 2, 35), F5 (0, 0, 30), F6 (10, 2, 32). E = 0: W raw bits.
+_FIELDS = const(b"\x02\x01\x08\x02\x02\x08\x00\x01\x08\x1c\x02\x23\x00\x00\x1e\x0a\x02\x20")
 
 
 # --- field value maps (raw payload value <-> coded value v) ---------------
@@ -73,10 +68,10 @@ def field_values(p):
     )
 
 
-def encode_portable(p, out):
+def encode(p, out):
     # Writes the G1 stream of the 47-byte payload p (p[0:47]: a record
     # or its signed part may be passed as is) into out (a writable
-    # buffer of at least STREAM_MAX bytes) and zeroes out to its end.
+    # buffer of at least 50 bytes) and zeroes out to its end.
     # Returns the stream length. One flat loop with local variables:
     # method calls per bit group cost more than the bits themselves.
     if len(p) < _PAYLOAD_LEN:
@@ -117,27 +112,3 @@ def encode_portable(p, out):
     for i in range(pos, len(out)):
         out[i] = 0
     return pos
-
-
-# --- CPython path (pot.fastpath; never loaded on MicroPython) ---------------
-if IS_MICROPYTHON:
-    encode = encode_portable
-else:
-    from pot import fastpath
-
-    encode = fastpath.make(__name__)  # also rice.encode_fast
-
-
-# --- decoding and host conveniences: pot.rice_decode, loaded on first use ---
-def __getattr__(name):
-    # rice.decode, decode_bytes, encode_bytes, unzigzag, code_length,
-    # STREAM_MAX, AREA_LEN, FIELDS and F_HEADER .. F_CONFIDENCE (and `from pot.rice
-    # import decode`) work as if defined here, but live in pot.rice_decode,
-    # loaded when first asked for: a verifier never is, so it spends no
-    # heap on them (nor on their names). The value is then stored here, so
-    # later look-ups are plain module attributes.
-    from pot import rice_decode
-
-    value = getattr(rice_decode, name)
-    globals()[name] = value
-    return value

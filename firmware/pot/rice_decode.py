@@ -1,29 +1,21 @@
 # G1 receive side: the strict Golomb-Rice stream decoder (docs/spec.md
-# section 2.1), split from pot.rice so that only a device that opens
-# sharded frames loads it: a verifier never does. Also the host-side
-# helpers of G1 (the *_bytes conveniences, unzigzag, code_length, the
-# field parameters by name). Use it all through pot.rice (rice.decode,
-# rice.F_HEADER, ...), whose __getattr__ loads this module on first use.
+# section 2.1), apart from the encoder (pot.rice) so that only a device that
+# opens sharded frames loads it: a verifier never does.
 #
 # Strict: every payload has exactly one stream, and anything else raises
 # ValueError("G1: ..."): L != 47, an escape that would have fitted the short
 # form, a timestamp that is not a u64 or nanoseconds >= 10^9, non-zero
 # padding bits or bytes after the stream, a stream running past the area.
 from pot.compat import const
-from pot.rice import _FIELDS, copy_bytes, encode
+from pot.rice import copy_bytes
 
-# Field parameters (k, E, W) for F1..F6, spec 2.1 table (published as
-# rice.FIELDS; pot.rice's encoder reads them from the bytes _FIELDS), and
-# by name.
-FIELDS = tuple(tuple(_FIELDS[i : i + 3]) for i in range(0, 18, 3))
-F_HEADER, F_SOURCES, F_RESERVED, F_SECONDS, F_NANOS, F_CONFIDENCE = FIELDS
-STREAM_MAX = const(50)  # 1 + 32 + 17: the worst case over all 47-byte payloads
-AREA_LEN = const(60)  # the RS data area (4 data shards x 15)
-
+# Private copies of pot.spec's numbers (folded by the compiler).
 _PAYLOAD_LEN = const(47)
 _EPOCH_2025 = const(1735689600)
 _NS_PER_S = const(1000000000)
 _MILLION = const(1000000)
+# (k, E, W) of F1..F6, three bytes each (pot.spec.FIELDS).
+_FIELDS = const(b"\x02\x01\x08\x02\x02\x08\x00\x01\x08\x1c\x02\x23\x00\x00\x1e\x0a\x02\x20")
 
 
 class RiceReader:
@@ -57,8 +49,11 @@ class RiceReader:
             v = (v << 16) | self._get(16)
         return (v << n) | self._get(n)
 
-    def _get_field(self, field, number):
-        k, e, w = field
+    def _get_field(self, number):
+        # Field F<number> (1..6).
+        k = _FIELDS[3 * number - 3]
+        e = _FIELDS[3 * number - 2]
+        w = _FIELDS[3 * number - 1]
         q = 0
         while q < e and self._get(1):
             q += 1
@@ -83,12 +78,12 @@ class RiceReader:
         self.pos = 33
         self.acc = 0
         self.nb = 0
-        h = self._get_field(F_HEADER, 1) ^ 0x10
-        sources = self._get_field(F_SOURCES, 2)
-        reserved = self._get_field(F_RESERVED, 3)
-        s = unzigzag(self._get_field(F_SECONDS, 4)) + _EPOCH_2025
-        n = self._get_field(F_NANOS, 5)
-        c = (_MILLION - self._get_field(F_CONFIDENCE, 6)) & 0xFFFFFFFF
+        h = self._get_field(1) ^ 0x10
+        sources = self._get_field(2)
+        reserved = self._get_field(3)
+        s = unzigzag(self._get_field(4)) + _EPOCH_2025
+        n = self._get_field(5)
+        c = (_MILLION - self._get_field(6)) & 0xFFFFFFFF
         if self.acc:
             raise ValueError("G1: non-zero padding bits")
         stream_len = self.pos
@@ -125,25 +120,3 @@ def decode(area, out):
 
 def unzigzag(v):
     return v >> 1 if v & 1 == 0 else -((v + 1) >> 1)
-
-
-def code_length(v, field):
-    # Bits that value v takes in `field`: used by tools and tests.
-    k, e, w = field
-    q = v >> k
-    return q + 1 + k if q < e else e + w
-
-
-# --- host conveniences (allocate) -----------------------------------------
-def encode_bytes(p):
-    # The G1 stream of payload p, exactly its length.
-    area = bytearray(AREA_LEN)
-    n = encode(p, area)
-    return bytes(area[:n])
-
-
-def decode_bytes(stream):
-    # The payload of a G1 stream (trailing bytes must be zero, as in the area).
-    out = bytearray(_PAYLOAD_LEN)
-    decode(stream, out)
-    return bytes(out)
