@@ -17,7 +17,10 @@ import hashlib
 import sys
 
 from pot import spec
+from pot.gf_tables import EXP, LOG, REBUILD, SET_INDEX
 from pot.rice import zigzag
+from pot.rs_rebuild import gf_mul
+from pot.rs_tables import PARITY_ROWS
 
 
 def make(name):
@@ -26,8 +29,6 @@ def make(name):
     # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
     # the pad maker; pot.sha512: hashlib's SHA-512).
     module = sys.modules[name]
-    if name == "pot.rs":
-        return rs_encoder(module)
     if name == "pot.golay":
         return golay_encoder()
     if name == "pot.grg":
@@ -79,48 +80,62 @@ def rice_encode(p, out):
     return n
 
 
-# --- R (pot.rs) ---------------------------------------------------------------
+# --- R (pot.rs, pot.rs_rebuild) ------------------------------------------------
 _rows = {}  # coefficient -> its 256-byte translate table x -> c * x
 
 
 def rs_mul_row(c):
-    # The translate table of c (built once, cached: at most 255 of 256
-    # bytes); pot.rs_rebuild uses it too.
+    # The translate table of c (built once, cached: at most 255 of 256 bytes).
     row = _rows.get(c)
     if row is None:
-        from pot.gf_tables import EXP, LOG
-
         lc = LOG[c]
         row = bytes([EXP[LOG[x] + lc] if x else 0 for x in range(256)])
         _rows[c] = row
     return row
 
 
-def rs_encoder(rs):
-    # encode_parity_translate(shards): the parity of whole shards with the
-    # translate tables, XORed as long ints.
-    from pot.rs_tables import PARITY_ROWS as parity_rows
+def rs_encode_parity(shards):
+    # pot.rs.encode_parity: the parity of whole shards with the translate
+    # tables, XORed as long ints.
+    d0 = bytes(shards[0])  # translate() is a bytes method: memoryview has none
+    d1 = bytes(shards[1])
+    d2 = bytes(shards[2])
+    d3 = bytes(shards[3])
+    n = len(d0)
+    t0 = rs_mul_row(PARITY_ROWS[0])
+    t1 = rs_mul_row(PARITY_ROWS[1])
+    t2 = rs_mul_row(PARITY_ROWS[2])
+    t3 = rs_mul_row(PARITY_ROWS[3])
+    fb = int.from_bytes
+    p = fb(d0.translate(t0), "big") ^ fb(d1.translate(t1), "big") ^ fb(d2.translate(t2), "big") ^ fb(d3.translate(t3), "big")
+    shards[4][:] = p.to_bytes(n, "big")
+    # Row 5 swaps the coefficients pairwise: 1c 1b 14 12.
+    p = fb(d0.translate(t1), "big") ^ fb(d1.translate(t0), "big") ^ fb(d2.translate(t3), "big") ^ fb(d3.translate(t2), "big")
+    shards[5][:] = p.to_bytes(n, "big")
 
-    mul_row = rs_mul_row
 
-    def encode_parity_translate(shards):
-        d0 = bytes(shards[0])  # translate() is a bytes method: memoryview has none
-        d1 = bytes(shards[1])
-        d2 = bytes(shards[2])
-        d3 = bytes(shards[3])
-        n = len(d0)
-        t0 = mul_row(parity_rows[0])
-        t1 = mul_row(parity_rows[1])
-        t2 = mul_row(parity_rows[2])
-        t3 = mul_row(parity_rows[3])
-        fb = int.from_bytes
-        p = fb(d0.translate(t0), "big") ^ fb(d1.translate(t1), "big") ^ fb(d2.translate(t2), "big") ^ fb(d3.translate(t3), "big")
-        shards[4][:] = p.to_bytes(n, "big")
-        # Row 5 swaps the coefficients pairwise: 1c 1b 14 12.
-        p = fb(d0.translate(t1), "big") ^ fb(d1.translate(t0), "big") ^ fb(d2.translate(t3), "big") ^ fb(d3.translate(t2), "big")
-        shards[5][:] = p.to_bytes(n, "big")
-
-    return encode_parity_translate
+def rs_reconstruct(shards, present):
+    # pot.rs_rebuild.reconstruct with whole shards through bytes.translate:
+    # the same contract (present: 6-bit mask of good shards; the first
+    # four good ones rebuild the others).
+    present &= 0x3F
+    idx = [i for i in range(spec.SHARDS) if present >> i & 1][:spec.DATA_SHARDS]
+    if len(idx) < spec.DATA_SHARDS:
+        raise ValueError("too many erasures")
+    if present == 0x3F:
+        return
+    base = SET_INDEX[sum(1 << i for i in idx)] * 24  # 6 rows x 4 per set
+    src = [bytes(shards[i]) for i in idx]
+    n = len(src[0])
+    fb = int.from_bytes
+    for j in range(spec.SHARDS):
+        if not present >> j & 1:
+            v = 0
+            for k in range(spec.DATA_SHARDS):
+                c = REBUILD[base + 4 * j + k]
+                if c:
+                    v ^= fb(src[k].translate(rs_mul_row(c)), "big")
+            shards[j][:] = v.to_bytes(n, "big")
 
 
 # --- G2 (pot.golay) -----------------------------------------------------------
@@ -199,11 +214,11 @@ def grg_committer(grg):
     tables = []
 
     def prepare():
-        rows = rs.PARITY_ROWS
+        rows = PARITY_ROWS
         mul = {}
         for c in rows:
             if c not in mul:
-                mul[c] = bytes(rs.gf_mul(c, x) for x in range(256))
+                mul[c] = bytes(gf_mul(c, x) for x in range(256))
         row4 = tuple(mul[rows[j]] for j in range(4))
         row5 = tuple(mul[rows[4 + j]] for j in range(4))
         bit_coded = []  # the coded shard of a shard with only bit p set

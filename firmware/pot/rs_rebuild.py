@@ -1,22 +1,18 @@
 # R receive side: rebuilding erased Reed-Solomon(4,6) shards (docs/spec.md
-# section 2.2), split from pot.rs so that only a device that opens sharded
-# frames loads it and its tables (gf_tables.py): a verifier never does. Use
-# it through rs.reconstruct / rs.gf_mul (rs.__getattr__ loads this module on
-# first use).
+# section 2.2), apart from the encoder (pot.rs) so that only a device that
+# opens sharded frames loads it and its tables (gf_tables.py): a verifier
+# never does.
 #
 # Any 4 good shards determine all 6: for each of the 15 sets of 4 shards,
 # REBUILD holds the 6x4 matrix (the encoding matrix times the inverse of the
-# set's 4 rows) that maps the set's shards to every shard. Two paths with
-# one result, chosen per call by rs._CPYTHON: a viper kernel (machine code
-# on MicroPython, plain Python on CPython) and, on CPython only, whole
-# shards through bytes.translate (in an `if` block MicroPython never runs).
-from pot import rs
-from pot.compat import IS_MICROPYTHON, micropython, ptr8
+# set's 4 rows) that maps the set's shards to every shard. The combination
+# is a viper kernel (machine code on MicroPython, plain Python on CPython);
+# pot.fastpath.rs_reconstruct is the host's bytes.translate form of it.
+from pot.compat import const, micropython, ptr8
 from pot.gf_tables import EXP, LOG, SET_INDEX, REBUILD
-from pot.rs_tables import PARITY_ROWS  # noqa: F401 (published as rs.PARITY_ROWS)
 
-SHARD_COUNT = 6
-DATA_SHARDS = 4
+# Private copies of pot.spec's numbers.
+_SHARDS = const(6)
 
 
 def gf_mul(a, b):
@@ -79,7 +75,7 @@ def reconstruct(shards, present):
     # a < b < c < d: the first four good shards (the order REBUILD expects).
     a = b = c = d = -1
     i = 0
-    while i < SHARD_COUNT and d < 0:
+    while i < _SHARDS and d < 0:
         if present >> i & 1:
             if a < 0:
                 a = i
@@ -95,32 +91,11 @@ def reconstruct(shards, present):
     if present == 0x3F:
         return
     base = SET_INDEX[(1 << a) | (1 << b) | (1 << c) | (1 << d)] * 24  # 6 rows x 4 per set
-    if rs._CPYTHON:
-        _rebuild_translate(shards, present, (a, b, c, d), base)
-        return
     s0 = shards[a]
     s1 = shards[b]
     s2 = shards[c]
     s3 = shards[d]
     n = len(s0)
-    for j in range(SHARD_COUNT):
+    for j in range(_SHARDS):
         if not present >> j & 1:
             _combine_kernel(shards[j], s0, s1, s2, s3, n, REBUILD, base + 4 * j, EXP, LOG)
-
-
-# --- CPython path (never defined on MicroPython) ---------------------------
-if not IS_MICROPYTHON:
-    from pot.fastpath import rs_mul_row as _mul_row
-
-    def _rebuild_translate(shards, present, idx, base):
-        src = [bytes(shards[i]) for i in idx]
-        n = len(src[0])
-        fb = int.from_bytes
-        for j in range(SHARD_COUNT):
-            if not present >> j & 1:
-                v = 0
-                for k in range(DATA_SHARDS):
-                    c = REBUILD[base + 4 * j + k]
-                    if c:
-                        v ^= fb(src[k].translate(_mul_row(c)), "big")
-                shards[j][:] = v.to_bytes(n, "big")

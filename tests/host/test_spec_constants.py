@@ -40,7 +40,6 @@ RENAMED = {
     ("device.py", "_MAX_ID"): "MAX_DEVICE_ID",
     ("switch.py", "_WINDOW"): "SWITCH_WINDOW",
     ("switch.py", "_KIND"): "EVENT_OF_VERDICT",
-    ("rs_rebuild.py", "SHARD_COUNT"): "SHARDS",
 }
 
 # A copy of another firmware module's public constant: (file, name) -> (file, name).
