@@ -18,6 +18,8 @@ import sys
 
 from pot import spec
 from pot.gf_tables import EXP, LOG, REBUILD, SET_INDEX
+from pot.golay_decode import encode_word
+from pot.golay_syndrome import SYNDROME
 from pot.rice import zigzag
 from pot.rs_rebuild import gf_mul
 from pot.rs_tables import PARITY_ROWS
@@ -29,8 +31,6 @@ def make(name):
     # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
     # the pad maker; pot.sha512: hashlib's SHA-512).
     module = sys.modules[name]
-    if name == "pot.golay":
-        return golay_encoder()
     if name == "pot.grg":
         return grg_committer(module)
     if name == "pot.hmacsha256":
@@ -138,36 +138,65 @@ def rs_reconstruct(shards, present):
             shards[j][:] = v.to_bytes(n, "big")
 
 
-# --- G2 (pot.golay) -----------------------------------------------------------
-_codewords = []
+# --- G2 (pot.golay, pot.golay_decode) ------------------------------------------
+_golay = []  # (codewords by message, parity by message, error by syndrome), built once
 
 
-def golay_codewords():
-    # The 4,096 codewords, by message (built once, ~2 ms, host only);
-    # pot.golay_decode uses them too.
-    if not _codewords:
-        from pot.golay_decode import encode_word
+def golay_tables():
+    # The 4,096 codewords and their parity parts, and the error pattern of
+    # each of the 2,048 syndromes (built on first use, ~2 ms, host only).
+    if not _golay:
+        codewords = tuple([encode_word(m) for m in range(4096)])
+        parity = tuple([c & 0x7FF for c in codewords])
+        error = tuple([(SYNDROME[2 * s] << 8) | SYNDROME[2 * s + 1] for s in range(2048)])
+        _golay.append((codewords, parity, error))
+    return _golay[0]
 
-        _codewords.append(tuple([encode_word(m) for m in range(4096)]))
-    return _codewords[0]
+
+_SHIFTS_15 = tuple(range(108, -1, -12))  # the 12-bit words of a 15-byte shard
 
 
-def golay_encoder():
-    # encode_int(src, dst, pairs): the shard read as one int, 23 bits per
-    # word from the codeword tuple.
-    shifts_15 = tuple(range(108, -1, -12))  # the 12-bit words of a 15-byte shard
+def _golay_pairs(n):
+    if n % 3:
+        raise ValueError("shard length must be a multiple of 3 bytes")
+    return n // 3
 
-    def encode_int(src, dst, pairs):
-        codeword = golay_codewords()
-        nbytes = (pairs * 46 + 7) >> 3
-        x = int.from_bytes(src, "big")
-        shifts = shifts_15 if pairs == 5 else range(24 * pairs - 12, -1, -12)
-        v = 0
-        for s in shifts:
-            v = (v << 23) | codeword[(x >> s) & 0xFFF]
-        dst[:nbytes] = (v << (nbytes * 8 - pairs * 46)).to_bytes(nbytes, "big")
 
-    return encode_int
+def golay_encode_shard(src, dst):
+    # pot.golay.encode_shard: the shard read as one int, 23 bits per word
+    # from the codeword tuple.
+    pairs = _golay_pairs(len(src))
+    nbytes = (pairs * 46 + 7) >> 3
+    if len(dst) < nbytes:
+        raise ValueError("coded shard buffer too short")
+    codeword = golay_tables()[0]
+    x = int.from_bytes(src, "big")
+    shifts = _SHIFTS_15 if pairs == 5 else range(24 * pairs - 12, -1, -12)
+    v = 0
+    for s in shifts:
+        v = (v << 23) | codeword[(x >> s) & 0xFFF]
+    dst[:nbytes] = (v << (nbytes * 8 - pairs * 46)).to_bytes(nbytes, "big")
+
+
+def golay_decode_shard(src, dst):
+    # pot.golay_decode.decode_shard: the received shard as one int; returns
+    # the number of corrected bits.
+    pairs = _golay_pairs(len(dst))
+    nbytes = (pairs * 46 + 7) >> 3
+    if len(src) < nbytes:
+        raise ValueError("coded shard too short")
+    _, par, err = golay_tables()
+    x = int.from_bytes(src[:nbytes], "big") >> (nbytes * 8 - pairs * 46)
+    fixed = 0
+    out = 0
+    for s in range(46 * pairs - 23, -1, -23):
+        r = (x >> s) & 0x7FFFFF
+        m = r >> 11
+        e = err[(r & 0x7FF) ^ par[m]]
+        fixed += e >> 12
+        out = (out << 12) | (m ^ (e & 0xFFF))
+    dst[: 3 * pairs] = out.to_bytes(3 * pairs, "big")
+    return fixed
 
 
 # --- SHA-512 (pot.sha512) -----------------------------------------------------
@@ -224,7 +253,7 @@ def grg_committer(grg):
         bit_coded = []  # the coded shard of a shard with only bit p set
         for p in range(shard_len * 8):
             word, bit = divmod(p, 12)
-            cw = golay.encode_word(1 << (11 - bit))  # pot.golay_decode's, through golay
+            cw = encode_word(1 << (11 - bit))
             bit_coded.append(cw << (23 * (9 - word) + 2))
         byte_coded = []
         for j in range(shard_len):

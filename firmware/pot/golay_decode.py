@@ -1,20 +1,19 @@
 # G2 receive side: Golay(23,12,7) decoding (docs/spec.md section 2.3),
-# split from pot.golay so that only a device that opens sharded frames
-# loads it (and the 4 KB syndrome table): a verifier never does. Also the
-# single-word encoder (encode_word) and coded_len. Use them through
-# golay.decode_word, golay.decode_shard, ... (golay.__getattr__ loads this
-# module on first use); the method is described in pot/golay.py.
-#
-# Two paths with one result, chosen per call by golay._CPYTHON (tests flip
-# it to run the viper kernel on CPython too): the kernel (machine code on
-# MicroPython, plain Python on CPython) and, on CPython only, whole-shard
-# ints with tuples built at import (defined in an `if` block that
-# MicroPython never runs, so it costs no heap there).
-from pot import golay
-from pot.compat import IS_MICROPYTHON, micropython, ptr8
+# apart from the encoder (pot.golay) so that only a device that opens
+# sharded frames loads it (and the 4 KB syndrome table): a verifier never
+# does. Also the single-word encoder (encode_word) and coded_len; the
+# method is described in pot/golay.py. The shard decoder is a viper kernel
+# (machine code on MicroPython, plain Python on CPython);
+# pot.fastpath.golay_decode_shard is the host's whole-shard-int form.
+from pot.compat import micropython, ptr8
 from pot.golay_tables import PAR_HI, PAR_LO
 from pot.golay_syndrome import SYNDROME
 
+
+def _pairs(data_len):
+    if data_len % 3:
+        raise ValueError("shard length must be a multiple of 3 bytes")
+    return data_len // 3
 
 
 def _parity(m):
@@ -32,7 +31,7 @@ def encode_word(m):
 def coded_len(data_len):
     # Bytes of a coded shard for data_len data bytes: 46 bits per 3 bytes,
     # rounded up to a byte (15 -> 29).
-    return (golay._pairs(data_len) * 46 + 7) >> 3
+    return (_pairs(data_len) * 46 + 7) >> 3
 
 
 def decode_word(r):
@@ -100,33 +99,7 @@ def decode_shard(src, dst):
     # src: 29 received bytes -> dst: 15 corrected data bytes (the length of
     # dst sets the size). Returns the number of corrected bits over all
     # words; the padding bits of src (and any bytes after) are ignored.
-    pairs = golay._pairs(len(dst))
+    pairs = _pairs(len(dst))
     if len(src) < (pairs * 46 + 7) >> 3:
         raise ValueError("coded shard too short")
-    if golay._CPYTHON:
-        return _decode_int(src, dst, pairs)
     return _decode_kernel(src, dst, pairs, PAR_HI, PAR_LO, SYNDROME)
-
-
-# --- CPython path: whole-shard ints (never defined on MicroPython) --------
-if not IS_MICROPYTHON:
-    from pot.fastpath import golay_codewords
-
-    _PARITY = tuple([c & 0x7FF for c in golay_codewords()])
-    _ERROR = tuple([(SYNDROME[2 * s] << 8) | SYNDROME[2 * s + 1] for s in range(2048)])
-
-    def _decode_int(src, dst, pairs):
-        nbytes = (pairs * 46 + 7) >> 3
-        x = int.from_bytes(src[:nbytes], "big") >> (nbytes * 8 - pairs * 46)
-        par = _PARITY
-        err = _ERROR
-        fixed = 0
-        out = 0
-        for s in range(46 * pairs - 23, -1, -23):
-            r = (x >> s) & 0x7FFFFF
-            m = r >> 11
-            e = err[(r & 0x7FF) ^ par[m]]
-            fixed += e >> 12
-            out = (out << 12) | (m ^ (e & 0xFFF))
-        dst[: 3 * pairs] = out.to_bytes(3 * pairs, "big")
-        return fixed

@@ -4,7 +4,7 @@
 # Runs on CPython (pytest) and the MicroPython Unix port.
 from testlib import Rng, heap_alloc, IS_MICROPYTHON
 
-from pot import golay
+from pot import golay, golay_decode
 
 G = 0xC75  # g(x) = x^11+x^10+x^6+x^5+x^4+x^2+1, written here independently
 
@@ -27,16 +27,14 @@ def weight(v):
 
 
 def each_path(check):
-    # Run check() through every implementation this runtime has: the viper
-    # kernels (MicroPython's path, plain Python on CPython) and, on CPython,
-    # also the whole-shard-int path the host uses by default.
-    saved = golay._CPYTHON
-    try:
-        for fast in (False, True) if saved else (False,):
-            golay._CPYTHON = fast
-            check()
-    finally:
-        golay._CPYTHON = saved
+    # Run check(encode_shard, decode_shard) through every implementation
+    # this runtime has: the firmware's kernels (machine code on MicroPython,
+    # plain Python on CPython) and, on CPython, the host's whole-shard ints.
+    check(golay.encode_shard, golay_decode.decode_shard)
+    if not IS_MICROPYTHON:
+        from pot import fastpath
+
+        check(fastpath.golay_encode_shard, fastpath.golay_decode_shard)
 
 
 def patterns(w):
@@ -55,7 +53,7 @@ def patterns(w):
 
 def test_encode_word_is_systematic_remainder_for_all_messages():
     for m in range(4096):
-        c = golay.encode_word(m)
+        c = golay_decode.encode_word(m)
         assert c >> 11 == m
         assert c == (m << 11) | poly_mod(m << 11)
         assert poly_mod(c) == 0  # a multiple of g: a codeword of the cyclic code
@@ -63,10 +61,10 @@ def test_encode_word_is_systematic_remainder_for_all_messages():
 
 def test_known_words():
     # Computed by hand from the definition: x^11 mod g = g - x^11.
-    assert golay.encode_word(0) == 0
-    assert golay.encode_word(1) == (1 << 11) | (G ^ (1 << 11))
-    assert golay.encode_word(1) == 0xC75
-    assert golay.encode_word(0xFFF) == (0xFFF << 11) | poly_mod(0xFFF << 11)
+    assert golay_decode.encode_word(0) == 0
+    assert golay_decode.encode_word(1) == (1 << 11) | (G ^ (1 << 11))
+    assert golay_decode.encode_word(1) == 0xC75
+    assert golay_decode.encode_word(0xFFF) == (0xFFF << 11) | poly_mod(0xFFF << 11)
 
 
 def test_pattern_counts():
@@ -84,8 +82,8 @@ def test_all_2047_error_patterns_of_weight_up_to_3_are_corrected():
     seen = 0
     for w in (1, 2, 3):
         for e in patterns(w):
-            c = golay.encode_word(rng.below(4096))
-            assert golay.decode_word(c ^ e) == c
+            c = golay_decode.encode_word(rng.below(4096))
+            assert golay_decode.decode_word(c ^ e) == c
             seen += 1
     assert seen == 2047
 
@@ -93,8 +91,8 @@ def test_all_2047_error_patterns_of_weight_up_to_3_are_corrected():
 def test_no_error_decodes_to_itself():
     rng = Rng(5)
     for _ in range(200):
-        c = golay.encode_word(rng.below(4096))
-        assert golay.decode_word(c) == c
+        c = golay_decode.encode_word(rng.below(4096))
+        assert golay_decode.decode_word(c) == c
 
 
 def test_weight_4_errors_decode_to_a_different_codeword():
@@ -105,8 +103,8 @@ def test_weight_4_errors_decode_to_a_different_codeword():
     rng = Rng(0x4444)
     n = 0
     for e in patterns(4):
-        c = golay.encode_word(rng.below(4096))
-        d = golay.decode_word(c ^ e)
+        c = golay_decode.encode_word(rng.below(4096))
+        d = golay_decode.decode_word(c ^ e)
         assert d != c
         assert poly_mod(d) == 0
         assert weight(d ^ c ^ e) == 3
@@ -126,7 +124,7 @@ def reference_coded_shard(data):
     out = 0
     for k in range(words):
         m = (bits >> (nbits - 12 * (k + 1))) & 0xFFF
-        out = (out << 23) | golay.encode_word(m)
+        out = (out << 23) | golay_decode.encode_word(m)
     total = words * 23
     pad = (8 - total % 8) % 8
     out <<= pad
@@ -138,41 +136,41 @@ def reference_coded_shard(data):
 
 
 def test_encode_shard_layout_15_to_29():
-    def check():
+    def check(encode_shard, decode_shard):
         rng = Rng(29)
         for _ in range(50):
             src = rng.bytes(15)
             dst = bytearray(b"\xaa" * 29)  # stale content must be overwritten
-            golay.encode_shard(src, dst)
+            encode_shard(src, dst)
             assert bytes(dst) == reference_coded_shard(src)
             assert dst[28] & 3 == 0  # the two padding bits
-        assert golay.coded_len(15) == 29
+        assert golay_decode.coded_len(15) == 29
 
     each_path(check)
 
 
 def test_encode_shard_other_lengths():
-    def check():
+    def check(encode_shard, decode_shard):
         rng = Rng(30)
         for n in (3, 6, 12, 30, 48):
             src = rng.bytes(n)
-            dst = bytearray(golay.coded_len(n))
-            golay.encode_shard(src, dst)
+            dst = bytearray(golay_decode.coded_len(n))
+            encode_shard(src, dst)
             assert bytes(dst) == reference_coded_shard(src)
             out = bytearray(n)
-            assert golay.decode_shard(dst, out) == 0
+            assert decode_shard(dst, out) == 0
             assert bytes(out) == src
 
     each_path(check)
 
 
 def test_bad_lengths_raise():
-    def check():
+    def check(encode_shard, decode_shard):
         for call in (
-            lambda: golay.encode_shard(bytes(14), bytearray(29)),
-            lambda: golay.encode_shard(bytes(15), bytearray(28)),
-            lambda: golay.decode_shard(bytes(28), bytearray(15)),
-            lambda: golay.decode_shard(bytes(29), bytearray(16)),
+            lambda: encode_shard(bytes(14), bytearray(29)),
+            lambda: encode_shard(bytes(15), bytearray(28)),
+            lambda: decode_shard(bytes(28), bytearray(15)),
+            lambda: decode_shard(bytes(29), bytearray(16)),
         ):
             try:
                 call()
@@ -192,12 +190,12 @@ def flip_in_word(buf, word, e):
 
 
 def test_decode_shard_corrects_up_to_3_bits_per_word_and_counts_them():
-    def check():
+    def check(encode_shard, decode_shard):
         rng = Rng(0xDEC0)
         for _ in range(60):
             src = rng.bytes(15)
             coded = bytearray(29)
-            golay.encode_shard(src, coded)
+            encode_shard(src, coded)
             expected = 0
             for word in range(10):
                 w = rng.below(4)
@@ -207,20 +205,20 @@ def test_decode_shard_corrects_up_to_3_bits_per_word_and_counts_them():
                 flip_in_word(coded, word, e)
                 expected += w
             out = bytearray(b"\x55" * 15)
-            assert golay.decode_shard(coded, out) == expected
+            assert decode_shard(coded, out) == expected
             assert bytes(out) == src
 
     each_path(check)
 
 
 def test_decode_shard_ignores_padding_bits():
-    def check():
+    def check(encode_shard, decode_shard):
         src = Rng(1).bytes(15)
         coded = bytearray(29)
-        golay.encode_shard(src, coded)
+        encode_shard(src, coded)
         coded[28] ^= 0x03
         out = bytearray(15)
-        assert golay.decode_shard(coded, out) == 0
+        assert decode_shard(coded, out) == 0
         assert bytes(out) == src
 
     each_path(check)
@@ -229,13 +227,13 @@ def test_decode_shard_ignores_padding_bits():
 def test_decode_shard_with_4_errors_in_a_word_miscorrects():
     # 4 flipped bits in word 3 (data bytes 4-5): the decoder reports 3
     # corrections and returns wrong data there; the tag must catch it.
-    def check():
+    def check(encode_shard, decode_shard):
         src = Rng(44).bytes(15)
         coded = bytearray(29)
-        golay.encode_shard(src, coded)
+        encode_shard(src, coded)
         flip_in_word(coded, 3, 0b10010001000000000000001)
         out = bytearray(15)
-        assert golay.decode_shard(coded, out) == 3
+        assert decode_shard(coded, out) == 3
         assert bytes(out) != src
         assert bytes(out[:4]) == src[:4] and bytes(out[6:]) == src[6:]
 
@@ -244,15 +242,15 @@ def test_decode_shard_with_4_errors_in_a_word_miscorrects():
 
 def test_shard_coding_works_on_memoryviews():
     # GRG keeps all shards in one buffer and passes memoryview slices.
-    def check():
+    def check(encode_shard, decode_shard):
         rng = Rng(77)
         data = bytearray(rng.bytes(30))
         coded = bytearray(58)
-        golay.encode_shard(memoryview(data)[15:30], memoryview(coded)[29:58])
+        encode_shard(memoryview(data)[15:30], memoryview(coded)[29:58])
         assert bytes(coded[29:]) == reference_coded_shard(data[15:])
         assert coded[:29] == bytearray(29)
         out = bytearray(30)
-        assert golay.decode_shard(memoryview(coded)[29:], memoryview(out)[:15]) == 0
+        assert decode_shard(memoryview(coded)[29:], memoryview(out)[:15]) == 0
         assert out[:15] == data[15:]
 
     each_path(check)
@@ -267,7 +265,7 @@ def test_shard_coding_does_not_allocate():
     coded = bytearray(29)
     out = bytearray(15)
     enc = golay.encode_shard
-    dec = golay.decode_shard
+    dec = golay_decode.decode_shard
     enc(src, coded)
     dec(coded, out)
     gc.collect()
@@ -283,25 +281,25 @@ def test_vectors():
     # reference): words, and shards clean / with errors / beyond the radius.
     from testlib import vectors, unhex
 
-    def check():
+    def check(encode_shard, decode_shard):
         words = shards = 0
         for v in vectors("golay.txt"):
             if v[0] == "word":
                 m = int(v[2], 16)
                 c = int(v[3], 16)
-                assert golay.encode_word(m) == c, v[1]
-                assert golay.decode_word(c) == c, v[1]
+                assert golay_decode.encode_word(m) == c, v[1]
+                assert golay_decode.decode_word(c) == c, v[1]
                 words += 1
                 continue
             assert v[0] == "shard"
             vid, flags, data, received, bits, decoded = v[1:]
             data = unhex(data)
             coded = bytearray(29)
-            golay.encode_shard(data, coded)
+            encode_shard(data, coded)
             if flags == "clean":
                 assert bytes(coded) == unhex(received), vid
             out = bytearray(15)
-            assert golay.decode_shard(unhex(received), out) == int(bits), vid
+            assert decode_shard(unhex(received), out) == int(bits), vid
             assert bytes(out) == unhex(decoded), vid
             assert (bytes(out) == data) == (flags != "beyond_radius"), vid
             shards += 1
