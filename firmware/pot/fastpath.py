@@ -1,20 +1,19 @@
-# The host's (CPython's) fast forward path of GRG: the same bytes as the
+# The host's (CPython's) forms of the GRG stages: the same bytes as the
 # firmware's portable code, with C-level primitives (bytes.translate, long
 # ints, int.to_bytes), so that the host issuer reaches its 10,000 records
-# per second. Tests run both paths against the same vectors.
+# per second. Tests run both forms against the same vectors.
 #
-# CPython only: pot.rice, pot.rs, pot.golay, pot.grg, pot.hmacsha256 and pot.sha512
-# import it in an `if` that MicroPython never enters. It lives apart because
-# a .mpy or frozen module loads the code of every branch, run or not (its
-# bytecode and its interned names): kept here, none of it reaches a device.
-#
-# Each of those modules calls make(__name__) once, at its end (so it is
-# complete), and keeps what it returns in its global `_fast`: one name per
-# module, as every name a device module mentions is interned on the device
-# even when that code never runs there. This module imports no firmware
-# module at its top, so no import cycle can start here.
+# CPython only, and injected by the host: Grg(fast=pot.fastpath) runs
+# commit() and hmac_pads() below instead of the firmware's stages, and the
+# tests call the stage forms (rice_encode, rs_encode_parity, ...) next to
+# the firmware's. No firmware module imports this one for GRG; two bind a
+# function from it at import on CPython (pot.sha512: hashlib's SHA-512;
+# pot.link: zlib's CRC-32). It imports the firmware modules whose tables
+# it shares, none of which imports it back, so no import cycle starts here.
+# It lives apart because a .mpy or frozen module loads the code of every
+# branch, run or not (its bytecode and its interned names): kept here, none
+# of it reaches a device's heap.
 import hashlib
-import sys
 
 from pot import spec
 from pot.gf_tables import EXP, LOG, REBUILD, SET_INDEX
@@ -23,21 +22,6 @@ from pot.golay_syndrome import SYNDROME
 from pot.rice import zigzag
 from pot.rs_rebuild import gf_mul
 from pot.rs_tables import PARITY_ROWS
-
-
-def make(name):
-    # The fast function of module `name` (pot.rice: the encoder, also
-    # published as rice.encode_fast for tests; pot.rs: the parity encoder;
-    # pot.golay: the shard encoder; pot.grg: Grg.commit; pot.hmacsha256:
-    # the pad maker; pot.sha512: hashlib's SHA-512).
-    module = sys.modules[name]
-    if name == "pot.grg":
-        return grg_committer(module)
-    if name == "pot.hmacsha256":
-        return hmac_pads
-    if name == "pot.sha512":
-        return sha512_hashlib
-    raise ValueError(name)
 
 
 # --- G1 (pot.rice) ------------------------------------------------------------
@@ -217,95 +201,89 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def hmac_pads(k):
-    # (key XOR ipad, key XOR opad) of a 64-byte padded key, each one
-    # bytes.translate (a new context per stamped message makes key setup
-    # part of the issuer's per-record cost).
+    # HmacKey's pads: (key XOR ipad, key XOR opad) of a 64-byte padded key,
+    # each one bytes.translate (a new context per stamped message makes key
+    # setup part of the issuer's per-record cost).
     k = bytes(k)
     return k.translate(_IPAD), k.translate(_OPAD)
 
 
 # --- the whole forward path (pot.grg) -----------------------------------------
-def grg_committer(grg):
-    # commit_fast(g, payload): Grg.commit's stages with the fast pieces.
-    # Its tables come from the firmware modules themselves, so both paths
-    # share one source: 256-byte translate tables x -> c*x for the parity
-    # coefficients, and, Golay being linear, for each of the 15 byte
-    # positions of a shard the 256 coded shards (232-bit ints, padding
-    # included) of that byte alone: a coded shard is then the XOR of 15
-    # look-ups. Built on the first commit.
-    rice, rs, golay = grg.rice, grg.rs, grg.golay
-    shard_len = 15
-    data_shards = 4
-    area_len = 60
-    coded_len = 29
-    tag_len = 8
-    index = tuple(bytes((i,)) for i in range(6))  # the shard index bytes
-    tables = []
+# Grg.commit's stages with the fast pieces. The tables come from the
+# firmware's own, so both paths share one source: 256-byte translate tables
+# x -> c*x for the parity coefficients, and, Golay being linear, for each of
+# the 15 byte positions of a shard the 256 coded shards (232-bit ints,
+# padding included) of that byte alone: a coded shard is then the XOR of 15
+# look-ups. Built on the first commit.
+_INDEX = tuple(bytes((i,)) for i in range(spec.SHARDS))  # the shard index bytes
+_commit_tables = []
 
-    def prepare():
-        rows = PARITY_ROWS
-        mul = {}
-        for c in rows:
-            if c not in mul:
-                mul[c] = bytes(gf_mul(c, x) for x in range(256))
-        row4 = tuple(mul[rows[j]] for j in range(4))
-        row5 = tuple(mul[rows[4 + j]] for j in range(4))
-        bit_coded = []  # the coded shard of a shard with only bit p set
-        for p in range(shard_len * 8):
-            word, bit = divmod(p, 12)
-            cw = encode_word(1 << (11 - bit))
-            bit_coded.append(cw << (23 * (9 - word) + 2))
-        byte_coded = []
-        for j in range(shard_len):
-            table = [0] * 256
-            for b in range(1, 256):
-                x = 0
-                for k in range(8):
-                    if b >> (7 - k) & 1:
-                        x ^= bit_coded[8 * j + k]
-                table[b] = x
-            byte_coded.append(table)
-        tables.append((row4, row5, tuple(byte_coded)))
 
-    def commit_fast(self, payload):
-        if not tables:
-            prepare()
-        row4, row5, byte_coded = tables[0]
-        area = self.area
-        rice_encode(payload, area)
-        a = bytes(area)
-        fb = int.from_bytes
-        # R: multiply each data shard by its coefficients with bytes.translate
-        # (one 256-byte table per coefficient), XOR the products as long ints.
-        p4 = p5 = 0
-        for c in range(data_shards):
-            lo = c * shard_len
-            hi = lo + shard_len
-            p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
-            p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
-        p4b = p4.to_bytes(shard_len, "big")
-        p5b = p5.to_bytes(shard_len, "big")
-        self.shard_buf[area_len:] = p4b + p5b
-        # G2 and H, shard by shard.
-        key = self.key
-        parts = []
-        for i in range(6):
-            if i < data_shards:
-                sb = a[i * shard_len : (i + 1) * shard_len]
-            else:
-                sb = p4b if i == 4 else p5b
-            c = 0
-            for table, b in zip(byte_coded, sb):
-                c ^= table[b]
-            cs = c.to_bytes(coded_len, "big")
-            parts.append(cs)
-            parts.append(key.mac(index[i], cs)[:tag_len])
-        t = b"".join(parts)
-        self.tagged[:] = t
-        self.commit_buf[:] = hashlib.sha256(t).digest()
-        return self.commit_view
+def _prepare_commit():
+    mul = {}
+    for c in PARITY_ROWS:
+        if c not in mul:
+            mul[c] = bytes(gf_mul(c, x) for x in range(256))
+    row4 = tuple(mul[PARITY_ROWS[j]] for j in range(4))
+    row5 = tuple(mul[PARITY_ROWS[4 + j]] for j in range(4))
+    bit_coded = []  # the coded shard of a shard with only bit p set
+    for p in range(spec.SHARD_LEN * 8):
+        word, bit = divmod(p, 12)
+        cw = encode_word(1 << (11 - bit))
+        bit_coded.append(cw << (23 * (9 - word) + 2))
+    byte_coded = []
+    for j in range(spec.SHARD_LEN):
+        table = [0] * 256
+        for b in range(1, 256):
+            x = 0
+            for k in range(8):
+                if b >> (7 - k) & 1:
+                    x ^= bit_coded[8 * j + k]
+            table[b] = x
+        byte_coded.append(table)
+    _commit_tables.append((row4, row5, tuple(byte_coded)))
 
-    return commit_fast
+
+def commit(g, payload):
+    # Grg.commit for the Grg g (context set, payload checked by Grg.commit):
+    # the same buffers written, the same view returned.
+    if not _commit_tables:
+        _prepare_commit()
+    row4, row5, byte_coded = _commit_tables[0]
+    shard_len = spec.SHARD_LEN
+    area = g.area
+    rice_encode(payload, area)
+    a = bytes(area)
+    fb = int.from_bytes
+    # R: multiply each data shard by its coefficients with bytes.translate
+    # (one 256-byte table per coefficient), XOR the products as long ints.
+    p4 = p5 = 0
+    for c in range(spec.DATA_SHARDS):
+        lo = c * shard_len
+        hi = lo + shard_len
+        p4 ^= fb(a[lo:hi].translate(row4[c]), "big")
+        p5 ^= fb(a[lo:hi].translate(row5[c]), "big")
+    p4b = p4.to_bytes(shard_len, "big")
+    p5b = p5.to_bytes(shard_len, "big")
+    g.shard_buf[spec.AREA_LEN:] = p4b + p5b
+    # G2 and H, shard by shard.
+    key = g.key
+    parts = []
+    for i in range(spec.SHARDS):
+        if i < spec.DATA_SHARDS:
+            sb = a[i * shard_len : (i + 1) * shard_len]
+        else:
+            sb = p4b if i == 4 else p5b
+        c = 0
+        for table, b in zip(byte_coded, sb):
+            c ^= table[b]
+        cs = c.to_bytes(spec.CODED_LEN, "big")
+        parts.append(cs)
+        parts.append(key.mac(_INDEX[i], cs)[:spec.TAG_LEN])
+    t = b"".join(parts)
+    g.tagged[:] = t
+    g.commit_buf[:] = hashlib.sha256(t).digest()
+    return g.commit_view
 
 
 # --- the link's CRC (pot.link) -------------------------------------------------

@@ -2,9 +2,9 @@
 # G2 (golay) -> H (per-shard HMAC tags) -> SHA-256 commitment; the context
 # gate; the sharded frame.
 #
-# Device API, every buffer allocated once (the forward path's in Grg(),
-# the frame receive path's on the first open_frame). What a gate or frame
-# still allocates per call (about 3 KB on the Unix port) is hashlib's:
+# Every buffer is allocated once (the forward path's in Grg(), the frame
+# receive path's on the first open_frame). What a gate or frame still
+# allocates per call (about 3 KB on the Unix port) is hashlib's:
 # MicroPython's sha256 objects cannot be copied or reset, so each HMAC
 # makes two hash objects and two digests (tools/bench_codec.py).
 #   g = Grg(); g.set_context(ctx)
@@ -12,37 +12,31 @@
 #                                          tagged shards in g.tagged (222)
 #   g.check(payload_or_record, commitment=None) -> bool   the context gate
 #   g.open_frame(frame286) -> memoryview(47) payload; g.verdicts[i] is 0 (ok),
-#                                          n (bits corrected) or ERASED
-# Host API (allocates, one cached Grg, not thread-safe: one per thread;
-# the code is pot.grg_host, loaded on first use through __getattr__ below):
-#   commitment(payload, ctx) -> bytes(32)
-#   encode(payload, ctx) -> (tagged_shards222, commitment)
-#   make_frame(record143, ctx) -> bytes(286)
-#   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
+#                                          n (bits corrected) or spec.ERASED
 #   context_device(device_id), context_message(device_id, message)
+# Hosts and tests: pot.host has the allocating forms (commitment, make_frame,
+# open_frame ...), on one cached Grg.
 #
-# Memory (the device budget): a verifier only runs the forward path
-# (commit, check). The frame receive path (open_frame: Golay decoding, RS
-# rebuild, the strict G1 decoder, 0.4 KB of buffers) is pot.grg_frame,
-# loaded on the first open_frame, so a verifier never spends heap on it.
+# A verifier only runs the forward path (commit, check). The frame receive
+# path (Golay decoding, RS rebuild, the strict G1 decoder, 0.4 KB of
+# buffers) is pot.grg_frame, loaded on the first open_frame; it imports the
+# stages, never this module.
 #
-# Two forward paths give the same bytes (tests run both on CPython against
-# the same vectors): the portable one runs the firmware modules' loops (on
-# MicroPython they are viper/C); on CPython, where those loops would be
-# interpreted Python, `fast` mode does RS with bytes.translate and Golay
-# with per-byte tables of coded long ints (XOR of 15), so that the host issuer
-# reaches its 10,000 records per second. The fast path's code is in
-# pot.fastpath, which MicroPython never loads, so it costs no heap there.
+# Speed: the stages are the firmware modules' loops (viper kernels on
+# MicroPython, plain Python on CPython). A host that needs more speed hands
+# its own forms of the stages to the constructor: Grg(fast=pot.fastpath),
+# CPython's bytes.translate and long-int forms (the same bytes; tests run
+# both), as Verifier(ed25519=...) takes the host's Ed25519.
 import hashlib
 
 from pot import golay, rice, rs
 from pot.rice import copy_bytes
 from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at
 
-from pot.compat import IS_MICROPYTHON, const
+from pot.compat import const
 
-# Sizes (docs/spec.md 2.6). Private: the compiler folds them, so they cost
-# no heap on the device; pot.grg_frame and pot.grg_host have their own.
+# Sizes (docs/spec.md 2.6): private copies of pot.spec's, folded by the
+# compiler (no heap on a device).
 _PAYLOAD_LEN = const(47)
 _RECORD_LEN = const(143)
 _COMMITMENT_LEN = const(32)
@@ -57,14 +51,11 @@ _TAGGED_LEN = const(37)  # _CODED_LEN + _TAG_LEN
 _TAGGED_ALL = const(222)  # _SHARDS * _TAGGED_LEN
 _FRAME_LEN = const(286)  # _TAGGED_ALL + _SIGNATURE_LEN
 _MAX_CTX = const(255)
-ERASED = const(255)  # verdict of a shard whose tag did not match
 
 _KEY_LABEL = b"tttps/ctx/v1"
 _CTX_DEVICE = const(0x00)
 _CTX_MESSAGE = const(0x01)
 _MAX_DEVICE_ID = const(64)
-
-FAST_AVAILABLE = not IS_MICROPYTHON  # bytes.translate, cheap long ints
 
 
 class GrgError(ValueError):
@@ -82,9 +73,10 @@ def derive_key(ctx):
 
 class Grg:
     def __init__(self, fast=None):
-        self.fast = FAST_AVAILABLE if fast is None else bool(fast)
-        if self.fast and not FAST_AVAILABLE:
-            raise GrgError("fast path is CPython-only")
+        # fast: None (the firmware's stages), or the host's forms of them:
+        # the module pot.fastpath on CPython (commit, hmac_pads and, for
+        # open_frame, golay_decode_shard, golay_encode_shard, rs_reconstruct).
+        self.fast = fast
         # RS shards: one 90-byte buffer; the data area (G1 stream padded to
         # 60) is its first 60 bytes, so G1 writes straight into the shards.
         self.shard_buf = bytearray(_SHARDS * _SHARD_LEN)
@@ -116,7 +108,7 @@ class Grg:
         ctx = bytes(ctx)
         k = derive_key(ctx)
         if self.key is None:
-            self.key = HmacKey(k, use_copy=self.fast)
+            self.key = HmacKey(k, None if self.fast is None else self.fast.hmac_pads)
         else:
             self.key.rekey(k)
         self.ctx = ctx
@@ -131,8 +123,8 @@ class Grg:
             raise GrgError("no context set")
         if len(payload) < _PAYLOAD_LEN:
             raise GrgError("payload shorter than 47 bytes")
-        if self.fast:
-            return _fast(self, payload)
+        if self.fast is not None:
+            return self.fast.commit(self, payload)
         rice.encode(payload, self.area)
         shards = self.shards
         coded = self.coded
@@ -163,17 +155,23 @@ class Grg:
     # --- sharded frame receive (spec 2.6): pot.grg_frame ---------------------
     def open_frame(self, frame):
         # Returns the 47-byte payload (a view of an internal buffer) and
-        # fills self.verdicts[i]: 0 (ok), n (bits corrected) or ERASED;
-        # raises GrgError when fewer than 4 shards pass their tags or the
-        # rebuilt data is not a canonical G1 stream. The signature is in
-        # self.frame_signature. The caller recomputes the commitment
-        # (commit) and verifies the record as any other.
-        # The receive path, loaded on first use (see the top of this file)
-        # and kept in a global (an import statement per call would allocate).
+        # fills self.verdicts[i]: 0 (ok), n (bits corrected) or ERASED (255);
+        # raises GrgError when the frame is not 286 bytes, fewer than 4
+        # shards pass their tags or the rebuilt data is not a canonical G1
+        # stream. The signature is in self.frame_signature. The caller
+        # recomputes the commitment (commit) and verifies the record as any
+        # other. The receive path is loaded on first use (see the top of
+        # this file) and kept in a global (an import statement per call
+        # would allocate).
+        if self.key is None:
+            raise GrgError("no context set")
         global _frame_module
         if _frame_module is None:
             from pot import grg_frame as _frame_module
-        return _frame_module.open_frame(self, frame)
+        try:
+            return _frame_module.open_frame(self, frame)
+        except ValueError as e:
+            raise GrgError(str(e))
 
 
 _frame_module = None
@@ -198,26 +196,3 @@ def context_message(device_id, message):
     if not 1 <= len(i) <= _MAX_DEVICE_ID:
         raise GrgError("device id must be 1..64 bytes")
     return bytes((_CTX_MESSAGE, len(i))) + i + hashlib.sha256(_as_bytes(message)).digest()
-
-
-# --- host conveniences (allocate): pot.grg_host, loaded on first use -------
-def __getattr__(name):
-    # grg.commitment, grg.encode, grg.make_frame, grg.open_frame (and
-    # `from pot.grg import commitment`) work as if defined here, but their
-    # code is only loaded when first asked for: a device verifier never
-    # needs them. The value is then stored here, so later look-ups are
-    # plain module attributes. Any name that is not here is looked up in
-    # pot.grg_host (its AttributeError is ours): naming the four here would
-    # put their strings on every device's heap.
-    from pot import grg_host
-
-    value = getattr(grg_host, name)
-    globals()[name] = value
-    return value
-
-
-# --- CPython fast path (pot.fastpath; never loaded on MicroPython) ---------
-if FAST_AVAILABLE:
-    from pot import fastpath
-
-    _fast = fastpath.make(__name__)  # Grg.commit with the fast stages

@@ -1,14 +1,14 @@
-# The sharded frame receive path of GRG (docs/spec.md section 2.6), split
+# The sharded frame receive path of GRG (docs/spec.md section 2.6), apart
 # from pot.grg so that only a device that receives frames loads it (with
 # the Golay decoder, the RS rebuild and the strict G1 decoder): a verifier
-# never does. Use it through Grg.open_frame, which loads this module on
-# first use. Its buffers are allocated once per Grg, on the first frame.
+# never does. Grg.open_frame loads it on first use and turns its
+# ValueErrors into GrgError; it imports the stages, never pot.grg. Its
+# buffers are allocated once per Grg, on the first frame.
 from pot import golay, golay_decode, rice_decode, rs_rebuild
 from pot.compat import const
-from pot.grg import ERASED, GrgError
 from pot.hmacsha256 import crypto_verify_at
 
-# Sizes (docs/spec.md 2.6), as in pot.grg.
+# Sizes (docs/spec.md 2.6): private copies of pot.spec's.
 _PAYLOAD_LEN = const(47)
 _SHARDS = const(6)
 _DATA_SHARDS = const(4)
@@ -17,6 +17,7 @@ _TAG_LEN = const(8)
 _TAGGED_LEN = const(37)
 _TAGGED_ALL = const(222)
 _FRAME_LEN = const(286)
+_ERASED = const(255)  # the verdict of a shard whose tag did not match
 
 
 def _allocate(g):
@@ -31,11 +32,10 @@ def _allocate(g):
 
 
 def open_frame(g, frame):
-    # Grg.open_frame for the Grg g (its comment says what it returns).
-    if g.key is None:
-        raise GrgError("no context set")
+    # Grg.open_frame for the Grg g, which has a context (its comment says
+    # what it returns); raises ValueError.
     if len(frame) != _FRAME_LEN:
-        raise GrgError("frame must be 286 bytes")
+        raise ValueError("frame must be 286 bytes")
     if g.frame is None:
         _allocate(g)
     g.frame[:] = frame
@@ -43,28 +43,28 @@ def open_frame(g, frame):
     fr = g.frame
     shards = g.shards
     verdicts = g.verdicts
+    fast = g.fast  # the host's forms of the stages, or None
+    decode_shard = golay_decode.decode_shard if fast is None else fast.golay_decode_shard
+    encode_shard = golay.encode_shard if fast is None else fast.golay_encode_shard
     good = 0
     count = 0
     for i in range(_SHARDS):
-        fixed = golay_decode.decode_shard(g.frame_coded[i], shards[i])
+        fixed = decode_shard(g.frame_coded[i], shards[i])
         # Re-encode the corrected words: the tag covers the clean coded
         # shard, never the received bits (g.coded is scratch here).
         clean = g.coded[i]
-        golay.encode_shard(shards[i], clean)
+        encode_shard(shards[i], clean)
         g.index[0] = i
         t = key.mac(g.index, clean)
         if crypto_verify_at(t, 0, fr, i * _TAGGED_LEN + _CODED_LEN, _TAG_LEN):
-            verdicts[i] = fixed if fixed < ERASED else ERASED - 1
+            verdicts[i] = fixed if fixed < _ERASED else _ERASED - 1
             good |= 1 << i
             count += 1
         else:
-            verdicts[i] = ERASED
+            verdicts[i] = _ERASED
     if count < _DATA_SHARDS:
-        raise GrgError("too many erased shards (%d good of 6)" % count)
+        raise ValueError("too many erased shards (%d good of 6)" % count)
     if good & 0x0F != 0x0F:  # a data shard is missing: rebuild it
-        rs_rebuild.reconstruct(shards, good)
-    try:
-        rice_decode.decode(g.area, g.payload)
-    except ValueError as e:
-        raise GrgError(str(e))
+        (rs_rebuild.reconstruct if fast is None else fast.rs_reconstruct)(shards, good)
+    rice_decode.decode(g.area, g.payload)
     return g.payload_view

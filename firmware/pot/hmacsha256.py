@@ -9,27 +9,23 @@
 # record). Both give the same bytes; tests run both against RFC 4231.
 import hashlib
 
-from pot.compat import IS_MICROPYTHON, micropython, ptr8
+from pot.compat import micropython, ptr8
 
 
 BLOCK = 64  # SHA-256 block size in bytes
 DIGEST_LEN = 32
 
 _HAS_COPY = hasattr(hashlib.sha256(), "copy")
-# CPython: XOR with a pad constant as one bytes.translate (pot.fastpath,
-# which MicroPython never loads).
-_fast = None
-if not IS_MICROPYTHON:
-    from pot import fastpath
-
-    _fast = fastpath.make(__name__)  # (ipad, opad) of a padded key
 
 
 class HmacKey:
     # A key prepared once (per context in GRG), used for many messages.
-    def __init__(self, key, use_copy=_HAS_COPY):
+    # pads: None, or a host's faster pad maker, pads(key64) -> (key XOR
+    # ipad, key XOR opad) (pot.fastpath.hmac_pads: one bytes.translate each).
+    def __init__(self, key, pads=None, use_copy=_HAS_COPY):
         self.ipad = self.opad = None
         self.inner = self.outer = None
+        self.pads = pads
         self.use_copy = use_copy
         self.rekey(key)
 
@@ -42,10 +38,10 @@ class HmacKey:
         # RFC 2104: keys longer than a block are hashed first; then zero-pad.
         if len(key) > BLOCK:
             key = hashlib.sha256(key).digest()
-        if _fast is not None:
+        if self.pads is not None:
             k = bytearray(BLOCK)
             k[0 : len(key)] = key
-            self.ipad, self.opad = _fast(k)
+            self.ipad, self.opad = self.pads(k)
         else:
             if self.ipad is None:
                 self.ipad = bytearray(BLOCK)

@@ -10,6 +10,13 @@
 # G1 (section 2.1):
 #   rice_encode_bytes(payload) -> the stream; rice_decode_bytes(stream) -> the payload
 #   rice_code_length(v, field) -> bits of value v in a field of spec.FIELDS
+# GRG (sections 2.4-2.6), on one cached Grg (the host's fast stages on CPython):
+#   commitment(payload, ctx) -> bytes(32)
+#   grg_encode(payload, ctx) -> (tagged_shards222, commitment)
+#   make_frame(record143, ctx) -> bytes(286)
+#   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
+# AdaptiveSwitch (section 4.8):
+#   event_for(verdict) -> MATCH, MISS, FAILURE or NOT_A_BLOCK
 from pot import spec
 
 
@@ -84,3 +91,79 @@ def rice_code_length(v, field):
     k, e, w = field
     q = v >> k
     return q + 1 + k if q < e else e + w
+
+
+# --- GRG (pot.grg) ------------------------------------------------------------
+# One cached Grg per process (not thread-safe: one per thread), with the
+# host's fast stages on CPython.
+_grg = None
+
+
+def grg_for(ctx):
+    # The cached Grg, set to ctx.
+    global _grg
+    if _grg is None:
+        from pot.compat import IS_MICROPYTHON
+        from pot.grg import Grg
+
+        fast = None
+        if not IS_MICROPYTHON:
+            from pot import fastpath as fast
+        _grg = Grg(fast)
+    ctx = bytes(ctx)
+    if _grg.ctx != ctx:
+        _grg.set_context(ctx)
+    return _grg
+
+
+def _check_payload(payload):
+    from pot.grg import GrgError
+
+    if len(payload) != spec.PAYLOAD_LEN:
+        raise GrgError("payload must be 47 bytes")
+
+
+def commitment(payload, ctx):
+    # The 32-byte commitment of a 47-byte payload for ctx.
+    _check_payload(payload)
+    return bytes(grg_for(ctx).commit(payload))
+
+
+def grg_encode(payload, ctx):
+    # (the six tagged shards, 222 bytes; the commitment, 32 bytes)
+    _check_payload(payload)
+    g = grg_for(ctx)
+    c = bytes(g.commit(payload))
+    return bytes(g.tagged), c
+
+
+def make_frame(record, ctx):
+    # The sharded frame of a record: tagged shards || signature (286 bytes).
+    # Refuses a record whose commitment is not the one of ctx (its frame
+    # could never be verified).
+    from pot.grg import GrgError
+
+    if len(record) != spec.RECORD_LEN:
+        raise GrgError("record must be 143 bytes")
+    record = bytes(record)
+    g = grg_for(ctx)
+    if not g.check(record):
+        raise GrgError("record commitment does not match this context")
+    return bytes(g.tagged) + record[spec.OFF_SIGNATURE:]
+
+
+def open_frame(frame, ctx):
+    # (the 143-byte record rebuilt from a frame, its verdicts as a list of
+    # 6 ints); raises GrgError.
+    g = grg_for(ctx)
+    payload = bytes(g.open_frame(frame))
+    verdicts = list(g.verdicts)
+    sig = bytes(g.frame_signature)
+    return payload + bytes(g.commit(payload)) + sig, verdicts
+
+
+# --- AdaptiveSwitch (pot.switch) ------------------------------------------------
+def event_for(verdict):
+    # The event a verifier verdict counts as: MATCH, MISS, FAILURE or
+    # NOT_A_BLOCK (pot.spec), by the table pot.switch holds a copy of.
+    return spec.EVENT_OF_VERDICT[verdict]

@@ -8,9 +8,9 @@
 # sha256, so this module carries a compact pure implementation,
 # `sha512_pure`, which every MicroPython port uses (a port whose hashlib
 # has sha512 would save ~25 us of a ~20 ms verify: not worth the code a
-# device loads). On CPython `sha512` is hashlib's (through pot.fastpath,
-# which MicroPython never loads). Tests run the pure one on CPython too and
-# compare it with hashlib.
+# device loads). On CPython `sha512` is hashlib's (pot.fastpath's
+# sha512_hashlib, which MicroPython never loads). Tests run the pure one on
+# CPython too and compare it with hashlib.
 #
 # Why 32-bit halves: a 64-bit SHA-512 word would be a heap-allocated big int
 # on every MicroPython port (small ints are 62 bits on 64-bit ports, 30 bits
@@ -301,6 +301,4 @@ def sha512_pure(data_or_parts):
 # The entry point: the pure one, or hashlib's on CPython.
 sha512 = sha512_pure
 if not IS_MICROPYTHON:
-    from pot import fastpath
-
-    sha512 = fastpath.make(__name__)  # also makes _K an array of words
+    from pot.fastpath import sha512_hashlib as sha512

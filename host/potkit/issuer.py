@@ -26,9 +26,9 @@ MAX_CTX_LEN = 255
 # rename there is a change here only.)
 def firmware_record_api():
     """(pack_payload, commitment) from the firmware package."""
-    from pot import grg, host
+    from pot import host
 
-    return host.pack_payload, grg.commitment
+    return host.pack_payload, host.commitment
 
 
 def pynacl_ed25519_verify(public_key, message, signature):
@@ -48,13 +48,20 @@ def pynacl_ed25519_verify(public_key, message, signature):
 
 
 def make_verifier(public_key, skew_ms=None):
-    """A pot.verifier.Verifier wired to pynacl: the device pipeline on the host."""
-    from pot import verifier
+    """A pot.verifier.Verifier wired to pynacl and to pot.fastpath's GRG stages:
+    the device pipeline on the host."""
+    from pot import fastpath, verifier
+    from pot.grg import Grg
 
     kw = {"ed25519": pynacl_ed25519_verify}
     if skew_ms is not None:
         kw["skew_ms"] = skew_ms
-    return verifier.Verifier(bytes(public_key), **kw)
+    v = verifier.Verifier(bytes(public_key), **kw)
+    # The context gate with the host's stages (the same bytes, 8x faster).
+    # Verifier takes its Ed25519 as an argument but not yet its Grg, so its
+    # Grg is replaced here, before its first context is set.
+    v._grg = Grg(fastpath)
+    return v
 
 
 def verdict_names():

@@ -112,9 +112,9 @@ def explain(record, ctx=None, public_key=None, now_ns=None, challenge=None, skew
         if ctx is None:
             add("context", None, "no ctx given (--ctx or --device-id)")
         else:
-            from pot import grg
+            from pot import host
 
-            good = grg.commitment(rec[:47], bytes(ctx)) == rec[47:79]
+            good = host.commitment(rec[:47], bytes(ctx)) == rec[47:79]
             add("context", good, "commitment %s ctx %s" % ("matches" if good else "does not match", bytes(ctx).hex()))
         if public_key is None:
             add("signature", None, "no issuer key given (--key or --pubkey)")

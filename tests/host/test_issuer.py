@@ -16,7 +16,7 @@ from nacl.signing import SigningKey
 from potkit import PotkitError, issuer as issuer_mod
 from potkit.issuer import Issuer, make_verifier, onchain_anchor, anchor_abi_encoding, keccak256
 from potkit.timebase import FixedTimeBase, TimeBase, TimeBaseUnavailable
-from pot import grg, verifier as fw_verifier
+from pot import grg, host, verifier as fw_verifier
 
 SEED = bytes(range(32))
 CTX = grg.context_device("board-1")
@@ -209,7 +209,7 @@ def test_record_fields_commitment_and_signature():
     assert rec[0] == 0x12 and rec[1] == 4 and rec[2] == 0
     assert int.from_bytes(rec[3:11], "big") == 1760000000123456789
     assert int.from_bytes(rec[11:15], "big") == 998000
-    assert rec[47:79] == grg.commitment(rec[:47], CTX)
+    assert rec[47:79] == host.commitment(rec[:47], CTX)
     # Ed25519 over bytes 0-78 with the issuer key (libsodium checks it).
     assert crypto_sign_open(rec[79:] + rec[:79], bytes(SigningKey(SEED).verify_key)) == rec[:79]
     assert iss.public_key == bytes(SigningKey(SEED).verify_key)
@@ -315,7 +315,7 @@ def test_anchor_abi_encoding_layout():
     # abi.encode(uint64, bytes32, bytes32, bytes32): four 32-byte words.
     assert len(enc) == 128
     assert enc[0:32] == (0x0102030405060708).to_bytes(32, "big")
-    assert enc[32:64] == grg.commitment(rec[:47], CTX)
+    assert enc[32:64] == host.commitment(rec[:47], CTX)
     assert enc[64:96] == hashlib.sha256(CTX).digest()
     assert enc[96:128] == ch
     assert onchain_anchor(rec, CTX) == keccak256(enc)

@@ -6,11 +6,15 @@ from pot.hmacsha256 import HmacKey, crypto_verify, crypto_verify_at, hmac_sha256
 
 
 def _key_variants(key):
-    # Both keyed forms: re-hashing the pad blocks (what MicroPython runs)
-    # and copying saved states (CPython only).
+    # Every keyed form: re-hashing the pad blocks (what MicroPython runs),
+    # and on CPython copying saved states, with the firmware's pads and with
+    # the host's (pot.fastpath.hmac_pads).
     out = [HmacKey(key, use_copy=False)]
     if not IS_MICROPYTHON:
+        from pot import fastpath
+
         out.append(HmacKey(key, use_copy=True))
+        out.append(HmacKey(key, pads=fastpath.hmac_pads))
     return out
 
 
