@@ -1,7 +1,7 @@
 # AdaptiveSwitch: per-sender trust mode (FULL or TURBO) earned by a run of
 # good submissions and lost at once by a bad one (draft-03 section 6), and
 # a fixed-size table of switches. (The bounded FILO queue of the same spec
-# section is pot.filo; `from pot.switch import FiloQueue` still works.)
+# section is pot.filo.)
 #
 # Definitions (normative text: docs/spec.md, verifier section "AdaptiveSwitch"):
 #   block    one verdict of the verifier for a record from this sender.
@@ -24,10 +24,10 @@
 #   liveness from ANY state, 320 consecutive matches reach TURBO (the
 #            bound is max(20, cooldown) <= 320 blocks).
 #
-# Memory: the constants are private const()s (folded into the code: no
-# global, no interned name). Their public names (switch.FULL, TURBO, the
-# event kinds MATCH ... NOT_A_BLOCK), event_for and FiloQueue are
-# pot.switch_names', served by __getattr__ below: a device never loads it.
+# The constants are private const() copies of pot.spec's (folded into the
+# code: no global, no interned name); hosts and tests read the modes and
+# event kinds by name from pot.spec, and pot.host.event_for classifies a
+# verdict.
 from array import array
 
 from pot.compat import const
@@ -50,22 +50,11 @@ _MISS = const(1)
 _FAILURE = const(2)
 _NOT_A_BLOCK = const(3)
 
-# Verdict code (pot.verifier: OK=0 ... CHALLENGE=9) -> event kind, as
-# bytes (so this module does not import the verifier and its crypto), read
-# by AdaptiveSwitch.record and SwitchTable.record (and by
-# pot.switch_names.event_for).
-#            OK PV FU CC FO ST RE BU OR CH
-_KIND = b"\x00\x02\x02\x02\x02\x02\x01\x03\x01\x01"
-
-
-def __getattr__(name):
-    # switch.TURBO, `from pot.switch import MATCH, event_for, FiloQueue`
-    # and the like (hosts and tests): pot.switch_names, loaded on first use.
-    if name[0] != "_":
-        from pot import switch_names
-
-        return getattr(switch_names, name)
-    raise AttributeError(name)
+# Verdict code (OK=0 ... CHALLENGE=9) -> event kind, as bytes (so this
+# module does not import the verifier and its crypto), read by
+# AdaptiveSwitch.record and SwitchTable.record (pot.spec.EVENT_OF_VERDICT).
+#                  OK PV FU CC FO ST RE BU OR CH
+_KIND = const(b"\x00\x02\x02\x02\x02\x02\x01\x03\x01\x01")
 
 
 def _popcount20(x):

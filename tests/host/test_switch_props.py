@@ -15,7 +15,10 @@ creates TURBO by eviction, and FiloQueue serves max-timestamp first.
 """
 from hypothesis import given, settings, strategies as st
 
-from pot.switch import AdaptiveSwitch, SwitchTable, FiloQueue, FULL, TURBO, event_for, NOT_A_BLOCK
+from pot.filo import FiloQueue
+from pot.host import event_for
+from pot.spec import FULL, NOT_A_BLOCK, TURBO
+from pot.switch import AdaptiveSwitch, SwitchTable
 
 OK, PROTO, FUTURE, CROSS, FORGE, STALE, REPLAY, BUSY, ORDERING, CHALLENGE = range(10)
 FAILURES = (PROTO, FUTURE, CROSS, FORGE, STALE)

@@ -1,7 +1,9 @@
 # AdaptiveSwitch, SwitchTable and FiloQueue: deterministic transitions
 # (draft-03 section 6 as defined in docs/spec.md, verifier section).
-from pot import switch
-from pot.switch import AdaptiveSwitch, SwitchTable, FiloQueue, FULL, TURBO, MATCH, MISS, FAILURE, NOT_A_BLOCK
+from pot.filo import FiloQueue
+from pot.host import event_for
+from pot.spec import FULL, TURBO, MATCH, MISS, FAILURE, NOT_A_BLOCK
+from pot.switch import AdaptiveSwitch, SwitchTable
 
 # Verdict numbers (pot.verifier); the cross-check with the verifier module
 # itself is test_verdict_numbers_agree_with_verifier.
@@ -56,12 +58,20 @@ def test_every_failure_verdict_forces_full_and_backoff():
 
 
 def test_misses_and_busy_classification():
-    assert switch.event_for(OK) == MATCH
+    assert event_for(OK) == MATCH
     for v in (PROTO, FUTURE, CROSS, FORGE, STALE):
-        assert switch.event_for(v) == FAILURE
+        assert event_for(v) == FAILURE
     for v in (REPLAY, ORDERING, CHALLENGE):
-        assert switch.event_for(v) == MISS
-    assert switch.event_for(BUSY) == NOT_A_BLOCK
+        assert event_for(v) == MISS
+    assert event_for(BUSY) == NOT_A_BLOCK
+    # The switch's own table counts each verdict as that event.
+    for v in range(10):
+        by_verdict = AdaptiveSwitch()
+        by_event = AdaptiveSwitch()
+        for i in range(25):
+            assert by_verdict.record(v if i % 3 else OK) == by_event.event(event_for(v) if i % 3 else MATCH), v
+            assert (by_verdict.ring, by_verdict.seen, by_verdict.fails, by_verdict.cooldown) == \
+                (by_event.ring, by_event.seen, by_event.fails, by_event.cooldown), v
     sw = AdaptiveSwitch()
     feed(sw, MATCH, 20)
     ring, seen = sw.ring, sw.seen

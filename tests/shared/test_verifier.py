@@ -9,7 +9,8 @@
 from testlib import vectors, unhex, Rng
 from pot import verifier
 from pot.verifier import Verifier, NAMES, OK, PROTO_VIOLATION, FUTURE, CROSS_CONTEXT, FORGE, STALE, REPLAY, BUSY, ORDERING, CHALLENGE
-from pot.switch import AdaptiveSwitch, FULL, TURBO
+from pot.spec import FULL, TURBO
+from pot.switch import AdaptiveSwitch
 from pot.ed25519 import crypto_ed25519_verify
 
 MS = 1000000
