@@ -2,24 +2,31 @@
 #
 # One concept per module, imported where needed, so that a board loads only
 # what it uses (a verifier never loads the decoders of sharded frames).
-# docs/spec.md is the byte-exact specification of all of it.
+# docs/spec.md is the byte-exact specification of all of it. A name is
+# defined in the module it is looked up in (pot.verifier and pot.link still
+# serve the names of pot.verdicts and pot.link_names through a module
+# __getattr__), and imports go one way: a receive module imports its
+# forward module, never the reverse.
 #
 # The record and its commitment (forward path, what a verifier needs):
-#   record        the 143-byte PoT record: layout, decode into a fixed buffer
+#   record        the 143-byte PoT record: decode into a fixed buffer, checks
 #   rice          G1, Golomb-Rice field coding (encoder)
 #   rs            R, Reed-Solomon(4,6) over GF(2^8) (parity)
 #   golay         G2, Golay(23,12,7) (encoder)
 #   hmacsha256    H, HMAC-SHA256 and constant-time comparison
 #   grg           the GRG pipeline: context keys, commitment, context gate
-# Sharded frames (receive path, loaded on first use):
+# Sharded frames (receive path, loaded on the first frame):
 #   grg_frame, rice_decode, rs_rebuild, golay_decode, golay_syndrome
-# Host conveniences (allocating; loaded on first use):
-#   grg_host, record_pack (also the record's layout constants by name),
-#   record_fields (Record's host-only accessors)
-# Public names for hosts and tests, served by their module's __getattr__
-# (the device modules fold private const() copies; a device never loads
-# these): verdicts (pot.verifier's), switch_names (pot.switch's),
-# link_names (pot.link's), record_pack (pot.record's)
+# Names and helpers for hosts and tests (a device never imports them):
+#   spec          every public number and name of docs/spec.md; device
+#                 modules keep private const() copies, which
+#                 tests/host/test_spec_constants.py holds to these values
+#   host          allocating helpers: pack_payload, commitment, make_frame,
+#                 open_frame, the G1 byte forms, event_for
+#   fastpath      CPython's forms of the GRG stages, injected by the host
+#                 (Grg(fast=pot.fastpath)); sha512 and link bind hashlib's
+#                 and zlib's forms from it on CPython
+#   verdicts (pot.verifier's names), link_names (pot.link's)
 # Signatures:
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:
@@ -37,5 +44,3 @@
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, ed25519_table
 # Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in
 #   compat_cpython, never loaded on a device)
-# CPython only (the host's fast forward path, never loaded on a device):
-#   fastpath

@@ -88,8 +88,8 @@ class Grg:
         tm = memoryview(self.tagged)
         self.coded = [tm[i * _TAGGED_LEN : i * _TAGGED_LEN + _CODED_LEN] for i in range(_SHARDS)]
         # The shard index byte that prefixes each tagged message (spec
-        # 2.4): one byte rewritten per shard, so tagging allocates no
-        # one-byte buffers (six bytes constants cost 0.4 KB of heap).
+        # 2.4): one byte rewritten per shard, so tagging needs no six
+        # one-byte constants.
         self.index = bytearray(1)
         self.commit_buf = bytearray(_COMMITMENT_LEN)
         self.commit_view = memoryview(self.commit_buf)

@@ -28,14 +28,12 @@ import struct
 import time
 
 from pot import link as wire
+from pot import spec
+from pot.spec import (F_CLOCK_VALID, F_RATE_LIMITED, F_RESYNC, NO_UNCERTAINTY, STATUS_FORMAT, STATUS_LEN,
+                      VERDICT_FORMAT, VERDICT_LEN, VERDICT_NAMES)
 from potkit import PotkitError
 
-VERDICT_NAMES = ("OK", "PROTO_VIOLATION", "FUTURE", "CROSS_CONTEXT", "FORGE", "STALE", "REPLAY",
-                 "BUSY", "ORDERING", "CHALLENGE", "NO_CLOCK")
-MODE_NAMES = {0: "FULL", 1: "TURBO", 0xFF: "-"}
-F_RATE_LIMITED, F_CLOCK_VALID, F_RESYNC = 0x01, 0x02, 0x04
-STATUS_FMT = ">BBBBIIIIIIIIIQI"
-STATUS_LEN = struct.calcsize(STATUS_FMT)
+MODE_NAMES = {spec.FULL: "FULL", spec.TURBO: "TURBO", spec.MODE_UNTRACKED: "-"}
 
 
 class LinkError(PotkitError):
@@ -161,7 +159,7 @@ def open_transport(port=None, tcp=None, udp=None, baudrate=115200):
 
 # --- decoding ----------------------------------------------------------------------
 def decode_verdict(payload):
-    v, mode, flags, _, time_us, unc = struct.unpack(">BBBBII", bytes(payload[:12]))
+    v, mode, flags, _, time_us, unc = struct.unpack(VERDICT_FORMAT, bytes(payload[:VERDICT_LEN]))
     return {
         "verdict": v,
         "name": VERDICT_NAMES[v] if v < len(VERDICT_NAMES) else "UNKNOWN(%d)" % v,
@@ -171,20 +169,20 @@ def decode_verdict(payload):
         "clock_valid": bool(flags & F_CLOCK_VALID),
         "resync": bool(flags & F_RESYNC),
         "time_us": time_us,
-        "uncertainty_us": None if unc == 0xFFFFFFFF else unc,
+        "uncertainty_us": None if unc == NO_UNCERTAINTY else unc,
     }
 
 
 def decode_status(payload):
-    f = struct.unpack(STATUS_FMT, bytes(payload[:STATUS_LEN]))
+    f = struct.unpack(STATUS_FORMAT, bytes(payload[:STATUS_LEN]))
     keys = ("version", "flags", "id_len", "reserved", "heap_alloc", "heap_free", "frames", "link_errors",
             "noise", "requests", "accepted", "rate_limited", "syncs", "now_ns", "uncertainty_us")
     st = dict(zip(keys, f))
     st["device_id"] = bytes(payload[STATUS_LEN:STATUS_LEN + st["id_len"]]).decode(errors="replace")
-    st["clock_valid"] = bool(st["flags"] & 1)
-    st["sync_pending"] = bool(st["flags"] & 2)
-    st["synced"] = bool(st["flags"] & 4)
-    if st["uncertainty_us"] == 0xFFFFFFFF:
+    st["clock_valid"] = bool(st["flags"] & spec.S_CLOCK_VALID)
+    st["sync_pending"] = bool(st["flags"] & spec.S_SYNC_PENDING)
+    st["synced"] = bool(st["flags"] & spec.S_SYNCED)
+    if st["uncertainty_us"] == NO_UNCERTAINTY:
         st["uncertainty_us"] = None
     return st
 
@@ -192,11 +190,11 @@ def decode_status(payload):
 def stamped_payload(sender, message, record):
     sender = sender.encode() if isinstance(sender, str) else bytes(sender)
     message = message.encode() if isinstance(message, str) else bytes(message)
-    if not 1 <= len(sender) <= 32:
+    if not 1 <= len(sender) <= spec.MAX_SENDER:
         raise LinkError("sender id must be 1..32 bytes")
-    if len(message) > 320:
+    if len(message) > spec.MAX_MESSAGE:
         raise LinkError("message must be at most 320 bytes")
-    if len(record) != 143:
+    if len(record) != spec.RECORD_LEN:
         raise LinkError("a record is 143 bytes")
     return bytes([len(sender)]) + sender + struct.pack(">H", len(message)) + message + bytes(record)
 

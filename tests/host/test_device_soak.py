@@ -20,14 +20,13 @@ start-up (~53.9 KB), the interned names and the block map.
 Why so much on this port: it is a 64-bit build that loads every module's
 bytecode, constant tables and interned names (qstrs) into the heap, which
 a board with frozen firmware keeps in flash, and 64-bit pointers make
-every object bigger. What brought the service from 160k (from source) to
-64k, each measured with the soak: firmware from the mpy-cross build, without
-line numbers; host- and test-only code in modules loaded on first use
-(record_fields, record_pack, grg_host, the frame decoders, link_names,
-verdicts, switch_names, board_hw), so that their code and names never
-reach a device; public constants of the device's modules served through
-module __getattr__ from those (each public name is an interned string
-and a dict slot for good; private const()s are folded into the code);
+every object bigger. What keeps the service in 64k: firmware from the
+mpy-cross build, without line numbers; host- and test-only code in modules
+a device never imports (pot.spec, pot.host, pot.fastpath) or loads only on
+first use (the frame decoders, link_names, verdicts, board_hw), so that
+their code and names never reach a device; device modules that keep
+private const() copies of the spec's numbers, folded into the code (each
+public name is an interned string and a dict slot for good);
 start-up code (pot.board) dropped once the device runs; pot.ed25519
 loaded first, collections between the heavy loads; the switch table's
 state in one array instead of an object per sender (~1 KB); short module
