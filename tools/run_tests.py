@@ -59,7 +59,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "host"))  # when potkit is not installed
+# This checkout's potkit and pot, before any installed ones (potkit.link
+# reads pot.spec: the two must come from the same tree).
+sys.path.insert(0, os.path.join(ROOT, "firmware"))
+sys.path.insert(0, os.path.join(ROOT, "host"))
 import build_micropython  # noqa: E402 (tools/, this script's folder)
 
 UNIX_TARGETS = ("unix", "unix32", "unix-frozen", "unix32-frozen")
