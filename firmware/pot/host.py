@@ -17,7 +17,11 @@
 #   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
 # AdaptiveSwitch (section 4.8):
 #   event_for(verdict) -> MATCH, MISS, FAILURE or NOT_A_BLOCK
-from pot import spec
+from pot import rice, rice_decode, spec
+from pot.compat import IS_MICROPYTHON
+from pot.grg import Grg, GrgError
+from pot.spec import (MAX_CONFIDENCE_PPM, MAX_TIER, MIN_SOURCES, NONCE_LEN, OFF_CONFIDENCE, OFF_HEADER,
+                      OFF_NONCE, OFF_RESERVED, OFF_SOURCES, OFF_TIMESTAMP, PAYLOAD_LEN, VERSION)
 
 
 # --- the record -------------------------------------------------------------
@@ -25,25 +29,25 @@ def pack_payload(tier, sources, ts_ns, confidence_ppm, nonce):
     # The 47-byte payload P of a record, after checking every sender rule of
     # section 1 (so an issuer cannot emit a record that a conforming
     # receiver rejects).
-    if not 0 <= tier <= spec.MAX_TIER:
+    if not 0 <= tier <= MAX_TIER:
         raise ValueError("tier must be 0..3")
-    if not spec.MIN_SOURCES <= sources <= 255:
+    if not MIN_SOURCES <= sources <= 255:
         raise ValueError("source count must be 3..255")
     if not 0 <= ts_ns < (1 << 64):
         raise ValueError("timestamp must be a u64 of nanoseconds")
-    if not 0 <= confidence_ppm <= spec.MAX_CONFIDENCE_PPM:
+    if not 0 <= confidence_ppm <= MAX_CONFIDENCE_PPM:
         raise ValueError("confidence must be 0..1000000 ppm")
-    if len(nonce) != spec.NONCE_LEN:
+    if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 32 bytes")
-    p = bytearray(spec.PAYLOAD_LEN)
-    p[spec.OFF_HEADER] = spec.VERSION << 4 | tier
-    p[spec.OFF_SOURCES] = sources
-    p[spec.OFF_RESERVED] = 0
+    p = bytearray(PAYLOAD_LEN)
+    p[OFF_HEADER] = VERSION << 4 | tier
+    p[OFF_SOURCES] = sources
+    p[OFF_RESERVED] = 0
     for i in range(8):  # big-endian u64, byte by byte (no struct 'Q' needed)
-        p[spec.OFF_TIMESTAMP + 7 - i] = (ts_ns >> (8 * i)) & 0xFF
+        p[OFF_TIMESTAMP + 7 - i] = (ts_ns >> (8 * i)) & 0xFF
     for i in range(4):
-        p[spec.OFF_CONFIDENCE + 3 - i] = (confidence_ppm >> (8 * i)) & 0xFF
-    p[spec.OFF_NONCE:spec.PAYLOAD_LEN] = nonce
+        p[OFF_CONFIDENCE + 3 - i] = (confidence_ppm >> (8 * i)) & 0xFF
+    p[OFF_NONCE:PAYLOAD_LEN] = nonce
     return bytes(p)
 
 
@@ -70,8 +74,6 @@ def record_fields(record):
 # --- G1 (pot.rice, pot.rice_decode) -----------------------------------------
 def rice_encode_bytes(payload):
     # The G1 stream of a payload, exactly its length.
-    from pot import rice
-
     area = bytearray(spec.AREA_LEN)
     n = rice.encode(payload, area)
     return bytes(area[:n])
@@ -79,8 +81,6 @@ def rice_encode_bytes(payload):
 
 def rice_decode_bytes(stream):
     # The payload of a G1 stream (trailing bytes must be zero, as in the area).
-    from pot import rice_decode
-
     out = bytearray(spec.PAYLOAD_LEN)
     rice_decode.decode(stream, out)
     return bytes(out)
@@ -103,9 +103,6 @@ def grg_for(ctx):
     # The cached Grg, set to ctx.
     global _grg
     if _grg is None:
-        from pot.compat import IS_MICROPYTHON
-        from pot.grg import Grg
-
         fast = None
         if not IS_MICROPYTHON:
             from pot import fastpath as fast
@@ -117,8 +114,6 @@ def grg_for(ctx):
 
 
 def _check_payload(payload):
-    from pot.grg import GrgError
-
     if len(payload) != spec.PAYLOAD_LEN:
         raise GrgError("payload must be 47 bytes")
 
@@ -141,8 +136,6 @@ def make_frame(record, ctx):
     # The sharded frame of a record: tagged shards || signature (286 bytes).
     # Refuses a record whose commitment is not the one of ctx (its frame
     # could never be verified).
-    from pot.grg import GrgError
-
     if len(record) != spec.RECORD_LEN:
         raise GrgError("record must be 143 bytes")
     record = bytes(record)
