@@ -15,10 +15,8 @@ import os
 import sys
 import time
 
+from pot.spec import MAX_CTX as MAX_CTX_LEN, TIER_NAMES
 from potkit import PotkitError
-
-TIER_NAMES = ("T0_epoch", "T1_block", "T2_slot", "T3_micro")
-MAX_CTX_LEN = 255
 
 
 # --- the firmware API, named in this one place ------------------------------

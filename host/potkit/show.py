@@ -12,12 +12,8 @@ import json
 import os
 import time
 
+from pot.spec import DEFAULT_SKEW_MS, RECORD_LEN, TIER_NAMES, TIER_WINDOW_MS
 from potkit import PotkitError
-
-RECORD_LEN = 143
-TIER_NAMES = ("T0_epoch", "T1_block", "T2_slot", "T3_micro")
-TIER_WINDOW_MS = (60000, 2000, 12000, 100)
-DEFAULT_SKEW_MS = 500
 
 
 def _u(b):
