@@ -16,12 +16,14 @@
 #   device_id          1..64 bytes of text (required)
 #   ctx                optional; if given it must equal 00 || len || id
 #   skew_ms, cache_capacity, senders
-#   flood      {"rate_per_s": 20, "burst": 10}
+#   flood      {"rate_per_s": 20, "burst": 10, "verify_per_s": 40, "verify_burst": 20, "peers": 8}
+#              (per sender; the device-wide Ed25519 budget, default twice the
+#              sender's; TCP peer addresses remembered)
 #   clock      {"drift_ppm": 200, "resync_us": 20000, "max_uncertainty_us": 250000,
 #               "resync_interval_ms": 3600000, "max_rtt_ms": 5000}
 #   link       {"serial": "stdio" | "usb" | {"uart": 1, "tx": 4, "rx": 5, "baud": 115200},
 #               "tcp": PORT, "udp": PORT, "host": "0.0.0.0", "wifi": true,
-#               "idle_ms": 200, "max_clients": 2}
+#               "idle_ms": 200, "max_clients": 2, "client_idle_ms": 30000, "udp_peers": 8}
 #   (tcp port 0 on the Unix port: any free port, printed on stderr as
 #   "pot-device tcp PORT"; likewise udp.)
 #
@@ -66,7 +68,8 @@ def setup(argv):
         from pot import board_hw as hw
     clock = SecureClock(rtc=hw and hw.rtc(), **cfg.get("clock", {}))
     device = Device(cfg["device_id"], clock, senders=cfg.get("senders", 8), rate_per_s=fl.get("rate_per_s", 20),
-                    burst=fl.get("burst", 10))
+                    burst=fl.get("burst", 10), verify_per_s=fl.get("verify_per_s"),
+                    verify_burst=fl.get("verify_burst"), peers=fl.get("peers", 8))
     if "tcp" in lk or "udp" in lk:
         from pot.device_net import NetServer as Server
     else:
@@ -88,9 +91,9 @@ def setup(argv):
             raise ValueError("link.serial %r: the Unix port has \"stdio\" only" % (serial,))
         hw.add_serial(server, serial)
     if "tcp" in lk:
-        log("tcp %d" % server.add_tcp(host, lk["tcp"], lk.get("max_clients", 2)))
+        log("tcp %d" % server.add_tcp(host, lk["tcp"], lk.get("max_clients", 2), lk.get("client_idle_ms", 30000)))
     if "udp" in lk:
-        log("udp %d" % server.add_udp(host, lk["udp"]))
+        log("udp %d" % server.add_udp(host, lk["udp"], lk.get("udp_peers", 8)))
     from binascii import unhexlify
 
     device.start(unhexlify(cfg["issuer_public_key"]), skew_ms=cfg.get("skew_ms", 500),

@@ -4,8 +4,13 @@
 #   Device    the transport-agnostic core: the verifier, the secure clock,
 #             the AdaptiveSwitch table per sender, counters.
 #   Session   one link endpoint (a serial line, a TCP connection, a UDP
-#             socket): its own frame parser, reply buffer and token bucket.
-#             It answers every request frame with exactly one frame.
+#             source address): its frame parser and reply buffer (shared
+#             by a UDP socket's sessions), its challenge, its token bucket
+#             (a TCP peer address's, found again on reconnection). It
+#             answers every request frame with exactly one frame (over UDP
+#             at most one per datagram, see Session).
+#   Bucket    a token bucket; Device.verify_bucket is the device-wide
+#             budget of Ed25519 verifies.
 #   Server    a select.poll loop over byte streams (stdin and stdout on the
 #             Unix port, USB-CDC/UART on boards); pot.device_net adds a TCP
 #             listener and a UDP socket (loopback on the Unix port, Wi-Fi
@@ -34,6 +39,7 @@
 #   pot.verifier's (both fixed by the spec).
 import gc
 import struct
+import sys
 
 from pot.compat import const, ticks_diff, ticks_ms, ticks_us
 from pot.link import Parser, finish_frame
@@ -79,6 +85,7 @@ _RECORD_LEN = const(143)
 _RX_CHUNK = const(128)  # the server's read buffer: the parsers keep the frames
 _STATUS_VERSION = const(1)
 _RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
+_STALL_MS = const(200)  # a stream peer that takes no byte for this long is stalled (Writer)
 
 # VERDICT and SYNC_RESULT payload (struct ">BBBBII", written out where it
 # is packed: a module-level name would be one more interned name and dict
@@ -97,21 +104,55 @@ def _u32(x):
     return 0xFFFFFFFF if x is None or x > 0xFFFFFFFF else x
 
 
+class Bucket:
+    # A token bucket in milli-tokens (small ints only): refilled at `rate`
+    # tokens per second up to `burst`; take() spends one token. Buckets
+    # outlive connections (Device.peer_bucket), so reconnecting does not
+    # refill one.
+    def __init__(self, burst):
+        self.tokens = burst * 1000
+        self.refill_ms = ticks_ms()
+
+    def take(self, rate, burst):
+        now = ticks_ms()
+        dt = ticks_diff(now, self.refill_ms)
+        if dt < 0 or dt > 100000:
+            dt = 100000  # idle longer than ticks_diff can tell: full
+        if dt > 0:
+            self.refill_ms = now
+            # rate per second = milli-tokens per ms.
+            self.tokens = min(burst * 1000, self.tokens + dt * rate)
+        if self.tokens >= 1000:
+            self.tokens -= 1000
+            return True
+        return False
+
+
 class Device:
-    def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10):
+    def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10, verify_per_s=None,
+                 verify_burst=None, peers=8):
         self.device_id = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
         if not 0 < len(self.device_id) <= _MAX_ID:
             raise ValueError("device id: 1..64 bytes")
         self.clock = clock
         self.switches = SwitchTable(senders)
-        self.rate_per_s = rate_per_s
+        self.rate_per_s = rate_per_s  # per sender (a link session, a TCP peer, a UDP address)
         self.burst = burst
+        # The device-wide budget of Ed25519 verifies (docs/spec.md 8.5).
+        self.verify_per_s = 2 * rate_per_s if verify_per_s is None else verify_per_s
+        self.verify_burst = 2 * burst if verify_burst is None else verify_burst
+        self.verify_bucket = Bucket(self.verify_burst)
+        self.over_budget = False  # the last verify was refused by the budget
+        self.peers = peers
+        self.peer_buckets = []  # [key, Bucket, last_ms] per TCP peer address, at most `peers`
         self.verifier = None  # start() loads it
         self.requests = 0  # stamped messages examined
         self.accepted = 0  # ... with verdict OK
         self.rate_limited = 0
-        self.sessions = []  # live sessions, for counters
-        self.sync_session = None  # where the outstanding challenge went
+        self.faults = 0  # exceptions the server caught (Server._fault)
+        self.sessions = []  # sessions that may get unsolicited frames (serial, TCP)
+        self.parsers = []  # every link's parser, for the STATUS counters
+        self.sync_session = None  # where the last challenge went
         self._last_resync_ms = ticks_ms()
         self._resync_sent = False
 
@@ -124,7 +165,7 @@ class Device:
         # pieces of code) first, while the free space is still in one piece;
         # loaded after pot.grg and the verifier's buffers it fails for a few
         # hundred bytes in a heap 2 KB larger (MemoryError at 68k in the soak).
-        import pot.ed25519
+        from pot.ed25519 import crypto_ed25519_verify
 
         # A collection after each of the three loads: the loader frees its
         # temporaries as it goes, and a load that starts on a collected
@@ -138,21 +179,74 @@ class Device:
         from pot.grg import context_device, context_message
 
         gc.collect()
+        from pot.nonces import OrderedNonceCache
         from pot.verifier import Verifier
 
         gc.collect()
 
         self.ctx_device = context_device(self.device_id)
         self._context_message = context_message
-        self.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=cache_capacity)
+        self._ed25519_verify = crypto_ed25519_verify
+        # The replay cache that relies on the ORDERING floor (pot.nonces):
+        # allocated first, the verifier's own is then a one-slot stand-in.
+        cache = OrderedNonceCache(cache_capacity)
+        self.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=1, ed25519=self._ed25519)
+        cache.bind(self.verifier)
         self.base_skew_ns = self.verifier.skew_ns
 
-    def session(self, write):
-        s = Session(self, write)
+    def session(self, write, bucket=None):
+        s = Session(self, write, bucket=bucket)
         self.sessions.append(s)
+        self.parsers.append(s.parser)
         return s
 
+    def forget(self, session):
+        # A session whose link is gone.
+        if session in self.sessions:
+            self.sessions.remove(session)
+        if session.parser in self.parsers:
+            self.parsers.remove(session.parser)
+        if self.sync_session is session:
+            self.sync_session = None
+
+    def peer_bucket(self, key):
+        # The token bucket of a sender address (a TCP peer's IP): found again
+        # on every connection from it; a new address takes a free entry or
+        # the least recently seen one's.
+        now = ticks_ms()
+        table = self.peer_buckets
+        oldest = None
+        for e in table:
+            if e[0] == key:
+                e[2] = now
+                return e[1]
+            if oldest is None or ticks_diff(e[2], oldest[2]) < 0:
+                oldest = e
+        if len(table) >= self.peers and oldest is not None:
+            table.remove(oldest)
+        b = Bucket(self.burst)
+        table.append([key, b, now])
+        return b
+
     # --- the verifier pipeline with the clock's interval ----------------------
+    def _ed25519(self, pk, msg, sig):
+        # The verifier's Ed25519, behind the device-wide budget: a refused
+        # verify reads as a failed signature to the verifier (which then
+        # changes no state) and as BUSY to the caller (over_budget).
+        if not self.verify_bucket.take(self.verify_per_s, self.verify_burst):
+            self.over_budget = True
+            return False
+        return self._ed25519_verify(pk, msg, sig)
+
+    def verify(self, data, ctx, now_ns, challenge=None):
+        # verifier.verify with the budget: BUSY when it refused the Ed25519.
+        self.over_budget = False
+        verdict = self.verifier.verify(data, ctx, now_ns, challenge)
+        if self.over_budget:
+            self.rate_limited += 1
+            return _BUSY
+        return verdict
+
     def verify_stamped(self, sender, message, record):
         # Verdict for one stamped message (the flood check is the session's).
         interval = self.clock.interval_ns()
@@ -166,54 +260,62 @@ class Device:
         # max_uncertainty_us (and normally by its resync threshold).
         v = self.verifier
         v.skew_ns = self.base_skew_ns + (latest - earliest)
-        verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
-        v.skew_ns = self.base_skew_ns
+        try:
+            verdict = self.verify(record, self._context_message(self.device_id, message), earliest)
+        finally:
+            v.skew_ns = self.base_skew_ns
+        if self.over_budget:
+            return _BUSY, _MODE_UNTRACKED
         self.requests += 1
         if verdict == _OK:
             self.accepted += 1
         mode = self.switches.record(sender, verdict)
         return verdict, _MODE_UNTRACKED if mode is None else mode
 
-    def want_resync(self):
-        # Whether to send an unsolicited CHALLENGE now (rate-limited).
+    def want_resync(self, session):
+        # Whether to send `session` an unsolicited CHALLENGE now (rate-limited).
         c = self.clock
-        if c.sync_pending() or not c.needs_sync():
+        if session.datagram or c.sync_pending(session) or not c.needs_sync():
             return False
         return ticks_diff(ticks_ms(), self._last_resync_ms) >= _RESYNC_GAP_MS or not self._resync_sent
 
     def housekeeping(self):
         # Called by the server loop: keep the clock's base fresh, and ask for
-        # a resync on the last session that talked to us.
+        # a resync on the session of the last sync (or the last session).
         self.clock.tick()
         s = self.sync_session or (self.sessions[-1] if self.sessions else None)
-        if s is not None and s.talked and self.clock.synced and self.want_resync():
+        if s is not None and s.talked and self.clock.synced and self.want_resync(s):
             s.send_challenge(0)
 
 
 class Session:
-    def __init__(self, device, write):
+    # One link endpoint. A datagram session (UDP, one per source address)
+    # shares its parser and reply buffer with the others of its socket
+    # (parser and tx given), answers at most the first frame of each
+    # datagram, in at most `room` bytes (the datagram's size: never larger
+    # than the request), says nothing about link errors and sends nothing
+    # on its own.
+    def __init__(self, device, write, parser=None, tx=None, bucket=None):
         self.device = device
-        self.write = write  # write(memoryview) -> sends all bytes
-        self.parser = Parser(self)
-        self.tx = bytearray(_TX_LEN)
+        self.write = write  # write(memoryview): sends all bytes, or drops them (a stalled peer)
+        self.parser = Parser(self) if parser is None else parser
+        self.tx = bytearray(_TX_LEN) if tx is None else tx
         self.txv = memoryview(self.tx)
+        self.bucket = Bucket(device.burst) if bucket is None else bucket
+        # This session's challenge (a pot.clock holder): one per session.
+        self.challenge = None
+        self.sent_ms = 0
+        self.sent_us = 0
         self.talked = False  # a frame was received: the peer is listening
-        # Token bucket in milli-tokens (small ints only).
-        self.tokens = device.burst * 1000
-        self.refill_ms = ticks_ms()
-        self.last_rx_ms = ticks_ms()
+        self.last_rx_ms = ticks_ms()  # bytes (the parser's idle timer)
+        self.active_ms = self.last_rx_ms  # a whole frame (the TCP idle timeout)
+        self.datagram = parser is not None
+        self.room = 0  # datagram: bytes the answer may take; 0 once answered
 
     # --- flood limit ----------------------------------------------------------
     def take_token(self):
         d = self.device
-        now = ticks_ms()
-        dt = ticks_diff(now, self.refill_ms)
-        if dt > 0:
-            self.refill_ms = now
-            # rate per second = milli-tokens per ms; cap dt so dt * rate stays small.
-            self.tokens = min(d.burst * 1000, self.tokens + min(dt, 100000) * d.rate_per_s)
-        if self.tokens >= 1000:
-            self.tokens -= 1000
+        if self.bucket.take(d.rate_per_s, d.burst):
             return True
         d.rate_limited += 1
         return False
@@ -224,8 +326,16 @@ class Session:
         self.parser.feed(data, start, end)
 
     # --- output -------------------------------------------------------------
+    def _out(self, mv):
+        if self.datagram:
+            room = self.room
+            self.room = 0
+            if len(mv) > room:
+                return  # an answer larger than the request: none
+        self.write(mv)
+
     def _send(self, ftype, seq, length):
-        self.write(self.txv[:finish_frame(self.txv, ftype, seq, length)])
+        self._out(self.txv[:finish_frame(self.txv, ftype, seq, length)])
 
     def send_error(self, seq, code, ftype):
         self.tx[6] = code
@@ -242,19 +352,24 @@ class Session:
 
     def send_challenge(self, seq):
         d = self.device
-        self.tx[_HEADER_LEN:_HEADER_LEN + 32] = d.clock.start_sync()
+        self.tx[_HEADER_LEN:_HEADER_LEN + 32] = d.clock.start_sync(self)
         self._send(_T_CHALLENGE, seq, 32)
-        d.clock.mark_sent()  # the round trip starts when the bytes are out
-        d.sync_session = self
-        d._last_resync_ms = ticks_ms()
-        d._resync_sent = True
+        d.clock.mark_sent(self)  # the round trip starts when the bytes are out
+        if not self.datagram:
+            d.sync_session = self
+            d._last_resync_ms = ticks_ms()
+            d._resync_sent = True
 
     # --- the parser's sink ----------------------------------------------------
     def link_error(self, code):
-        self.send_error(0, code, 0)
+        if not self.datagram:
+            self.send_error(0, code, 0)
 
     def frame(self, ftype, seq, p):
+        if self.datagram and not self.room:
+            return  # one answer per datagram: the first frame's
         self.talked = True
+        self.active_ms = ticks_ms()
         if ftype == _T_STAMPED:
             self.on_stamped(seq, p)
         elif ftype == _T_SYNC_RECORD:
@@ -272,7 +387,7 @@ class Session:
             # The reply has the request's layout: finish it over the request
             # in the parser's buffer (a sink may, see pot.link.Parser).
             mv = self.parser.mv
-            self.write(mv[:finish_frame(mv, _T_ECHO_REPLY, seq, len(p))])
+            self._out(mv[:finish_frame(mv, _T_ECHO_REPLY, seq, len(p))])
         else:
             self.send_error(seq, _E_TYPE, ftype)
 
@@ -296,7 +411,9 @@ class Session:
             verdict, mode, flags = _BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED
         else:
             verdict, mode = d.verify_stamped(bytes(p[1:1 + slen]), p[off:off + mlen], p[off + mlen:])
-        resync = d.want_resync()
+            if d.over_budget:
+                flags = _F_RATE_LIMITED
+        resync = d.want_resync(self)
         if resync:
             flags |= _F_RESYNC
         self._send_verdict(_T_VERDICT, seq, verdict, mode, flags, ticks_diff(ticks_us(), t0))
@@ -306,10 +423,11 @@ class Session:
     def on_sync_record(self, seq, p):
         t0 = ticks_us()
         d = self.device
+        c = d.clock
         if len(p) != _RECORD_LEN:
             self.send_error(seq, _E_PAYLOAD, _T_SYNC_RECORD)
             return
-        if not d.clock.sync_pending():
+        if not c.sync_pending(self):
             self.send_error(seq, _E_STATE, _T_SYNC_RECORD)
             return
         flags = 0
@@ -317,11 +435,20 @@ class Session:
             verdict, flags = _BUSY, _F_RATE_LIMITED
         else:
             # A challenge-mode record for the device context: sets the clock.
+            # It does not move the ORDERING floor, which is about stamped
+            # messages: a command stamped just before this sync record is
+            # still in order.
             v = d.verifier
-            verdict = v.verify(p, d.ctx_device, None, challenge=d.clock.challenge)
-            if verdict == _OK and d.clock.finish_sync(v.record.timestamp_ns()) != _SYNC_OK:
+            floor = v.last_ts
+            try:
+                verdict = d.verify(p, d.ctx_device, None, self.challenge)
+            finally:
+                v.last_ts = floor
+            if d.over_budget:
+                flags = _F_RATE_LIMITED
+            elif verdict == _OK and c.finish_sync(v.record.timestamp_ns(), self) != _SYNC_OK:
                 verdict = _CHALLENGE  # expired while we verified
-        rtt = d.clock.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
+        rtt = c.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
         self._send_verdict(_T_SYNC_RESULT, seq, verdict, _MODE_UNTRACKED, flags, rtt)
 
     def on_status(self, seq):
@@ -332,12 +459,12 @@ class Session:
         except AttributeError:  # CPython has no heap figures
             alloc, free = 0, 0
         frames = errors = noise = 0
-        for s in d.sessions:
-            frames += s.parser.frames
-            errors += s.parser.errors
-            noise += s.parser.noise
+        for p in d.parsers:
+            frames += p.frames
+            errors += p.errors
+            noise += p.noise
         c = d.clock
-        flags = (1 if c.valid() else 0) | (2 if c.sync_pending() else 0) | (4 if c.synced else 0)
+        flags = (1 if c.valid() else 0) | (2 if c.sync_pending(self) else 0) | (4 if c.synced else 0)
         now = c.now_ns()
         idl = len(d.device_id)
         struct.pack_into(">BBBBIIIIIIIIIQI", self.tx, _HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
@@ -357,19 +484,29 @@ except ImportError:
 
 import select
 
+_IS_UNIX = sys.platform in ("linux", "darwin")
+
 
 class Writer:
     # Writes all of a memoryview to a non-blocking stream or socket, waiting
-    # for room with poll; gives up (raises OSError) after timeout_ms.
-    def __init__(self, obj, timeout_ms=2000):
+    # for room with poll for at most timeout_ms; a peer that takes nothing
+    # for that long is *stalled*: the rest of the frame is dropped (the
+    # peer's parser resynchronises on the next sync word), and while it
+    # stays stalled later frames are dropped without waiting, so one host
+    # that stops reading never holds up the service loop. A TCP session
+    # is closed instead (Server). Errors other than EAGAIN are raised.
+    def __init__(self, obj, timeout_ms=_STALL_MS):
         self.obj = obj
         self.timeout_ms = timeout_ms
+        self.stalled = False
+        self.dropped = 0  # frames (or their rest) not sent
         self.poll = select.poll()
         self.poll.register(obj, select.POLLOUT)
 
     def __call__(self, mv):
         obj = self.obj
         waited = 0
+        limit = 0 if self.stalled else self.timeout_ms
         while len(mv):
             try:
                 n = obj.send(mv) if hasattr(obj, "send") else obj.write(mv)
@@ -380,12 +517,18 @@ class Writer:
             if n:
                 mv = mv[n:]
                 continue
-            if waited >= self.timeout_ms:
-                raise OSError(EAGAIN)
-            self.poll.poll(50)
-            waited += 50
+            if waited >= limit:
+                self.stalled = True
+                self.dropped += 1
+                return
+            self.poll.poll(10)
+            waited += 10
+        self.stalled = False
         if hasattr(obj, "flush"):
-            obj.flush()
+            try:
+                obj.flush()
+            except OSError:
+                pass
 
 
 class Server:
@@ -399,6 +542,12 @@ class Server:
     run(stop_after_ms=None)
     Entries are [obj, kind, session, extra]; pot.device_net's NetServer
     adds the TCP and UDP kinds.
+
+    No input ends the loop: an exception while serving one entry (or in
+    the timers and housekeeping) is caught, counted (device.faults) and
+    logged in one line (on the Unix port, at most one a second), and a TCP
+    session that raised is closed. A serial line that ends (end of file,
+    read error) is dropped; the loop ends when no link is left.
     """
 
     def __init__(self, device, idle_ms=200, poll_ms=100):
@@ -410,6 +559,8 @@ class Server:
         self.rx = bytearray(_RX_CHUNK)
         self.rxv = memoryview(self.rx)
         self.running = True
+        self._fault_ms = ticks_ms()
+        self._faults_logged = 0
 
     def _add(self, obj, kind, session, extra=None):
         self.entries.append([obj, kind, session, extra])
@@ -420,6 +571,24 @@ class Server:
             self._add(reader, "stream", self.device.session(Writer(writer)))
         else:
             self._add(reader, "bytes", self.device.session(writer.write), self.rxv[:1])
+
+    def _remove(self, e):
+        try:
+            self.poll.unregister(e[0])
+        except (OSError, KeyError, ValueError):
+            pass
+        if e in self.entries:
+            self.entries.remove(e)
+        if e[2] is not None:
+            self.device.forget(e[2])
+
+    def _close(self, e):
+        # A connection's end (pot.device_net).
+        self._remove(e)
+        try:
+            e[0].close()
+        except OSError:
+            pass
 
     def _drain(self, obj, session):
         # Feed what is available; False at end of stream.
@@ -443,38 +612,71 @@ class Server:
         if e[1] == "bytes":  # blocking stream: one byte per poll
             if e[0].readinto(e[3]):
                 e[2].feed(self.rx, 0, 1)
-        elif not self._drain(e[0], e[2]):
-            self.running = False
+            return
+        try:
+            more = self._drain(e[0], e[2])
+        except OSError:
+            more = False  # a read error: the line is gone
+        if not more:
+            self._remove(e)
 
-    def _on_error(self, e):
-        self.running = False
+    def _fault(self, exc, e):
+        # An exception while serving entry e (None: the timers or the
+        # housekeeping): counted, logged briefly, and the loop goes on.
+        d = self.device
+        d.faults += 1
+        if e is not None and e[1] == "conn":
+            self._close(e)
+        if _IS_UNIX:
+            now = ticks_ms()
+            if ticks_diff(now, self._fault_ms) >= 1000 or not self._faults_logged:
+                self._fault_ms = now
+                self._faults_logged += 1
+                try:
+                    sys.stderr.write("pot-device fault %d on %s: %s %s\n" % (
+                        d.faults, e[1] if e is not None else "loop", exc.__class__.__name__, exc.args))
+                except Exception:
+                    pass
+
+    def _timers(self, now):
+        # Expire a candidate frame a line left incomplete for idle_ms.
+        for e in self.entries:
+            s = e[2]
+            if s is not None and not s.datagram and s.parser.pending() \
+                    and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
+                try:
+                    s.parser.expire()
+                except Exception as x:
+                    self._fault(x, e)
+
+    def _entry(self, key):
+        # The entry: MicroPython's poll gives the object, CPython's a fd.
+        for e in self.entries:
+            o = e[0]
+            if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
+                return e
+        return None
 
     def run(self, stop_after_ms=None):
         p = self.poll
         t0 = ticks_ms()
-        while self.running:
+        while self.running and self.entries:
             ready = p.ipoll(self.poll_ms) if hasattr(p, "ipoll") else p.poll(self.poll_ms)
             todo = []
             for ev in ready:
                 todo.append((ev[0], ev[1]))  # ipoll reuses its tuple: copy
             for key, flags in todo:
-                # The entry: MicroPython's poll gives the object, CPython's a fd.
-                for e in self.entries:
-                    o = e[0]
-                    if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
-                        try:
-                            if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                                self._on_readable(e)
-                        except OSError:
-                            self._on_error(e)
-                        break
-            # Expire a candidate frame a line left incomplete for idle_ms.
-            now = ticks_ms()
-            for e in self.entries:
-                s = e[2]
-                if s is not None and e[1] != "udp" and s.parser.pending() \
-                        and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
-                    s.parser.expire()
-            self.device.housekeeping()
+                e = self._entry(key)
+                if e is None or not flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    continue
+                try:
+                    self._on_readable(e)
+                except Exception as x:
+                    self._fault(x, e)
+            try:
+                self._timers(ticks_ms())
+                self.device.housekeeping()
+            except Exception as x:
+                self._fault(x, None)
             if stop_after_ms is not None and ticks_diff(ticks_ms(), t0) >= stop_after_ms:
                 break

@@ -147,7 +147,10 @@ class Parser:
                                         parser.mv[:10 + len(payload)], and
                                         the sink may overwrite those bytes
                                         (a reply built in place): the
-                                        parser drops them after the call
+                                        parser drops them after the call,
+                                        also when the call raises (the
+                                        exception then leaves feed(), and
+                                        the parser is ready for more)
       sink.link_error(code)             E_CRC, E_LENGTH or E_TRUNCATED
     Counters for status reports: frames, errors (rejected candidates) and
     noise (bytes skipped while hunting for a sync word).
@@ -162,6 +165,12 @@ class Parser:
         self.frames = 0
         self.errors = 0
         self.noise = 0
+
+    def reset(self):
+        # Forget the current candidate without reporting it (the end of a
+        # UDP datagram: a datagram holds whole frames, the rest is junk).
+        self.noise += self.n
+        self.n = 0
 
     def pending(self):
         # True while a candidate is incomplete (an idle timer may expire it).
@@ -250,8 +259,11 @@ class Parser:
                 self._reject(_E_CRC)
                 continue
             self.frames += 1
-            # The payload view is the one allocation per frame.
-            self.sink.frame(buf[4], buf[5], self.mv[_HEADER_LEN:end])
-            # Bytes after the frame (left by a re-scan) become the next
-            # candidate.
-            self._shift(end + _CRC_LEN)
+            # The payload view is the one allocation per frame. The frame
+            # is dropped whatever the sink does, also when it raises: bytes
+            # after it (left by a re-scan) become the next candidate, and
+            # no frame is ever delivered twice.
+            try:
+                self.sink.frame(buf[4], buf[5], self.mv[_HEADER_LEN:end])
+            finally:
+                self._shift(end + _CRC_LEN)

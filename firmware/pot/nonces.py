@@ -76,3 +76,45 @@ class NonceCache:
     def clear(self):
         for i in range(self.capacity):
             self._expiry[i] = _EMPTY
+
+
+class OrderedNonceCache(NonceCache):
+    """The cache of a verifier that keeps the ORDERING floor (a device):
+    NonceCache plus one rule, so that nobody can fill it to lock others out.
+
+    With the floor, accepted timestamps never decrease, so a replay of a
+    record whose timestamp is below the floor is rejected as ORDERING
+    whether or not its nonce is remembered: only entries whose timestamp
+    equals the floor still do any work. So when every slot is live and the
+    record being checked (the verifier's current one: it passed the
+    signature and is not a replay) is strictly newer than the floor, it
+    will be accepted and becomes the new floor, and every entry is then
+    redundant: the cache is emptied. A record older than the floor gets a
+    slot index it never uses (step 9 rejects it as ORDERING). Only a record
+    whose timestamp equals the floor meets a full cache (BUSY): a flood of
+    genuine records can delay only records stamped at that very instant,
+    never a newer one. docs/spec.md 4.6 has the argument.
+
+    bind(verifier) before use: the cache reads verifier.record (the record
+    under check) and verifier.last_ts (the floor).
+    """
+
+    def __init__(self, capacity):
+        NonceCache.__init__(self, capacity)
+        self.verifier = None
+
+    def bind(self, verifier):
+        self.verifier = verifier
+        verifier.cache = self
+
+    def lookup(self, nonce, now_ns):
+        slot = NonceCache.lookup(self, nonce, now_ns)
+        if slot == FULL:
+            v = self.verifier
+            ts = v.record.timestamp_ns()
+            if ts > v.last_ts:
+                self.clear()
+                return 0
+            if ts < v.last_ts:
+                return 0  # never stored: ORDERING
+        return slot
