@@ -83,6 +83,7 @@ _MAX_SENDER = const(32)
 _MAX_MESSAGE = const(320)
 _RECORD_LEN = const(143)
 _RX_CHUNK = const(128)  # the server's read buffer: the parsers keep the frames
+_DRAIN_CHUNKS = const(16)  # reads from one link per round of the loop
 _STATUS_VERSION = const(1)
 _RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
 _STALL_MS = const(200)  # a stream peer that takes no byte for this long is stalled (Writer)
@@ -591,9 +592,11 @@ class Server:
             pass
 
     def _drain(self, obj, session):
-        # Feed what is available; False at end of stream.
+        # Feed what is available, up to _DRAIN_CHUNKS reads (the rest waits
+        # for the next round of the loop: one busy peer does not keep the
+        # others waiting); False at end of stream.
         rx = self.rx
-        while True:
+        for _ in range(_DRAIN_CHUNKS):
             try:
                 n = obj.recv_into(rx) if hasattr(obj, "recv_into") else obj.readinto(rx)
             except OSError as e:
@@ -607,6 +610,7 @@ class Server:
             session.feed(rx, 0, n)
             if n < len(rx):
                 return True
+        return True
 
     def _on_readable(self, e):
         if e[1] == "bytes":  # blocking stream: one byte per poll

@@ -181,6 +181,10 @@ class Parser:
         i = start
         end = len(data) if end is None else end
         buf = self.buf
+        if self.n:
+            # Finish what a sink's exception interrupted: complete
+            # candidates left in the buffer are decided first.
+            self._settle()
         while i < end:
             if self.n == 0:
                 # Hunting: skip noise up to the next sync byte.

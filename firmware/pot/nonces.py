@@ -85,14 +85,15 @@ class OrderedNonceCache(NonceCache):
     With the floor, accepted timestamps never decrease, so a replay of a
     record whose timestamp is below the floor is rejected as ORDERING
     whether or not its nonce is remembered: only entries whose timestamp
-    equals the floor still do any work. So when every slot is live and the
-    record being checked (the verifier's current one: it passed the
-    signature and is not a replay) is strictly newer than the floor, it
-    will be accepted and becomes the new floor, and every entry is then
-    redundant: the cache is emptied. A record older than the floor gets a
-    slot index it never uses (step 9 rejects it as ORDERING). Only a record
-    whose timestamp equals the floor meets a full cache (BUSY): a flood of
-    genuine records can delay only records stamped at that very instant,
+    equals the floor still do any work. So when the record being checked
+    (the verifier's current one: it passed the signature and its nonce is
+    not remembered) is strictly newer than the floor, it will be accepted
+    and becomes the new floor, and every entry is then redundant: the
+    cache is emptied first. The cache thus holds only records stamped at
+    the floor's very instant; a record older than the floor gets a slot
+    index it never uses (step 9 rejects it as ORDERING), so only a record
+    whose timestamp equals the floor can meet a full cache (BUSY): a flood
+    of genuine records can hold up only records stamped at that instant,
     never a newer one. docs/spec.md 4.6 has the argument.
 
     bind(verifier) before use: the cache reads verifier.record (the record
@@ -102,6 +103,7 @@ class OrderedNonceCache(NonceCache):
     def __init__(self, capacity):
         NonceCache.__init__(self, capacity)
         self.verifier = None
+        self.used = 0  # entries stored since the last clear
 
     def bind(self, verifier):
         self.verifier = verifier
@@ -109,12 +111,22 @@ class OrderedNonceCache(NonceCache):
 
     def lookup(self, nonce, now_ns):
         slot = NonceCache.lookup(self, nonce, now_ns)
-        if slot == FULL:
-            v = self.verifier
-            ts = v.record.timestamp_ns()
-            if ts > v.last_ts:
+        if slot == FOUND:
+            return slot
+        v = self.verifier
+        ts = v.record.timestamp_ns()
+        if ts > v.last_ts:
+            if self.used:
                 self.clear()
-                return 0
-            if ts < v.last_ts:
-                return 0  # never stored: ORDERING
+            return 0
+        if slot == FULL and ts < v.last_ts:
+            return 0  # never stored: ORDERING
         return slot
+
+    def store(self, slot, nonce, expiry_ns):
+        NonceCache.store(self, slot, nonce, expiry_ns)
+        self.used += 1
+
+    def clear(self):
+        NonceCache.clear(self)
+        self.used = 0
