@@ -9,8 +9,8 @@
 #             (a TCP peer address's, found again on reconnection). It
 #             answers every request frame with exactly one frame (over UDP
 #             at most one per datagram, see Session).
-#   Bucket    a token bucket; Device.verify_bucket is the device-wide
-#             budget of Ed25519 verifies.
+#   take()    a token bucket (a two-item list); Device.verify_bucket is
+#             the device-wide budget of Ed25519 verifies.
 #   Server    a select.poll loop over byte streams (stdin and stdout on the
 #             Unix port, USB-CDC/UART on boards); pot.device_net adds a TCP
 #             listener and a UDP socket (loopback on the Unix port, Wi-Fi
@@ -25,8 +25,9 @@
 # Memory (the soak test measures it through STATUS frames):
 # - Start-up order: Device() is light; the links' buffers (each session's
 #   parser buffer, 522 bytes, and reply buffer, 126; the server's receive
-#   buffer, 128) are allocated next, and Device.start() loads the verifier
-#   and its crypto last. MicroPython never moves objects, and loading
+#   buffer, 128) are allocated next, and pot.board.start_device() loads the
+#   verifier and its crypto last (that code runs once and leaves the heap
+#   with pot.board). MicroPython never moves objects, and loading
 #   modules leaves the heap in small pieces: a small heap may hold 522
 #   contiguous bytes only before that.
 # - Handling a frame allocates only small temporaries (the payload view,
@@ -39,7 +40,6 @@
 #   pot.verifier's (both fixed by the spec).
 import gc
 import struct
-import sys
 
 from pot.compat import const, ticks_diff, ticks_ms, ticks_us
 from pot.link import Parser, finish_frame
@@ -105,33 +105,28 @@ def _u32(x):
     return 0xFFFFFFFF if x is None or x > 0xFFFFFFFF else x
 
 
-class Bucket:
-    # A token bucket in milli-tokens (small ints only): refilled at `rate`
-    # tokens per second up to `burst`; take() spends one token. Buckets
-    # outlive connections (Device.peer_bucket), so reconnecting does not
-    # refill one.
-    def __init__(self, burst):
-        self.tokens = burst * 1000
-        self.refill_ms = ticks_ms()
-
-    def take(self, rate, burst):
-        now = ticks_ms()
-        dt = ticks_diff(now, self.refill_ms)
-        if dt < 0 or dt > 100000:
-            dt = 100000  # idle longer than ticks_diff can tell: full
-        if dt > 0:
-            self.refill_ms = now
-            # rate per second = milli-tokens per ms.
-            self.tokens = min(burst * 1000, self.tokens + dt * rate)
-        if self.tokens >= 1000:
-            self.tokens -= 1000
-            return True
-        return False
+def take(bucket):
+    # Spend one token of a token bucket: a list [milli-tokens, ticks_ms of
+    # the last refill, rate, burst] (small ints only), refilled at `rate`
+    # tokens per second up to `burst` (it starts full: [burst * 1000,
+    # ticks_ms(), rate, burst]). True if there was one.
+    now = ticks_ms()
+    dt = ticks_diff(now, bucket[1])
+    if dt < 0 or dt > 100000:
+        dt = 100000  # idle longer than ticks_diff can tell: full
+    if dt > 0:
+        bucket[1] = now
+        # rate per second = milli-tokens per ms.
+        bucket[0] = min(bucket[3] * 1000, bucket[0] + dt * bucket[2])
+    if bucket[0] >= 1000:
+        bucket[0] -= 1000
+        return True
+    return False
 
 
 class Device:
     def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10, verify_per_s=None,
-                 verify_burst=None, peers=8):
+                 verify_burst=None):
         self.device_id = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
         if not 0 < len(self.device_id) <= _MAX_ID:
             raise ValueError("device id: 1..64 bytes")
@@ -140,60 +135,18 @@ class Device:
         self.rate_per_s = rate_per_s  # per sender (a link session, a TCP peer, a UDP address)
         self.burst = burst
         # The device-wide budget of Ed25519 verifies (docs/spec.md 8.5).
-        self.verify_per_s = 2 * rate_per_s if verify_per_s is None else verify_per_s
-        self.verify_burst = 2 * burst if verify_burst is None else verify_burst
-        self.verify_bucket = Bucket(self.verify_burst)
+        vb = 2 * burst if verify_burst is None else verify_burst
+        self.verify_bucket = [vb * 1000, ticks_ms(), 2 * rate_per_s if verify_per_s is None else verify_per_s, vb]
         self.over_budget = False  # the last verify was refused by the budget
-        self.peers = peers
-        self.peer_buckets = []  # [key, Bucket, last_ms] per TCP peer address, at most `peers`
-        self.verifier = None  # start() loads it
+        self.verifier = None  # pot.board.start_device() loads it
         self.requests = 0  # stamped messages examined
         self.accepted = 0  # ... with verdict OK
         self.rate_limited = 0
-        self.faults = 0  # exceptions the server caught (Server._fault)
         self.sessions = []  # sessions that may get unsolicited frames (serial, TCP)
         self.parsers = []  # every link's parser, for the STATUS counters
         self.sync_session = None  # where the last challenge went
         self._last_resync_ms = ticks_ms()
         self._resync_sent = False
-
-    def start(self, public_key, skew_ms=500, cache_capacity=32):
-        # Load the verifier and its crypto (the heavy imports: last, see the
-        # top). The context functions come with it (pot.grg). A collection
-        # first gives the loaded code the largest free blocks there are.
-        gc.collect()
-        # pot.ed25519 (with its field code, table and SHA-512: the largest
-        # pieces of code) first, while the free space is still in one piece;
-        # loaded after pot.grg and the verifier's buffers it fails for a few
-        # hundred bytes in a heap 2 KB larger (MemoryError at 68k in the soak).
-        from pot.ed25519 import crypto_ed25519_verify
-
-        # A collection after each of the three loads: the loader frees its
-        # temporaries as it goes, and a load that starts on a collected
-        # heap leaves fewer small holes between the objects it keeps (the
-        # free space an Ed25519 verify's temporaries need, in pieces of
-        # 5 blocks and more). With main.py dropping the start-up code
-        # (pot.board) the soak runs in 66k instead of 68k; neither alone
-        # gains. (A collection after each of the verifier's twelve modules
-        # did worse than three.)
-        gc.collect()
-        from pot.grg import context_device, context_message
-
-        gc.collect()
-        from pot.nonces import OrderedNonceCache
-        from pot.verifier import Verifier
-
-        gc.collect()
-
-        self.ctx_device = context_device(self.device_id)
-        self._context_message = context_message
-        self._ed25519_verify = crypto_ed25519_verify
-        # The replay cache that relies on the ORDERING floor (pot.nonces):
-        # allocated first, the verifier's own is then a one-slot stand-in.
-        cache = OrderedNonceCache(cache_capacity)
-        self.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=1, ed25519=self._ed25519)
-        cache.bind(self.verifier)
-        self.base_skew_ns = self.verifier.skew_ns
 
     def session(self, write, bucket=None):
         s = Session(self, write, bucket=bucket)
@@ -201,52 +154,17 @@ class Device:
         self.parsers.append(s.parser)
         return s
 
-    def forget(self, session):
-        # A session whose link is gone.
-        if session in self.sessions:
-            self.sessions.remove(session)
-        if session.parser in self.parsers:
-            self.parsers.remove(session.parser)
-        if self.sync_session is session:
-            self.sync_session = None
-
-    def peer_bucket(self, key):
-        # The token bucket of a sender address (a TCP peer's IP): found again
-        # on every connection from it; a new address takes a free entry or
-        # the least recently seen one's.
-        now = ticks_ms()
-        table = self.peer_buckets
-        oldest = None
-        for e in table:
-            if e[0] == key:
-                e[2] = now
-                return e[1]
-            if oldest is None or ticks_diff(e[2], oldest[2]) < 0:
-                oldest = e
-        if len(table) >= self.peers and oldest is not None:
-            table.remove(oldest)
-        b = Bucket(self.burst)
-        table.append([key, b, now])
-        return b
-
     # --- the verifier pipeline with the clock's interval ----------------------
     def _ed25519(self, pk, msg, sig):
         # The verifier's Ed25519, behind the device-wide budget: a refused
         # verify reads as a failed signature to the verifier (which then
-        # changes no state) and as BUSY to the caller (over_budget).
-        if not self.verify_bucket.take(self.verify_per_s, self.verify_burst):
+        # changes no state) and as BUSY to the caller (over_budget, which
+        # the caller clears first).
+        if not take(self.verify_bucket):
             self.over_budget = True
-            return False
-        return self._ed25519_verify(pk, msg, sig)
-
-    def verify(self, data, ctx, now_ns, challenge=None):
-        # verifier.verify with the budget: BUSY when it refused the Ed25519.
-        self.over_budget = False
-        verdict = self.verifier.verify(data, ctx, now_ns, challenge)
-        if self.over_budget:
             self.rate_limited += 1
-            return _BUSY
-        return verdict
+            return False
+        return self.ed25519(pk, msg, sig)
 
     def verify_stamped(self, sender, message, record):
         # Verdict for one stamped message (the flood check is the session's).
@@ -261,8 +179,9 @@ class Device:
         # max_uncertainty_us (and normally by its resync threshold).
         v = self.verifier
         v.skew_ns = self.base_skew_ns + (latest - earliest)
+        self.over_budget = False
         try:
-            verdict = self.verify(record, self._context_message(self.device_id, message), earliest)
+            verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
         finally:
             v.skew_ns = self.base_skew_ns
         if self.over_budget:
@@ -290,35 +209,30 @@ class Device:
 
 
 class Session:
-    # One link endpoint. A datagram session (UDP, one per source address)
-    # shares its parser and reply buffer with the others of its socket
-    # (parser and tx given), answers at most the first frame of each
-    # datagram, in at most `room` bytes (the datagram's size: never larger
-    # than the request), says nothing about link errors and sends nothing
-    # on its own.
+    # One link endpoint. pot.device_net's datagram sessions (UDP) are a
+    # subclass: they answer at most one frame per datagram and never on
+    # their own.
+    datagram = False
+
     def __init__(self, device, write, parser=None, tx=None, bucket=None):
         self.device = device
         self.write = write  # write(memoryview): sends all bytes, or drops them (a stalled peer)
         self.parser = Parser(self) if parser is None else parser
         self.tx = bytearray(_TX_LEN) if tx is None else tx
         self.txv = memoryview(self.tx)
-        self.bucket = Bucket(device.burst) if bucket is None else bucket
+        self.bucket = [device.burst * 1000, ticks_ms(), device.rate_per_s, device.burst] if bucket is None else bucket
         # This session's challenge (a pot.clock holder): one per session.
         self.challenge = None
         self.sent_ms = 0
         self.sent_us = 0
         self.talked = False  # a frame was received: the peer is listening
         self.last_rx_ms = ticks_ms()  # bytes (the parser's idle timer)
-        self.active_ms = self.last_rx_ms  # a whole frame (the TCP idle timeout)
-        self.datagram = parser is not None
-        self.room = 0  # datagram: bytes the answer may take; 0 once answered
 
     # --- flood limit ----------------------------------------------------------
     def take_token(self):
-        d = self.device
-        if self.bucket.take(d.rate_per_s, d.burst):
+        if take(self.bucket):
             return True
-        d.rate_limited += 1
+        self.device.rate_limited += 1
         return False
 
     # --- input --------------------------------------------------------------
@@ -327,16 +241,8 @@ class Session:
         self.parser.feed(data, start, end)
 
     # --- output -------------------------------------------------------------
-    def _out(self, mv):
-        if self.datagram:
-            room = self.room
-            self.room = 0
-            if len(mv) > room:
-                return  # an answer larger than the request: none
-        self.write(mv)
-
     def _send(self, ftype, seq, length):
-        self._out(self.txv[:finish_frame(self.txv, ftype, seq, length)])
+        self.write(self.txv[:finish_frame(self.txv, ftype, seq, length)])
 
     def send_error(self, seq, code, ftype):
         self.tx[6] = code
@@ -363,14 +269,10 @@ class Session:
 
     # --- the parser's sink ----------------------------------------------------
     def link_error(self, code):
-        if not self.datagram:
-            self.send_error(0, code, 0)
+        self.send_error(0, code, 0)
 
     def frame(self, ftype, seq, p):
-        if self.datagram and not self.room:
-            return  # one answer per datagram: the first frame's
         self.talked = True
-        self.active_ms = ticks_ms()
         if ftype == _T_STAMPED:
             self.on_stamped(seq, p)
         elif ftype == _T_SYNC_RECORD:
@@ -388,7 +290,7 @@ class Session:
             # The reply has the request's layout: finish it over the request
             # in the parser's buffer (a sink may, see pot.link.Parser).
             mv = self.parser.mv
-            self._out(mv[:finish_frame(mv, _T_ECHO_REPLY, seq, len(p))])
+            self.write(mv[:finish_frame(mv, _T_ECHO_REPLY, seq, len(p))])
         else:
             self.send_error(seq, _E_TYPE, ftype)
 
@@ -441,12 +343,13 @@ class Session:
             # still in order.
             v = d.verifier
             floor = v.last_ts
+            d.over_budget = False
             try:
-                verdict = d.verify(p, d.ctx_device, None, self.challenge)
+                verdict = v.verify(p, d.ctx_device, None, self.challenge)
             finally:
                 v.last_ts = floor
             if d.over_budget:
-                flags = _F_RATE_LIMITED
+                verdict, flags = _BUSY, _F_RATE_LIMITED
             elif verdict == _OK and c.finish_sync(v.record.timestamp_ns(), self) != _SYNC_OK:
                 verdict = _CHALLENGE  # expired while we verified
         rtt = c.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
@@ -485,9 +388,6 @@ except ImportError:
 
 import select
 
-_IS_UNIX = sys.platform in ("linux", "darwin")
-
-
 class Writer:
     # Writes all of a memoryview to a non-blocking stream or socket, waiting
     # for room with poll for at most timeout_ms; a peer that takes nothing
@@ -500,7 +400,6 @@ class Writer:
         self.obj = obj
         self.timeout_ms = timeout_ms
         self.stalled = False
-        self.dropped = 0  # frames (or their rest) not sent
         self.poll = select.poll()
         self.poll.register(obj, select.POLLOUT)
 
@@ -520,7 +419,6 @@ class Writer:
                 continue
             if waited >= limit:
                 self.stalled = True
-                self.dropped += 1
                 return
             self.poll.poll(10)
             waited += 10
@@ -545,10 +443,9 @@ class Server:
     adds the TCP and UDP kinds.
 
     No input ends the loop: an exception while serving one entry (or in
-    the timers and housekeeping) is caught, counted (device.faults) and
-    logged in one line (on the Unix port, at most one a second), and a TCP
-    session that raised is closed. A serial line that ends (end of file,
-    read error) is dropped; the loop ends when no link is left.
+    the timers and housekeeping) is caught and logged in one line
+    (pot.device_fault), and a TCP session that raised is closed. The loop
+    ends when a serial stream ends or fails (the Unix port's stdin closed).
     """
 
     def __init__(self, device, idle_ms=200, poll_ms=100):
@@ -560,8 +457,6 @@ class Server:
         self.rx = bytearray(_RX_CHUNK)
         self.rxv = memoryview(self.rx)
         self.running = True
-        self._fault_ms = ticks_ms()
-        self._faults_logged = 0
 
     def _add(self, obj, kind, session, extra=None):
         self.entries.append([obj, kind, session, extra])
@@ -572,24 +467,6 @@ class Server:
             self._add(reader, "stream", self.device.session(Writer(writer)))
         else:
             self._add(reader, "bytes", self.device.session(writer.write), self.rxv[:1])
-
-    def _remove(self, e):
-        try:
-            self.poll.unregister(e[0])
-        except (OSError, KeyError, ValueError):
-            pass
-        if e in self.entries:
-            self.entries.remove(e)
-        if e[2] is not None:
-            self.device.forget(e[2])
-
-    def _close(self, e):
-        # A connection's end (pot.device_net).
-        self._remove(e)
-        try:
-            e[0].close()
-        except OSError:
-            pass
 
     def _drain(self, obj, session):
         # Feed what is available, up to _DRAIN_CHUNKS reads (the rest waits
@@ -616,69 +493,59 @@ class Server:
         if e[1] == "bytes":  # blocking stream: one byte per poll
             if e[0].readinto(e[3]):
                 e[2].feed(self.rx, 0, 1)
-            return
-        try:
-            more = self._drain(e[0], e[2])
-        except OSError:
-            more = False  # a read error: the line is gone
-        if not more:
-            self._remove(e)
+        else:
+            try:
+                more = self._drain(e[0], e[2])
+            except OSError:
+                more = False  # a read error: the line is gone
+            if not more:
+                self.running = False  # the end of the serial line
 
     def _fault(self, exc, e):
         # An exception while serving entry e (None: the timers or the
-        # housekeeping): counted, logged briefly, and the loop goes on.
-        d = self.device
-        d.faults += 1
+        # housekeeping): logged briefly (pot.device_fault, loaded on the
+        # first fault), and the loop goes on.
         if e is not None and e[1] == "conn":
-            self._close(e)
-        if _IS_UNIX:
-            now = ticks_ms()
-            if ticks_diff(now, self._fault_ms) >= 1000 or not self._faults_logged:
-                self._fault_ms = now
-                self._faults_logged += 1
-                try:
-                    sys.stderr.write("pot-device fault %d on %s: %s %s\n" % (
-                        d.faults, e[1] if e is not None else "loop", exc.__class__.__name__, exc.args))
-                except Exception:
-                    pass
+            self._remove(e)  # pot.device_net's
+        from pot.device_fault import log
 
-    def _timers(self, now):
-        # Expire a candidate frame a line left incomplete for idle_ms.
-        for e in self.entries:
-            s = e[2]
-            if s is not None and not s.datagram and s.parser.pending() \
-                    and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
-                try:
-                    s.parser.expire()
-                except Exception as x:
-                    self._fault(x, e)
-
-    def _entry(self, key):
-        # The entry: MicroPython's poll gives the object, CPython's a fd.
-        for e in self.entries:
-            o = e[0]
-            if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
-                return e
-        return None
+        log(exc, e)
 
     def run(self, stop_after_ms=None):
         p = self.poll
         t0 = ticks_ms()
-        while self.running and self.entries:
+        while self.running:
             ready = p.ipoll(self.poll_ms) if hasattr(p, "ipoll") else p.poll(self.poll_ms)
             todo = []
             for ev in ready:
                 todo.append((ev[0], ev[1]))  # ipoll reuses its tuple: copy
             for key, flags in todo:
-                e = self._entry(key)
-                if e is None or not flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                    continue
+                # The entry: MicroPython's poll gives the object, CPython's a fd.
+                for e in self.entries:
+                    o = e[0]
+                    if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
+                        if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                            try:
+                                self._on_readable(e)
+                            except Exception as x:
+                                self._fault(x, e)
+                        break
+            # Expire a candidate frame a line left incomplete for idle_ms;
+            # close a TCP connection that sent no whole frame for
+            # client_idle_ms (its entry's extra: [ticks_ms of the last
+            # frame, frames then], pot.device_net).
+            now = ticks_ms()
+            for e in self.entries:
+                s = e[2]
                 try:
-                    self._on_readable(e)
+                    if s is not None and s.parser.pending() and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
+                        s.parser.expire()
+                    if e[1] == "conn" and ticks_diff(now, e[3][0]) >= self.client_idle_ms:
+                        self._remove(e)
+                        break  # the list changed; the others wait for the next round
                 except Exception as x:
                     self._fault(x, e)
             try:
-                self._timers(ticks_ms())
                 self.device.housekeeping()
             except Exception as x:
                 self._fault(x, None)

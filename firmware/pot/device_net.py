@@ -8,7 +8,7 @@
 #   for client_idle_ms is closed, and a new connection finding every place
 #   taken closes the one idle longest if that one has been idle for
 #   _EVICT_IDLE_MS. Each peer address has one token bucket, whatever the
-#   number of its connections (Device.peer_bucket). A peer that stops
+#   number of its connections (NetServer._peer_bucket). A peer that stops
 #   reading is disconnected (Writer stalls).
 # - UDP: a session per source address (at most udp_peers, the least
 #   recently active one without a pending challenge is replaced), each
@@ -31,9 +31,10 @@ _EVICT_IDLE_MS = const(1000)
 class NetServer(Server):
     """Server plus:
 
-    add_tcp(host, port, max_clients, client_idle_ms)  a listening socket;
-        each connection is its own session (own parser, own challenge; the
-        token bucket is the peer address's); returns the bound port
+    add_tcp(host, port, max_clients, client_idle_ms, tcp_peers)  a
+        listening socket; each connection is its own session (own parser,
+        own challenge; the token bucket is the peer address's, of the last
+        tcp_peers addresses); returns the bound port
     add_udp(host, port, udp_peers)  a socket whose source addresses are
         sessions sharing one parser and reply buffer; each datagram must
         hold a whole frame; answers go to the datagram's sender; returns
@@ -42,13 +43,15 @@ class NetServer(Server):
     so the configured number is returned.)
     """
 
-    def add_tcp(self, host, port, max_clients=2, client_idle_ms=30000):
+    def add_tcp(self, host, port, max_clients=2, client_idle_ms=30000, tcp_peers=8):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(socket.getaddrinfo(host, port)[0][-1])
         s.listen(max_clients)
         s.setblocking(False)
         self.client_idle_ms = client_idle_ms
+        self.tcp_peers = tcp_peers
+        self.peer_buckets = []  # [address, bucket, last seen ms], at most tcp_peers
         self._add(s, "listen", None, max_clients)
         return _port(s, port)
 
@@ -68,15 +71,35 @@ class NetServer(Server):
         parser, tx, table, capacity = e[3]
         victim = None
         for s in table:
-            if s.write.addr == addr:
+            if s.addr == addr:
                 return s
             if victim is None or _replace_first(s, victim):
                 victim = s
         if len(table) >= capacity and victim is not None:
             table.remove(victim)
-        s = Session(self.device, _SendTo(e[0], addr), parser, tx)
+        s = _Datagrams(self.device, e[0], addr, parser, tx)
         table.append(s)
         return s
+
+    def _remove(self, e):
+        # A connection that is gone: closed, forgotten.
+        try:
+            self.poll.unregister(e[0])
+        except (OSError, KeyError, ValueError):
+            pass
+        if e in self.entries:
+            self.entries.remove(e)
+        d = self.device
+        s = e[2]
+        if s in d.sessions:
+            d.sessions.remove(s)
+            d.parsers.remove(s.parser)
+        if d.sync_session is s:
+            d.sync_session = None
+        try:
+            e[0].close()
+        except OSError:
+            pass
 
     def _on_readable(self, e):
         obj, kind = e[0], e[1]
@@ -87,15 +110,16 @@ class NetServer(Server):
                 idlest = None
                 now = ticks_ms()
                 for x in conns:
-                    if idlest is None or ticks_diff(x[2].active_ms, idlest[2].active_ms) < 0:
+                    if idlest is None or ticks_diff(x[3][0], idlest[3][0]) < 0:
                         idlest = x
-                if ticks_diff(now, idlest[2].active_ms) < _EVICT_IDLE_MS:
+                if ticks_diff(now, idlest[3][0]) < _EVICT_IDLE_MS:
                     conn.close()  # bounded: a board has RAM for few sessions
                     return
-                self._close(idlest)
+                self._remove(idlest)
             conn.setblocking(False)
-            bucket = self.device.peer_bucket(_host(addr))
-            self._add(conn, "conn", self.device.session(Writer(conn), bucket))
+            bucket = self._peer_bucket(_host(addr))
+            # extra: [ticks_ms of the last whole frame, frames seen then]
+            self._add(conn, "conn", self.device.session(Writer(conn), bucket), [ticks_ms(), 0])
         elif kind == "udp":
             data, addr = obj.recvfrom(_MAX_FRAME)
             if not _source_ok(addr):
@@ -107,20 +131,38 @@ class NetServer(Server):
             try:
                 s.feed(data)
             finally:
-                p.reset()  # a datagram holds whole frames: the rest is dropped
+                # A datagram holds whole frames: what is left is dropped.
+                p.noise += p.n
+                p.n = 0
         elif kind == "conn":
             s = e[2]
             if not self._drain(obj, s) or s.write.stalled:
-                self._close(e)
+                self._remove(e)
+            elif s.parser.frames != e[3][1]:  # a whole frame: active
+                e[3][0] = ticks_ms()
+                e[3][1] = s.parser.frames
         else:
             Server._on_readable(self, e)
 
-    def _timers(self, now):
-        Server._timers(self, now)
-        for e in self.entries:
-            if e[1] == "conn" and ticks_diff(now, e[2].active_ms) >= self.client_idle_ms:
-                self._close(e)
-                break  # the list changed; the others wait for the next round
+    def _peer_bucket(self, key):
+        # The token bucket of a TCP peer address: found again on every
+        # connection from it; a new address takes a free entry or the least
+        # recently seen one's.
+        now = ticks_ms()
+        table = self.peer_buckets
+        oldest = None
+        for e in table:
+            if e[0] == key:
+                e[2] = now
+                return e[1]
+            if oldest is None or ticks_diff(e[2], oldest[2]) < 0:
+                oldest = e
+        if len(table) >= self.tcp_peers and oldest is not None:
+            table.remove(oldest)
+        d = self.device
+        b = [d.burst * 1000, now, d.rate_per_s, d.burst]  # a full bucket (pot.device.take)
+        table.append([key, b, now])
+        return b
 
 
 def _replace_first(a, b):
@@ -131,18 +173,37 @@ def _replace_first(a, b):
     return ticks_diff(a.active_ms, b.active_ms) < 0
 
 
-class _SendTo:
-    # A UDP session's write: one datagram to its address; a send that fails
-    # (the network is down, the address unreachable) drops the answer.
-    def __init__(self, sock, addr):
+class _Datagrams(Session):
+    # The session of one UDP source address. It shares its socket's parser
+    # and reply buffer; `room` is set to the size of each datagram before
+    # it is parsed: only the first frame is answered, with one datagram no
+    # larger than that; link errors get no answer.
+    datagram = True
+
+    def __init__(self, device, sock, addr, parser, tx):
+        Session.__init__(self, device, self._send_to, parser, tx)
         self.sock = sock
         self.addr = addr
+        self.room = 0
+        self.active_ms = ticks_ms()
 
-    def __call__(self, mv):
+    def _send_to(self, mv):
+        room = self.room
+        self.room = 0
+        if len(mv) > room:
+            return  # an answer larger than the request: none
         try:
             self.sock.sendto(mv, self.addr)
         except OSError:
-            pass
+            pass  # the network is down, the address unreachable: dropped
+
+    def frame(self, ftype, seq, p):
+        if self.room:  # one answer per datagram: the first frame's
+            self.active_ms = ticks_ms()
+            Session.frame(self, ftype, seq, p)
+
+    def link_error(self, code):
+        pass
 
 
 def _host(addr):

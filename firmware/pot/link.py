@@ -166,12 +166,6 @@ class Parser:
         self.errors = 0
         self.noise = 0
 
-    def reset(self):
-        # Forget the current candidate without reporting it (the end of a
-        # UDP datagram: a datagram holds whole frames, the rest is junk).
-        self.noise += self.n
-        self.n = 0
-
     def pending(self):
         # True while a candidate is incomplete (an idle timer may expire it).
         return self.n > 0
