@@ -32,7 +32,7 @@
 #   link          the framed binary protocol: parser and frame builder
 #   device        the service loop: stamped messages and verdict frames
 #   device_net    TCP and UDP links (loaded when configured)
-#   device_fault  the service loop's fault log (loaded on the first fault)
+#   device_fault  the service loop's fault handler (loaded on the first fault)
 #   board         start-up: configuration, links (dropped once running)
 #   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):

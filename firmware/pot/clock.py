@@ -71,9 +71,6 @@ class SecureClock:
         self._ms, self._us, self._diff = ticks
         self._random = random or urandom
         self.rtc = rtc
-        self.challenge = None  # the outstanding challenge (bytes) or None, when
-        self.sent_ms = 0  # the clock is its own holder (see start_sync)
-        self.sent_us = 0
         self.synced = False  # a sync has succeeded at least once
         self.syncs = 0
         self.last_rtt_us = 0
@@ -83,37 +80,33 @@ class SecureClock:
         self._since_sync_ms = 0  # ms from the last sync to the base instant
 
     # --- sync ------------------------------------------------------------
-    # A challenge lives in a *holder*: any object with the attributes
-    # challenge, sent_ms and sent_us (the device's link sessions are
-    # holders, one challenge each, so one session's SYNC_REQ never replaces
-    # another's; docs/spec.md 8.4). Without a holder the clock holds it.
-    def start_sync(self, holder=None):
+    # A challenge lives in a *holder* h: any object with the attributes
+    # challenge (bytes or None), sent_ms and sent_us (the device's link
+    # sessions are holders, one challenge each, so one session's SYNC_REQ
+    # never replaces another's; docs/spec.md 8.4).
+    def start_sync(self, h):
         # A fresh challenge; call mark_sent() right after it leaves the
         # device (or rely on the instant of this call).
-        h = holder or self
         h.challenge = bytes(self._random(32))
         self.mark_sent(h)
         return h.challenge
 
-    def mark_sent(self, holder=None):
-        h = holder or self
+    def mark_sent(self, h):
         h.sent_ms = self._ms()
         h.sent_us = self._us()
 
-    def sync_pending(self, holder=None):
-        # True while the holder's challenge is outstanding and not expired.
-        h = holder or self
+    def sync_pending(self, h):
+        # True while h's challenge is outstanding and not expired.
         if h.challenge is None:
             return False
         if self._diff(self._ms(), h.sent_ms) > self.max_rtt_ms:
             h.challenge = None
         return h.challenge is not None
 
-    def finish_sync(self, record_ts_ns, holder=None):
+    def finish_sync(self, record_ts_ns, h):
         # Call only after the verifier accepted the record for the device
-        # context with challenge=holder.challenge. Sets the clock; returns
+        # context with challenge=h.challenge. Sets the clock; returns
         # SYNC_OK or a SYNC_* reason (the clock is then unchanged).
-        h = holder or self
         now_ms = self._ms()
         now_us = self._us()
         if h.challenge is None:

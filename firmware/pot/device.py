@@ -503,13 +503,11 @@ class Server:
 
     def _fault(self, exc, e):
         # An exception while serving entry e (None: the timers or the
-        # housekeeping): logged briefly (pot.device_fault, loaded on the
-        # first fault), and the loop goes on.
-        if e is not None and e[1] == "conn":
-            self._remove(e)  # pot.device_net's
-        from pot.device_fault import log
+        # housekeeping): pot.device_fault (loaded on the first fault) logs
+        # it and closes a TCP connection that raised; the loop goes on.
+        from pot.device_fault import fault
 
-        log(exc, e)
+        fault(self, exc, e)
 
     def run(self, stop_after_ms=None):
         p = self.poll

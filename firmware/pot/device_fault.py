@@ -1,11 +1,13 @@
-# The service loop's fault log (pot.device.Server._fault), loaded on the
-# first fault only: a device that never meets one does not carry it.
+# The service loop's fault handler (pot.device.Server._fault), loaded on
+# the first fault only: a device that never meets one does not carry it.
 #
-#   log(exc, entry)   one line on stderr, on the Unix port only (on
-#                     a board stderr is the console that may carry the
-#                     serial link), at most one a second (with the count
-#                     of faults so far): a flood of bad input cannot flood
-#                     the log
+#   fault(server, exc, entry)
+#       entry: the link being served, or None (the timers, the
+#       housekeeping). A TCP connection that raised is closed. Then one
+#       line on stderr, on the Unix port only (on a board stderr is the
+#       console that may carry the serial link), at most one a second, with
+#       the count of faults so far: a flood of bad input cannot flood the
+#       log.
 import sys
 
 from pot.compat import ticks_diff, ticks_ms
@@ -13,7 +15,9 @@ from pot.compat import ticks_diff, ticks_ms
 _state = [0, None]  # faults, ticks_ms of the last line
 
 
-def log(exc, entry):
+def fault(server, exc, entry):
+    if entry is not None and entry[1] == "conn":
+        server._remove(entry)  # pot.device_net's
     _state[0] += 1
     if sys.platform not in ("linux", "darwin"):
         return

@@ -39,7 +39,10 @@ LOOSE = {"rate_per_s": 500, "burst": 100, "verify_per_s": 1000, "verify_burst": 
 
 @pytest.fixture(scope="module")
 def issuer():
-    return Issuer(KEY, FixedTimeBase())
+    i = Issuer(KEY, FixedTimeBase())
+    i.timebase.start()  # refreshes in its thread (a synthesis expires after 64 s)
+    yield i
+    i.timebase.stop()
 
 
 def board(target, serial="pipe", tcp=None, udp=None, flood=None, link=None, **extra):
