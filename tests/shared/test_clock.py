@@ -207,6 +207,7 @@ def test_board_rtc_is_set_on_sync():
     w = World(1767225600 * 10**9)  # 2026-01-01T00:00:00Z
     r = FakeRtc()
     c = clock.SecureClock(ticks=w.ticks(), random=FakeRandom(2), rtc=r)
+    c.h = Holder()
     sync(c, w, 2, 1)
     y, mo, d, wd, h, mi, s, us = r.value
     assert (y, mo, d, h, mi, s) == (2026, 1, 1, 0, 0, 0)
