@@ -25,52 +25,66 @@ JSON_TYPE = b"application/json"
 MAX_ENTRIES = 1000
 MAX_WINDOW_S = 366 * 86400
 BYZANTINE_KINDS = (E.VERIFY, E.DEVICE)
+_sha256 = hashlib.sha256
 
 
 class Gate:
-    """Holds responses until the log has stored their entries, in order per connection."""
+    """Holds responses until the log has stored their entries, in order per connection.
+
+    hold(conn, seq, deliver, arg): deliver(arg, None) once entry `seq` is
+    stored, deliver(arg, reason) if its batch failed; seq 0 (a response that
+    appended nothing) waits only for the responses queued before it on conn."""
 
     def __init__(self):
-        self.waiting = collections.deque()   # [seq, own, ok, fail, conn]
+        self.waiting = collections.deque()   # (seq, own, deliver, arg, conn)
         self.done_seq = 0
 
-    def hold(self, conn, seq, ok, fail):
+    def hold(self, conn, seq, deliver, arg):
+        pend = conn.audit_pending if hasattr(conn, "audit_pending") else 0
         own = bool(seq)
-        pend = getattr(conn, "audit_pending", 0)
         if not own:
             if not pend:
-                ok()
+                deliver(arg, None)
                 return
             seq = conn.audit_last
-        if seq <= self.done_seq and not pend:
-            ok()
+        elif seq <= self.done_seq and not pend:
+            deliver(arg, None)
             return
         conn.audit_pending = pend + 1
         conn.audit_last = seq
-        self.waiting.append([seq, own, ok, fail, conn])
+        self.waiting.append((seq, own, deliver, arg, conn))
 
     def committed(self, last_seq, failed_from, reason):
         self.done_seq = max(self.done_seq, last_seq)
         w = self.waiting
         while w and w[0][0] <= last_seq:
-            seq, own, ok, fail, conn = w.popleft()
+            seq, own, deliver, arg, conn = w.popleft()
             conn.audit_pending -= 1
             try:
-                if own and failed_from is not None and seq >= failed_from:
-                    fail(reason)
-                else:
-                    ok()
+                deliver(arg, reason if own and failed_from is not None and seq >= failed_from else None)
             except Exception as e:  # a closed connection: nothing to deliver
                 print("potkit serve: audit gate: %s" % e, file=sys.stderr)
 
 
 def _peer(conn, addr=None):
-    a = addr
-    if a is None and conn is not None and getattr(conn, "transport", None) is not None:
-        a = conn.transport.get_extra_info("peername")
-    if not a:
-        return ""
-    return "%s:%d" % (a[0], a[1]) if len(a) >= 2 else str(a)
+    """The peer as entry bytes (length byte + "ip:port"), cached on a connection."""
+    if addr is None:
+        cached = getattr(conn, "audit_peer", None)
+        if cached is not None:
+            return cached
+        if conn is not None and getattr(conn, "transport", None) is not None:
+            addr = conn.transport.get_extra_info("peername")
+    if not addr:
+        text = ""
+    else:
+        text = "%s:%d" % (addr[0], addr[1]) if len(addr) >= 2 else str(addr)
+    block = E.peer_block(text)
+    if conn is not None and addr is not None and getattr(conn, "transport", None) is not None:
+        try:
+            conn.audit_peer = block
+        except AttributeError:
+            pass
+    return block
 
 
 class AuditHook:
@@ -84,6 +98,8 @@ class AuditHook:
         self.gate = Gate()
         self.loop = None
         self.names = service.names
+        # verdict code -> attack_type code, looked up once per verification
+        self._verdict_attack = [E.attack_code(E.VERDICT_ATTACK.get(n)) for n in self.names]
         self.reader = None
         self._last_attempt = None
         self.vkey = note.vkey(log.origin, log.public_key)
@@ -114,17 +130,15 @@ class AuditHook:
 
     # --- entries ---------------------------------------------------------------
     def issued(self, transport, conn, ctx, tier, record, time_ns, addr=None):
-        return self.log.append(E.encode(E.ISSUE, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
-                                        ctx_hash=hashlib.sha256(ctx).digest(),
-                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn, addr)))
+        return self.log.append(E.encode_answer(E.ISSUE, time_ns, E.TRANSPORT_CODES[transport], tier, E.NONE, 0,
+                                               _sha256(ctx).digest(), _sha256(record).digest(),
+                                               _peer(conn, addr)))
 
     def verified(self, transport, conn, ctx, record, code, time_ns):
-        attack = E.VERDICT_ATTACK.get(self.names[code])
+        attack = self._verdict_attack[code] if code < len(self._verdict_attack) else 0
         tier = record[0] & 3 if record else E.NONE
-        return self.log.append(E.encode(E.VERIFY, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
-                                        verdict=code, attack=E.attack_code(attack),
-                                        ctx_hash=hashlib.sha256(ctx).digest(),
-                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn)))
+        return self.log.append(E.encode_answer(E.VERIFY, time_ns, E.TRANSPORT_CODES[transport], tier, code, attack,
+                                               _sha256(ctx).digest(), _sha256(record).digest(), _peer(conn)))
 
     def _poll_alarms(self):
         """One ALARM entry per alarm of each new synthesis attempt (spec 6.2)."""
@@ -143,32 +157,27 @@ class AuditHook:
 
     # --- gate adapters for the transports ----------------------------------------
     def http_reply(self, proto, seq, data, close):
-        from potkit.service import HttpError
-
         if close:
             proto.closing = True
+        self.gate.hold(proto, seq, self._http_deliver, (proto, data, close))
 
-        def ok():
-            if not proto.transport.is_closing():
-                proto.transport.write(data)
-                if close:
-                    proto.transport.close()
+    def _http_deliver(self, arg, reason):
+        proto, data, close = arg
+        t = proto.transport
+        if t.is_closing():
+            return
+        if reason is not None:
+            from potkit.service import HttpError, _response
 
-        def fail(reason):
-            if proto.transport.is_closing():
-                return
             status, ctype, body, headers, _ = self.service.error(
                 "http", HttpError(503, "audit log unavailable: %s" % reason, headers=(b"Retry-After: 1",)))
-            from potkit.service import _response
-
-            proto.transport.write(_response(status, ctype, body, headers, close))
-            if close:
-                proto.transport.close()
-
-        self.gate.hold(proto, seq, ok, fail)
+            data = _response(status, ctype, body, headers, close)
+        t.write(data)
+        if close:
+            t.close()
 
     def board_reply(self, conn, seq, send, err):
-        self.gate.hold(conn, seq, send, lambda reason: err())
+        self.gate.hold(conn, seq, _board_deliver, (send, err))
 
     # --- HTTP ---------------------------------------------------------------------
     def _query(self):
@@ -249,6 +258,14 @@ class AuditHook:
         return 200, JSON_TYPE, json.dumps(out).encode(), (), False
 
 
+def _board_deliver(arg, reason):
+    send, err = arg
+    if reason is None:
+        send()
+    else:
+        err()
+
+
 class AuditCollector:
     """potkit_attack_total{type}, potkit_byzantine_ratio and the log's own gauges."""
 
@@ -273,7 +290,7 @@ class AuditCollector:
         yield CounterMetricFamily("potkit_log_append_failures", "batches the store refused", value=log.failures)
 
 
-def attach(service, spec, key_path, origin=None, linger_s=0.0):
+def attach(service, spec, key_path, origin=None):
     """An AuditHook for `service` over the store `spec` (SQLite path or postgresql:// URL)."""
     from potkit.auditlog.log import AuditLog
     from potkit.auditlog.store import open_store
@@ -281,7 +298,7 @@ def attach(service, spec, key_path, origin=None, linger_s=0.0):
     sk = load_or_create_key(key_path)
     store = open_store(spec)
     try:
-        log = AuditLog(store, sk, origin, linger_s=linger_s)
+        log = AuditLog(store, sk, origin)
     except Exception:
         store.close()
         raise
