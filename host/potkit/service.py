@@ -387,6 +387,9 @@ class PotService:
         self.conn = None
         self.query = b""
         self.seq = 0
+        self.path = b""
+        # path prefix -> methods, for routes with parameters in the path (the log's tiles)
+        self.prefix_routes = {}
         self.routes = {
             b"/v1/issue": {b"POST": self.http_issue},
             b"/v1/verify": {b"POST": self.http_verify},
@@ -400,6 +403,9 @@ class PotService:
 
         token: the caller's API token (from "Authorization: Bearer ..."), or None."""
         methods = self.routes.get(path)
+        if methods is None:
+            self.path = path
+            methods = next((m for pre, m in self.prefix_routes.items() if path.startswith(pre)), None)
         if methods is None:
             return self.error("http", HttpError(404, "no route %s" % path.decode("latin-1")))
         fn = methods.get(method)

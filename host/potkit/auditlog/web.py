@@ -7,6 +7,7 @@ gate, the HTTP endpoints and the metrics (docs/spec.md sections 9.4-9.6).
     GET /v1/log/proof/consistency?old=M&new=N      {"old", "new", "proof": [hex]}
     GET /v1/log/entries?start=S&end=E              {"entries": [{"index", "data": hex}]} (<= 1000)
     GET /v1/audit?ctx=HEX&window=SECONDS           the seed's per-context summary
+    GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles (tiles.py)
 
 Responses to requests that appended an entry wait until the entry is stored
 (Gate): the answer a client sees is always in the log.
@@ -18,7 +19,7 @@ import sys
 import time
 import urllib.parse
 
-from potkit.auditlog import LogUnavailable, entry as E, note
+from potkit.auditlog import LogUnavailable, entry as E, note, tiles
 
 TEXT = b"text/plain; charset=utf-8"
 JSON_TYPE = b"application/json"
@@ -110,7 +111,9 @@ class AuditHook:
             b"/v1/log/proof/consistency": {b"GET": self.http_consistency},
             b"/v1/log/entries": {b"GET": self.http_entries},
             b"/v1/audit": {b"GET": self.http_audit},
+            b"/checkpoint": {b"GET": self.http_checkpoint},
         })
+        service.prefix_routes[b"/tile/"] = {b"GET": self.http_tile}
         service.metrics.registry.register(AuditCollector(log))
 
     def start(self, loop):
@@ -234,6 +237,27 @@ class AuditHook:
         end = self._int(q, "end", min(size_now, start + MAX_ENTRIES), start, min(size_now, start + MAX_ENTRIES))
         rows = [{"index": i, "data": d.hex()} for i, d, _ in self.reader.iter_entries(start, end)]
         return 200, JSON_TYPE, json.dumps({"entries": rows}).encode(), (), False
+
+    def http_tile(self, body):
+        """C2SP tlog-tiles: /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>] (tiles.py)."""
+        from potkit.service import HttpError
+
+        try:
+            level, index, width = tiles.parse_tile_path(self.service.path.decode("ascii")[1:])
+        except (tiles.TileError, UnicodeDecodeError) as e:
+            raise HttpError(404, str(e))
+        size = self.log.checkpoint_size
+        if not 1 <= width <= tiles.tile_width(size, 0 if level == "entries" else level, index):
+            raise HttpError(404, "no such tile in the log of size %d" % size)
+        if level == "entries":
+            start = index * tiles.WIDTH
+            data = tiles.entry_bundle([d for _, d, _ in self.reader.iter_entries(start, start + width)])
+        else:
+            data = tiles.hash_tile(self.log.tree, size, level, index, width)
+        # A full tile never changes; a partial one is replaced by a wider one.
+        cache = b"Cache-Control: public, max-age=31536000, immutable" if width == tiles.WIDTH else \
+            b"Cache-Control: no-cache"
+        return 200, b"application/octet-stream", data, (cache,), False
 
     def http_audit(self, body):
         from potkit.service import HttpError
