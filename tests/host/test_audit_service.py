@@ -429,6 +429,88 @@ def test_witness_refuses_a_forked_log(env, tmp_path, capsys):
         s.stop()
 
 
+def test_service_stores_and_serves_cosignatures(env, tmp_path, capsys):
+    # Two configured witnesses cosign through POST /v1/log/cosignature (audit
+    # witness --submit); the service serves the checkpoint with their lines,
+    # across a restart, and audit verify --quorum checks them on what it serves.
+    vk = {}
+    for w in ("w1", "w2", "w3"):
+        assert cli.main(["audit", "witness", "--key", str(tmp_path / (w + ".key")), "--name", "witness.test/" + w,
+                         "--state", "x", "--pubkey", "00" * 32, "--vkey"]) == 0
+        vk[w] = capsys.readouterr().out.strip()
+    log = str(tmp_path / "c.db")
+    start = lambda: Service(env["key"], env["plain_only"], log, extra=("--log-witness", vk["w1"], "--log-witness",
+                                                                       vk["w2"]))
+    s = start()
+    try:
+        pub = log_pub(log).hex()
+        for _ in range(3):
+            verify(s, issue(s))
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[0] == 404
+        wit = lambda w: ["audit", "witness", "--key", str(tmp_path / (w + ".key")), "--name", "witness.test/" + w,
+                         "--state", str(tmp_path / (w + ".state")), "--pubkey", pub, "--url", s.url, "--submit"]
+        cp1 = str(tmp_path / "cp1")
+        assert cli.main(wit("w1") + ["-o", cp1]) == 0
+        assert "stored the cosignature of witness.test/w1" in capsys.readouterr().err
+        st, served = request(s, "GET", "/v1/log/checkpoint?cosigned=1")
+        assert st == 200 and "\u2014 witness.test/w1 " in served and "witness.test/w2" not in served
+        base = ["audit", "verify", "--url", s.url, "--index", "1", "--pubkey", pub, "--witness", vk["w1"],
+                "--witness", vk["w2"]]
+        assert cli.main(base + ["--quorum", "1"]) == 0
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 1
+        assert "1 valid cosignature(s) of the 2 witnesses given, 2 required" in capsys.readouterr().err
+        # w2 cosigns the same checkpoint (w1's file): both lines are served now.
+        assert cli.main(wit("w2") + ["--checkpoint", cp1]) == 0
+        st, served = request(s, "GET", "/v1/log/checkpoint?cosigned=1")
+        assert "witness.test/w1 " in served and "witness.test/w2 " in served
+        # The log is idle: its latest checkpoint is the cosigned one, served with the lines.
+        assert request(s, "GET", "/checkpoint")[1] == served
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 0
+        assert "OK: entry 1 is in the checkpoint" in capsys.readouterr().out
+        # Refused: a witness not configured, a forged cosignature, a note another key signed.
+        with open(cp1) as f:
+            text = f.read()
+        lines = text.split("\n")
+        i = next(k for k, ln in enumerate(lines) if "witness.test/w1" in ln)
+        bare = str(tmp_path / "bare")          # the checkpoint as the log signed it, no cosignature
+        with open(bare, "w") as f:
+            f.write("\n".join(lines[:i] + lines[i + 1:]))
+        capsys.readouterr()
+        assert cli.main(wit("w3") + ["--checkpoint", bare]) == 1
+        assert "HTTP 403" in capsys.readouterr().err
+        forged = lines[i][:-6] + ("AAAAAA" if lines[i][-6:] != "AAAAAA" else "BBBBBB")
+        c = http.client.HTTPConnection(*s.http, timeout=30)
+        c.request("POST", "/v1/log/cosignature", body="\n".join(lines[:i] + [forged] + lines[i + 1:]).encode())
+        r = c.getresponse()
+        assert r.status == 403 and b"no valid cosignature" in r.read()
+        c.close()
+        other = note.checkpoint_text(note.parse_checkpoint(text).origin, 1, bytes(32))
+        from nacl.signing import SigningKey
+
+        fake = other + "\n" + note.sign_text(other, note.parse_checkpoint(text).origin, SigningKey.generate())
+        c = http.client.HTTPConnection(*s.http, timeout=30)
+        c.request("POST", "/v1/log/cosignature", body=fake.encode())
+        r = c.getresponse()
+        assert r.status == 400 and b"not a checkpoint of this log" in r.read()
+        c.close()
+        # The log moves on: the cosigned checkpoint is still what ?cosigned=1 serves.
+        verify(s, issue(s))
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[1] == served
+    finally:
+        s.stop()
+    s = start()
+    try:
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[1] == served
+        base[base.index("--url") + 1] = s.url
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 0
+    finally:
+        s.stop()
+    assert cli.main(["audit", "verify", "--log", log, "--pubkey", pub]) == 0
+
+
 # --- reliability ------------------------------------------------------------------------------
 def _burst(svc, stop, acked, errors):
     c = http.client.HTTPConnection(*svc.http, timeout=30)

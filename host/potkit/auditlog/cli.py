@@ -6,7 +6,7 @@
     potkit audit verify --url URL|--log DB --old CP --pubkey KEY   the log grew from CP (consistency)
     potkit audit export --log DB [--format json|jsonld] [--start S --end E] [--checkpoint CP] [-o FILE]
     potkit audit witness --key WKEY --name NAME --state FILE --pubkey KEY (--url URL | --log DB)
-                         [--checkpoint CP] [-o FILE]
+                         [--checkpoint CP] [-o FILE] [--submit]
     potkit audit checkpoint --url URL|--log DB           print the latest signed checkpoint
     potkit audit tiles --log DB -o DIR                   a static C2SP tlog-tiles copy of the log
     potkit audit verify --tiles URL|DIR (--index N | --old CP) --pubkey KEY   the same checks from tiles
@@ -115,6 +115,27 @@ class HttpSource:
 
     def checkpoint(self):
         return self._get("/v1/log/checkpoint").decode("utf-8", "replace")
+
+    def cosigned_checkpoint(self):
+        """The largest checkpoint the service holds cosignatures for, with them."""
+        return self._get("/v1/log/checkpoint?cosigned=1").decode("utf-8", "replace")
+
+    def submit_cosignature(self, text):
+        req = urllib.request.Request(self.url + "/v1/log/cosignature", data=text.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            try:
+                msg = json.loads(e.read()).get("error")
+            except Exception:
+                msg = e.reason
+            # 400/403: the service checked the cosignature and refused it (exit 1)
+            err = CheckFailed if e.code in (400, 403) else PotkitError
+            raise err("%s/v1/log/cosignature: HTTP %d: %s" % (self.url, e.code, msg))
+        except (urllib.error.URLError, OSError) as e:
+            raise PotkitError("%s/v1/log/cosignature: %s" % (self.url, getattr(e, "reason", e)))
 
     def consistency(self, old, new):
         return [bytes.fromhex(h) for h in json.loads(self._get("/v1/log/proof/consistency?old=%d&new=%d"
@@ -301,6 +322,8 @@ def audit_args(p):
     w.add_argument("--checkpoint", help="cosign this checkpoint file (default: the log's latest)")
     w.add_argument("-o", "--output", help="write the cosigned checkpoint here (default: stdout)")
     w.add_argument("--vkey", action="store_true", help="print the witness's vkey and exit")
+    w.add_argument("--submit", action="store_true",
+                   help="POST the cosigned checkpoint to the service (--url), which stores and serves it")
     t = sub.add_parser("tiles", help="write the log as a static C2SP tlog-tiles directory")
     t.add_argument("--log", required=True)
     t.add_argument("-o", "--output", required=True, help="the directory (created)")
@@ -362,7 +385,9 @@ def run_verify(args):
         print("OK: %d entries of the export are in the checkpoint of size %d" % (n, cp.size))
         return 0
     src = source_from_args(args)
-    cp = _open_cp(src.checkpoint(), name, pub)
+    # With a quorum to meet, a service's cosigned checkpoint (the latest one moves on).
+    text = src.cosigned_checkpoint() if args.quorum and hasattr(src, "cosigned_checkpoint") else src.checkpoint()
+    cp = _open_cp(text, name, pub)
     check_quorum(cp, witnesses, args.quorum)
     if args.old:
         old = _open_cp(_read(args.old).decode("utf-8", "replace"), name, pub)
@@ -487,4 +512,10 @@ def run_witness(args):
     else:
         sys.stdout.write(out)
     print("potkit audit witness: cosigned size %d" % cp.size, file=sys.stderr)
+    if args.submit:
+        if not isinstance(src, HttpSource):
+            raise PotkitError("--submit needs --url")
+        r = src.submit_cosignature(out)
+        print("potkit audit witness: the service stored the cosignature of %s on size %d"
+              % (", ".join(r["accepted"]), r["size"]), file=sys.stderr)
     return 0

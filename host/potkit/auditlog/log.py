@@ -45,6 +45,7 @@ class AuditLog:
         self.tree = merkle.Tree()
         self.checkpoint = None          # serialized latest signed checkpoint
         self.checkpoint_size = 0
+        self.cosigned = None            # (size, log-signed note, [cosignature lines]) of the largest cosigned
         self.healthy = True
         self.reason = ""
         self.failures = 0
@@ -86,6 +87,7 @@ class AuditLog:
             raise LogCorrupt("the stored entries (%d) do not match the last signed checkpoint (size %d): "
                              "run `potkit audit verify` to find the first bad entry" % (tree.size, cp.size))
         self.checkpoint, self.checkpoint_size = text, cp.size
+        self.cosigned = self.store.latest_cosigned()
 
     def _count(self, data):
         self.kinds[data[E.OFF_KIND]] += 1
@@ -108,6 +110,22 @@ class AuditLog:
                 self._idle = False
                 self._cv.notify()
             return self._seq
+
+    def cosign(self, size, log_note, lines):
+        """Queues cosignatures [(witness name, line)] of the checkpoint `size` (its note as
+        this log signed it); returns a seq as append() does: stored with the next batch."""
+        with self._lock:
+            self._seq += 1
+            self._pending.append((size, log_note, list(lines)))
+            if self._idle:
+                self._idle = False
+                self._cv.notify()
+            return self._seq
+
+    def cosigned_checkpoint(self):
+        """The largest checkpoint witnesses cosigned, with their lines (text), or None."""
+        c = self.cosigned
+        return c[1] + "".join(c[2]) if c else None
 
     # --- writer -----------------------------------------------------------------
     def start(self):
@@ -157,7 +175,9 @@ class AuditLog:
             if self.on_commit:
                 self.on_commit(last_seq, None, None)
 
-    def _commit_batch(self, datas):
+    def _commit_batch(self, batch):
+        datas = [d for d in batch if type(d) is bytes]
+        cosigned = [c for c in batch if type(c) is tuple] if len(datas) != len(batch) else ()
         tree = self.tree
         old = tree.size
         rows = []
@@ -175,7 +195,7 @@ class AuditLog:
         now = time.monotonic_ns()
         history = now - self._last_history >= HISTORY_EVERY_NS or size == 0
         try:
-            self.store.append_batch(rows, size, signed, history)
+            self.store.append_batch(rows, size, signed, history, cosigned)
         except LogUnavailable:
             tree.truncate(old)
             raise
@@ -185,6 +205,11 @@ class AuditLog:
             kinds[r[4]] += 1
             attacks[r[6]] += 1
         self.checkpoint, self.checkpoint_size = signed, size
+        for c in cosigned:
+            if self.cosigned is None or c[0] > self.cosigned[0]:
+                self.cosigned = (c[0], c[1], [line for _, line in c[2]])
+            elif c[0] == self.cosigned[0]:
+                self.cosigned = self.store.latest_cosigned()
         if not self.healthy:
             self.healthy, self.reason = True, ""
 

@@ -6,7 +6,9 @@ Tables (the same in both):
         a static tile store would serve); ctx_hash, time_ns, kind, attack are
         copies of entry fields, indexed for the /v1/audit query
     checkpoint(id = 1, size, note)    the latest signed checkpoint
-    checkpoints(size, note)           one signed checkpoint per second of appends
+    checkpoints(size, note)           one signed checkpoint per second of appends, and
+                                      every checkpoint a witness cosigned
+    cosignatures(size, name, line)    a witness's cosignature line on the checkpoint of that size
 
 append_batch() writes a batch's rows, the new latest checkpoint and (when
 due) a history checkpoint in ONE transaction: after a crash either all of a
@@ -24,6 +26,8 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS entries_ctx_time ON entries (ctx_hash, time_ns)",
     "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cosignatures (size BIGINT NOT NULL, name TEXT NOT NULL, line TEXT NOT NULL,"
+    " PRIMARY KEY (size, name))",
 ]
 
 
@@ -106,8 +110,24 @@ class Store:
         self._end_read()
         return rows
 
-    def append_batch(self, rows, size, note, history):
-        """rows: [(idx, data, leaf, time_ns, kind, ctx_hash, attack)]. Raises LogUnavailable."""
+    def latest_cosigned(self):
+        """(size, log-signed note, [cosignature lines]) of the largest cosigned checkpoint, or None."""
+        cur = self._cursor()
+        cur.execute("SELECT MAX(size) FROM cosignatures")
+        size = cur.fetchone()[0]
+        if size is None:
+            self._end_read()
+            return None
+        cur.execute(self._q("SELECT note FROM checkpoints WHERE size = ?"), (size,))
+        row = cur.fetchone()
+        cur.execute(self._q("SELECT line FROM cosignatures WHERE size = ? ORDER BY name"), (size,))
+        lines = [r[0] for r in cur.fetchall()]
+        self._end_read()
+        return (size, row[0], lines) if row else None
+
+    def append_batch(self, rows, size, note, history, cosigned=()):
+        """rows: [(idx, data, leaf, time_ns, kind, ctx_hash, attack)];
+        cosigned: [(size, log-signed note, [(witness name, cosignature line)])]. Raises LogUnavailable."""
         try:
             cur = self._cursor()
             self._begin(cur)
@@ -116,6 +136,12 @@ class Store:
             cur.execute(self._upsert_checkpoint, (size, note))
             if history:
                 cur.execute(self._upsert_history, (size, note))
+            for csize, cnote, lines in cosigned:
+                cur.execute(self._upsert_history, (csize, cnote))
+                for name, line in lines:
+                    cur.execute(self._q("INSERT INTO cosignatures (size, name, line) VALUES (?, ?, ?)"
+                                        " ON CONFLICT (size, name) DO UPDATE SET line = excluded.line"),
+                                (csize, name, line))
             self.conn.commit()
         except self.errors as e:
             self._rollback()

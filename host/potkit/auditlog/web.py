@@ -1,7 +1,8 @@
 """The audit log inside `potkit serve`: entries for every answer, the response
 gate, the HTTP endpoints and the metrics (docs/spec.md sections 9.4-9.6).
 
-    GET /v1/log/checkpoint                         the latest signed checkpoint (text/plain)
+    GET /v1/log/checkpoint[?cosigned=1]            the latest (or the largest cosigned) checkpoint
+    POST /v1/log/cosignature                       a witness's cosigned checkpoint: stored, served
     GET /v1/log/key                                the log's verifier key (vkey) and origin
     GET /v1/log/proof/inclusion?index=I&size=N     {"index", "size", "leaf", "proof": [hex]}
     GET /v1/log/proof/consistency?old=M&new=N      {"old", "new", "proof": [hex]}
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.parse
 
+from potkit import PotkitError
 from potkit.auditlog import LogUnavailable, entry as E, note, tiles
 
 TEXT = b"text/plain; charset=utf-8"
@@ -91,9 +93,10 @@ def _peer(conn, addr=None):
 class AuditHook:
     """Attached to a PotService as .audit: appends entries, gates answers, serves the log."""
 
-    def __init__(self, service, log):
+    def __init__(self, service, log, witnesses=()):
         import asyncio  # noqa: F401  (the loop is set in start())
 
+        self.witnesses = list(witnesses)    # [(name, public key)] whose cosignatures are accepted
         self.service = service
         self.log = log
         self.gate = Gate()
@@ -111,6 +114,7 @@ class AuditHook:
             b"/v1/log/proof/consistency": {b"GET": self.http_consistency},
             b"/v1/log/entries": {b"GET": self.http_entries},
             b"/v1/audit": {b"GET": self.http_audit},
+            b"/v1/log/cosignature": {b"POST": self.http_cosignature},
             b"/checkpoint": {b"GET": self.http_checkpoint},
         })
         service.prefix_routes[b"/tile/"] = {b"GET": self.http_tile}
@@ -206,8 +210,49 @@ class AuditHook:
         return v
 
     def http_checkpoint(self, body):
+        """The latest checkpoint (with its cosignatures when witnesses cosigned it);
+        ?cosigned=1: the largest checkpoint witnesses cosigned, with their lines."""
+        from potkit.service import HttpError
+
         size, text = self.log.signed_tree()
+        c = self.log.cosigned
+        if self._query().get("cosigned"):
+            if c is None:
+                raise HttpError(404, "no checkpoint of this log is cosigned yet")
+            text = self.log.cosigned_checkpoint()
+        elif c is not None and c[0] == size and c[1] == text:
+            text = self.log.cosigned_checkpoint()
         return 200, TEXT, text.encode(), (b"Cache-Control: no-store",), False
+
+    def http_cosignature(self, body):
+        """POST a checkpoint of this log carrying cosignature lines (potkit audit witness):
+        the lines of configured witnesses that verify are stored with the checkpoint."""
+        from potkit.service import HttpError
+
+        if not self.witnesses:
+            raise HttpError(403, "this log accepts no cosignatures (serve --log-witness VKEY)")
+        try:
+            cp = note.open_checkpoint(body, self.log.origin, self.log.public_key, self.log.origin)
+        except note.NoteError as e:
+            raise HttpError(400, "not a checkpoint of this log: %s" % e)
+        if cp.size > self.log.checkpoint_size or self.log.tree.root(cp.size) != cp.root:
+            raise HttpError(400, "checkpoint of size %d is not a tree this log has" % cp.size)
+        log_kid = note.key_id(self.log.origin, self.log.public_key)
+        own = [note.signature_line(n, k, b) for n, k, b in cp.note.signatures if n == self.log.origin and k == log_kid]
+        good = []
+        for name, pub in self.witnesses:
+            if cp.note.verified_by(name, pub, note.COSIG_V1) is None:
+                continue
+            kid = note.key_id(name, pub, note.COSIG_V1)
+            line = next(note.signature_line(n, k, b) for n, k, b in cp.note.signatures if n == name and k == kid
+                        and len(b) == 72)
+            good.append((name, line))
+        if not good:
+            raise HttpError(403, "no valid cosignature of a configured witness on the checkpoint of size %d"
+                            % cp.size)
+        self.log.check()
+        self.service.seq = self.log.cosign(cp.size, cp.note.text + "\n" + own[0], good)
+        return 200, JSON_TYPE, json.dumps({"size": cp.size, "accepted": [n for n, _ in good]}).encode(), (), False
 
     def http_key(self, body):
         return 200, JSON_TYPE, json.dumps({"origin": self.log.origin, "vkey": self.vkey,
@@ -314,7 +359,7 @@ class AuditCollector:
         yield CounterMetricFamily("potkit_log_append_failures", "batches the store refused", value=log.failures)
 
 
-def attach(service, spec, key_path, origin=None):
+def attach(service, spec, key_path, origin=None, witnesses=()):
     """An AuditHook for `service` over the store `spec` (SQLite path or postgresql:// URL)."""
     from potkit.auditlog.log import AuditLog
     from potkit.auditlog.store import open_store
@@ -326,7 +371,14 @@ def attach(service, spec, key_path, origin=None):
     except Exception:
         store.close()
         raise
-    service.audit = AuditHook(service, log)
+    from potkit.auditlog.cli import read_witnesses
+
+    try:
+        wit = read_witnesses(witnesses)
+    except PotkitError:
+        store.close()
+        raise
+    service.audit = AuditHook(service, log, wit)
     return service.audit
 
 
