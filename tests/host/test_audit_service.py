@@ -246,6 +246,38 @@ def test_attack_types_are_logged(svc, env):
     assert float(lines["potkit_log_healthy"]) == 1
 
 
+def test_dns_poison_is_logged(env, other_ca, tmp_path):
+    # DNS_POISON for real: the name of one NTS source ("localhost") resolves to
+    # an attacker's NTS server on loopback, whose certificate for that name comes
+    # from a CA the service does not trust (it cannot get one from the real CA).
+    # The TLS check fails: a SOURCE_AUTH alarm, logged as DNS_POISON (9.6).
+    cert, key = other_ca.issue(("localhost", "127.0.0.1"))
+    attacker = peers.start_chrony(nts_ke_port=0, cert=cert, key=key)
+    try:
+        with open(env["config"]) as f:
+            cfg = json.load(f)
+        honest = [src for src in cfg["sources"] if src["kind"] == "nts"]
+        poisoned = {"kind": "nts", "host": "localhost", "port": attacker.nts_ke_port, "cafile": honest[0]["cafile"],
+                    "operator": "nts-poisoned"}
+        path = str(tmp_path / "poisoned.json")
+        with open(path, "w") as f:
+            json.dump({"sources": honest + [poisoned], "synthesis": cfg["synthesis"]}, f)
+        log = str(tmp_path / "dns.db")
+        s = Service(env["key"], path, log)
+        try:
+            got = wait_for(lambda: [e for e in entries_of(s) if e.kind == E.ALARM
+                                    and E.ATTACK_NAMES[e.attack] == "DNS_POISON"])
+            assert got, [(E.ATTACK_NAMES[e.attack], e.detail) for e in entries_of(s)]
+            assert str(attacker.nts_ke_port) in got[0].peer and got[0].detail.startswith("SOURCE_AUTH")
+            # Only the poisoned source: the honest ones raise no alarm.
+            assert all(str(attacker.nts_ke_port) in e.peer for e in entries_of(s) if e.kind == E.ALARM)
+        finally:
+            status, err = s.stop()
+        assert "Traceback" not in err, err
+    finally:
+        attacker.stop()
+
+
 def env_offset_port(env):
     with open(env["config"]) as f:
         return [s["port"] for s in json.load(f)["sources"] if s["kind"] == "ntp"][0]
