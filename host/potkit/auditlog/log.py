@@ -22,7 +22,7 @@ HISTORY_EVERY_NS = 1000000000   # a checkpoint into the history table at most on
 PROBE_EVERY_S = 0.5
 # How long the writer lets a batch fill once an entry is pending (Tessera's
 # batch age; a request waits this much more for its commit).
-GATHER_S = 0.002
+GATHER_S = 0.005
 
 
 def default_origin(public_key):
