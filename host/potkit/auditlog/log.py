@@ -1,9 +1,11 @@
 """AuditLog: batched appends into a Store, one signed checkpoint per batch.
 
-The event loop calls append(entry bytes) -> seq; a writer thread takes what
-is pending (at most MAX_BATCH entries; an entry waits at most MAX_DELAY_S,
-as Tessera batches), extends the in-memory tree, signs the new checkpoint
-and stores rows + checkpoint in one transaction; then it tells the loop
+The event loop calls append(entry bytes) -> seq (and cosign(...) for a
+witness's cosignatures); a writer thread, woken only when it sleeps idle,
+lets the batch fill for GATHER_S and takes what is pending (at most
+MAX_BATCH entries; Tessera's batching), extends the in-memory tree, signs the
+new checkpoint and stores rows + checkpoint (+ cosignatures) in one
+transaction; then it tells the loop
 (on_commit) which seqs are durable, and the loop sends the responses that
 waited for them. A failed transaction (disk full, read-only database) drops
 its batch, whose requests are answered 503, and marks the log unavailable

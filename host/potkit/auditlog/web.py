@@ -71,18 +71,18 @@ class Gate:
 
 def _peer(conn, addr=None):
     """The peer as entry bytes (length byte + "ip:port"), cached on a connection."""
-    if addr is None:
+    from_conn = addr is None and conn is not None and getattr(conn, "transport", None) is not None
+    if from_conn:
         cached = getattr(conn, "audit_peer", None)
         if cached is not None:
             return cached
-        if conn is not None and getattr(conn, "transport", None) is not None:
-            addr = conn.transport.get_extra_info("peername")
+        addr = conn.transport.get_extra_info("peername")
     if not addr:
         text = ""
     else:
         text = "%s:%d" % (addr[0], addr[1]) if len(addr) >= 2 else str(addr)
     block = E.peer_block(text)
-    if conn is not None and addr is not None and getattr(conn, "transport", None) is not None:
+    if from_conn:   # a connection's peer never changes (a datagram's addr is passed each time)
         try:
             conn.audit_peer = block
         except AttributeError:
