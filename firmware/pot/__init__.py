@@ -31,13 +31,15 @@
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:
 #   verifier      the verification pipeline (verdict codes: verdicts)
-#   nonces        the fixed-capacity replay cache (fails closed)
+#   nonces        the fixed-capacity replay cache (fails closed; a device's
+#                 relies on the ordering floor)
 #   switch        AdaptiveSwitch per sender and the per-sender table
 #   filo          the bounded FILO queue (freshest record first)
 #   clock         the secure clock (challenge-mode sync)
 #   link          the framed binary protocol: parser and frame builder
 #   device        the service loop: stamped messages and verdict frames
 #   device_net    TCP and UDP links (loaded when configured)
+#   device_fault  the service loop's fault handler (loaded on the first fault)
 #   board         start-up: configuration, links (dropped once running)
 #   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen_*.py, frozen into flash on boards):

@@ -16,18 +16,22 @@
 #   device_id          1..64 bytes of text (required)
 #   ctx                optional; if given it must equal 00 || len || id
 #   skew_ms, cache_capacity, senders
-#   flood      {"rate_per_s": 20, "burst": 10}
+#   flood      {"rate_per_s": 20, "burst": 10, "verify_per_s": 40, "verify_burst": 20}
+#              (per sender; the device-wide Ed25519 budget, default twice the
+#              sender's)
 #   clock      {"drift_ppm": 200, "resync_us": 20000, "max_uncertainty_us": 250000,
 #               "resync_interval_ms": 3600000, "max_rtt_ms": 5000}
 #   link       {"serial": "stdio" | "usb" | {"uart": 1, "tx": 4, "rx": 5, "baud": 115200},
 #               "tcp": PORT, "udp": PORT, "host": "0.0.0.0", "wifi": true,
-#               "idle_ms": 200, "max_clients": 2}
+#               "idle_ms": 200, "max_clients": 2, "client_idle_ms": 30000, "udp_peers": 8,
+#               "tcp_peers": 8}
 #   (tcp port 0 on the Unix port: any free port, printed on stderr as
 #   "pot-device tcp PORT"; likewise udp.)
 #
 # The order of start-up is the device's memory plan (see pot.device): light
 # objects and the links' buffers first, the verifier and its crypto last
-# (Device.start()).
+# (start_device(), here rather than in pot.device so that its code leaves
+# the heap with this module).
 import sys
 
 IS_UNIX = sys.platform in ("linux", "darwin")
@@ -66,7 +70,8 @@ def setup(argv):
         from pot import board_hw as hw
     clock = SecureClock(rtc=hw and hw.rtc(), **cfg.get("clock", {}))
     device = Device(cfg["device_id"], clock, senders=cfg.get("senders", 8), rate_per_s=fl.get("rate_per_s", 20),
-                    burst=fl.get("burst", 10))
+                    burst=fl.get("burst", 10), verify_per_s=fl.get("verify_per_s"),
+                    verify_burst=fl.get("verify_burst"))
     if "tcp" in lk or "udp" in lk:
         from pot.device_net import NetServer as Server
     else:
@@ -88,14 +93,53 @@ def setup(argv):
             raise ValueError("link.serial %r: the Unix port has \"stdio\" only" % (serial,))
         hw.add_serial(server, serial)
     if "tcp" in lk:
-        log("tcp %d" % server.add_tcp(host, lk["tcp"], lk.get("max_clients", 2)))
+        log("tcp %d" % server.add_tcp(host, lk["tcp"], lk.get("max_clients", 2), lk.get("client_idle_ms", 30000),
+                                      lk.get("tcp_peers", 8)))
     if "udp" in lk:
-        log("udp %d" % server.add_udp(host, lk["udp"]))
+        log("udp %d" % server.add_udp(host, lk["udp"], lk.get("udp_peers", 8)))
     from binascii import unhexlify
 
-    device.start(unhexlify(cfg["issuer_public_key"]), skew_ms=cfg.get("skew_ms", 500),
-                 cache_capacity=cfg.get("cache_capacity", 32))
+    start_device(device, unhexlify(cfg["issuer_public_key"]), cfg.get("skew_ms", 500), cfg.get("cache_capacity", 32))
     if "ctx" in cfg and unhexlify(cfg["ctx"]) != device.ctx_device:
         raise ValueError("provisioned ctx does not match the device id")
     log("ready %s" % device.device_id.decode())
     return server
+
+
+def start_device(device, public_key, skew_ms, cache_capacity):
+    # Load the verifier and its crypto into the device (the heavy imports:
+    # last, see pot.device). The context functions come with it (pot.grg).
+    # A collection first gives the loaded code the largest free blocks
+    # there are.
+    import gc
+
+    gc.collect()
+    # pot.ed25519 (with its field code, table and SHA-512: the largest
+    # pieces of code) first, while the free space is still in one piece;
+    # loaded after pot.grg and the verifier's buffers it fails for a few
+    # hundred bytes in a heap 2 KB larger (MemoryError at 68k in the soak).
+    from pot.ed25519 import crypto_ed25519_verify
+
+    # A collection after each of the three loads: the loader frees its
+    # temporaries as it goes, and a load that starts on a collected heap
+    # leaves fewer small holes between the objects it keeps (the free space
+    # an Ed25519 verify's temporaries need, in pieces of 5 blocks and
+    # more). With main.py dropping the start-up code (this module) the soak
+    # runs in 66k instead of 68k; neither alone gains. (A collection after
+    # each of the verifier's twelve modules did worse than three.)
+    gc.collect()
+    from pot.grg import context_device, context_message
+
+    gc.collect()
+    from pot.verifier import Verifier
+
+    gc.collect()
+    device.ctx_device = context_device(device.device_id)
+    device._context_message = context_message
+    device.ed25519 = crypto_ed25519_verify
+    v = device.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=cache_capacity,
+                                   ed25519=device._ed25519)
+    # The replay cache relies on the ORDERING floor (pot.nonces): no flood
+    # of genuine records can fill it to hold newer ones up.
+    v.cache.verifier = v
+    device.base_skew_ns = v.skew_ns

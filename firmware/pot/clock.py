@@ -71,9 +71,6 @@ class SecureClock:
         self._ms, self._us, self._diff = ticks
         self._random = random or urandom
         self.rtc = rtc
-        self.challenge = None  # the outstanding challenge (bytes) or None
-        self._sent_ms = 0
-        self._sent_us = 0
         self.synced = False  # a sync has succeeded at least once
         self.syncs = 0
         self.last_rtt_us = 0
@@ -83,38 +80,42 @@ class SecureClock:
         self._since_sync_ms = 0  # ms from the last sync to the base instant
 
     # --- sync ------------------------------------------------------------
-    def start_sync(self):
+    # A challenge lives in a *holder* h: any object with the attributes
+    # challenge (bytes or None), sent_ms and sent_us (the device's link
+    # sessions are holders, one challenge each, so one session's SYNC_REQ
+    # never replaces another's; docs/spec.md 8.4).
+    def start_sync(self, h):
         # A fresh challenge; call mark_sent() right after it leaves the
         # device (or rely on the instant of this call).
-        self.challenge = bytes(self._random(32))
-        self.mark_sent()
-        return self.challenge
+        h.challenge = bytes(self._random(32))
+        self.mark_sent(h)
+        return h.challenge
 
-    def mark_sent(self):
-        self._sent_ms = self._ms()
-        self._sent_us = self._us()
+    def mark_sent(self, h):
+        h.sent_ms = self._ms()
+        h.sent_us = self._us()
 
-    def sync_pending(self):
-        # True while a challenge is outstanding and not yet expired.
-        if self.challenge is None:
+    def sync_pending(self, h):
+        # True while h's challenge is outstanding and not expired.
+        if h.challenge is None:
             return False
-        if self._diff(self._ms(), self._sent_ms) > self.max_rtt_ms:
-            self.challenge = None
-        return self.challenge is not None
+        if self._diff(self._ms(), h.sent_ms) > self.max_rtt_ms:
+            h.challenge = None
+        return h.challenge is not None
 
-    def finish_sync(self, record_ts_ns):
+    def finish_sync(self, record_ts_ns, h):
         # Call only after the verifier accepted the record for the device
-        # context with challenge=self.challenge. Sets the clock; returns
+        # context with challenge=h.challenge. Sets the clock; returns
         # SYNC_OK or a SYNC_* reason (the clock is then unchanged).
         now_ms = self._ms()
         now_us = self._us()
-        if self.challenge is None:
+        if h.challenge is None:
             return SYNC_NO_CHALLENGE
-        self.challenge = None  # one record per challenge, whatever happens
-        rtt_ms = self._diff(now_ms, self._sent_ms)
+        h.challenge = None  # one record per challenge, whatever happens
+        rtt_ms = self._diff(now_ms, h.sent_ms)
         if rtt_ms > self.max_rtt_ms:
             return SYNC_RTT
-        rtt_us = self._diff(now_us, self._sent_us)
+        rtt_us = self._diff(now_us, h.sent_us)
         if rtt_us < 0 or rtt_us > rtt_ms * 1000 + 2000:
             rtt_us = rtt_ms * 1000 + 1000  # ticks_us wrapped: trust ms
         self.last_rtt_us = rtt_us

@@ -4,8 +4,13 @@
 #   Device    the transport-agnostic core: the verifier, the secure clock,
 #             the AdaptiveSwitch table per sender, counters.
 #   Session   one link endpoint (a serial line, a TCP connection, a UDP
-#             socket): its own frame parser, reply buffer and token bucket.
-#             It answers every request frame with exactly one frame.
+#             source address): its frame parser and reply buffer (shared
+#             by a UDP socket's sessions), its challenge, its token bucket
+#             (a TCP peer address's, found again on reconnection). It
+#             answers every request frame with exactly one frame (over UDP
+#             at most one per datagram, see Session).
+#   take()    a token bucket (a two-item list); Device.verify_bucket is
+#             the device-wide budget of Ed25519 verifies.
 #   Server    a select.poll loop over byte streams (stdin and stdout on the
 #             Unix port, USB-CDC/UART on boards); pot.device_net adds a TCP
 #             listener and a UDP socket (loopback on the Unix port, Wi-Fi
@@ -20,8 +25,9 @@
 # Memory (the soak test measures it through STATUS frames):
 # - Start-up order: Device() is light; the links' buffers (each session's
 #   parser buffer, 522 bytes, and reply buffer, 126; the server's receive
-#   buffer, 128) are allocated next, and Device.start() loads the verifier
-#   and its crypto last. MicroPython never moves objects, and loading
+#   buffer, 128) are allocated next, and pot.board.start_device() loads the
+#   verifier and its crypto last (that code runs once and leaves the heap
+#   with pot.board). MicroPython never moves objects, and loading
 #   modules leaves the heap in small pieces: a small heap may hold 522
 #   contiguous bytes only before that.
 # - Handling a frame allocates only small temporaries (the payload view,
@@ -77,8 +83,10 @@ _MAX_SENDER = const(32)
 _MAX_MESSAGE = const(320)
 _RECORD_LEN = const(143)
 _RX_CHUNK = const(128)  # the server's read buffer: the parsers keep the frames
+_DRAIN_CHUNKS = const(16)  # reads from one link per round of the loop
 _STATUS_VERSION = const(1)
 _RESYNC_GAP_MS = const(10000)  # at most one unsolicited CHALLENGE per 10 s
+_STALL_MS = const(200)  # a stream peer that takes no byte for this long is stalled (Writer)
 
 # VERDICT and SYNC_RESULT payload (struct ">BBBBII", written out where it
 # is packed: a module-level name would be one more interned name and dict
@@ -97,62 +105,67 @@ def _u32(x):
     return 0xFFFFFFFF if x is None or x > 0xFFFFFFFF else x
 
 
+def take(bucket):
+    # Spend one token of a token bucket: a list [milli-tokens, ticks_ms of
+    # the last refill, rate, burst] (small ints only), refilled at `rate`
+    # tokens per second up to `burst` (it starts full: [burst * 1000,
+    # ticks_ms(), rate, burst]). True if there was one.
+    now = ticks_ms()
+    dt = ticks_diff(now, bucket[1])
+    if dt < 0 or dt > 100000:
+        dt = 100000  # idle longer than ticks_diff can tell: full
+    if dt > 0:
+        bucket[1] = now
+        # rate per second = milli-tokens per ms.
+        bucket[0] = min(bucket[3] * 1000, bucket[0] + dt * bucket[2])
+    if bucket[0] >= 1000:
+        bucket[0] -= 1000
+        return True
+    return False
+
+
 class Device:
-    def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10):
+    def __init__(self, device_id, clock, senders=8, rate_per_s=20, burst=10, verify_per_s=None,
+                 verify_burst=None):
         self.device_id = device_id.encode() if isinstance(device_id, str) else bytes(device_id)
         if not 0 < len(self.device_id) <= _MAX_ID:
             raise ValueError("device id: 1..64 bytes")
         self.clock = clock
         self.switches = SwitchTable(senders)
-        self.rate_per_s = rate_per_s
+        self.rate_per_s = rate_per_s  # per sender (a link session, a TCP peer, a UDP address)
         self.burst = burst
-        self.verifier = None  # start() loads it
+        # The device-wide budget of Ed25519 verifies (docs/spec.md 8.5).
+        vb = 2 * burst if verify_burst is None else verify_burst
+        self.verify_bucket = [vb * 1000, ticks_ms(), 2 * rate_per_s if verify_per_s is None else verify_per_s, vb]
+        self.over_budget = False  # the last verify was refused by the budget
+        self.verifier = None  # pot.board.start_device() loads it
         self.requests = 0  # stamped messages examined
         self.accepted = 0  # ... with verdict OK
         self.rate_limited = 0
-        self.sessions = []  # live sessions, for counters
-        self.sync_session = None  # where the outstanding challenge went
+        self.sessions = []  # sessions that may get unsolicited frames (serial, TCP)
+        self.parsers = []  # every link's parser, for the STATUS counters
+        self.sync_session = None  # where the last challenge went
         self._last_resync_ms = ticks_ms()
         self._resync_sent = False
 
-    def start(self, public_key, skew_ms=500, cache_capacity=32):
-        # Load the verifier and its crypto (the heavy imports: last, see the
-        # top). The context functions come with it (pot.grg). A collection
-        # first gives the loaded code the largest free blocks there are.
-        gc.collect()
-        # pot.ed25519 (with its field code, table and SHA-512: the largest
-        # pieces of code) first, while the free space is still in one piece;
-        # loaded after pot.grg and the verifier's buffers it fails for a few
-        # hundred bytes in a heap 2 KB larger (MemoryError at 68k in the soak).
-        import pot.ed25519
-
-        # A collection after each of the three loads: the loader frees its
-        # temporaries as it goes, and a load that starts on a collected
-        # heap leaves fewer small holes between the objects it keeps (the
-        # free space an Ed25519 verify's temporaries need, in pieces of
-        # 5 blocks and more). With main.py dropping the start-up code
-        # (pot.board) the soak runs in 66k instead of 68k; neither alone
-        # gains. (A collection after each of the verifier's twelve modules
-        # did worse than three.)
-        gc.collect()
-        from pot.grg import context_device, context_message
-
-        gc.collect()
-        from pot.verifier import Verifier
-
-        gc.collect()
-
-        self.ctx_device = context_device(self.device_id)
-        self._context_message = context_message
-        self.verifier = Verifier(public_key, skew_ms=skew_ms, cache_capacity=cache_capacity)
-        self.base_skew_ns = self.verifier.skew_ns
-
-    def session(self, write):
-        s = Session(self, write)
+    def session(self, write, bucket=None):
+        s = Session(self, write, bucket=bucket)
         self.sessions.append(s)
+        self.parsers.append(s.parser)
         return s
 
     # --- the verifier pipeline with the clock's interval ----------------------
+    def _ed25519(self, pk, msg, sig):
+        # The verifier's Ed25519, behind the device-wide budget: a refused
+        # verify reads as a failed signature to the verifier (which then
+        # changes no state) and as BUSY to the caller (over_budget, which
+        # the caller clears first).
+        if not take(self.verify_bucket):
+            self.over_budget = True
+            self.rate_limited += 1
+            return False
+        return self.ed25519(pk, msg, sig)
+
     def verify_stamped(self, sender, message, record):
         # Verdict for one stamped message (the flood check is the session's).
         interval = self.clock.interval_ns()
@@ -166,56 +179,60 @@ class Device:
         # max_uncertainty_us (and normally by its resync threshold).
         v = self.verifier
         v.skew_ns = self.base_skew_ns + (latest - earliest)
-        verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
-        v.skew_ns = self.base_skew_ns
+        self.over_budget = False
+        try:
+            verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
+        finally:
+            v.skew_ns = self.base_skew_ns
+        if self.over_budget:
+            return _BUSY, _MODE_UNTRACKED
         self.requests += 1
         if verdict == _OK:
             self.accepted += 1
         mode = self.switches.record(sender, verdict)
         return verdict, _MODE_UNTRACKED if mode is None else mode
 
-    def want_resync(self):
-        # Whether to send an unsolicited CHALLENGE now (rate-limited).
+    def want_resync(self, session):
+        # Whether to send `session` an unsolicited CHALLENGE now (rate-limited).
         c = self.clock
-        if c.sync_pending() or not c.needs_sync():
+        if session.datagram or c.sync_pending(session) or not c.needs_sync():
             return False
         return ticks_diff(ticks_ms(), self._last_resync_ms) >= _RESYNC_GAP_MS or not self._resync_sent
 
     def housekeeping(self):
         # Called by the server loop: keep the clock's base fresh, and ask for
-        # a resync on the last session that talked to us.
+        # a resync on the session of the last sync (or the last session).
         self.clock.tick()
         s = self.sync_session or (self.sessions[-1] if self.sessions else None)
-        if s is not None and s.talked and self.clock.synced and self.want_resync():
+        if s is not None and s.talked and self.clock.synced and self.want_resync(s):
             s.send_challenge(0)
 
 
 class Session:
-    def __init__(self, device, write):
+    # One link endpoint. pot.device_net's datagram sessions (UDP) are a
+    # subclass: they answer at most one frame per datagram and never on
+    # their own.
+    datagram = False
+
+    def __init__(self, device, write, parser=None, tx=None, bucket=None):
         self.device = device
-        self.write = write  # write(memoryview) -> sends all bytes
-        self.parser = Parser(self)
-        self.tx = bytearray(_TX_LEN)
+        self.write = write  # write(memoryview): sends all bytes, or drops them (a stalled peer)
+        self.parser = Parser(self) if parser is None else parser
+        self.tx = bytearray(_TX_LEN) if tx is None else tx
         self.txv = memoryview(self.tx)
+        self.bucket = [device.burst * 1000, ticks_ms(), device.rate_per_s, device.burst] if bucket is None else bucket
+        # This session's challenge (a pot.clock holder): one per session.
+        self.challenge = None
+        self.sent_ms = 0
+        self.sent_us = 0
         self.talked = False  # a frame was received: the peer is listening
-        # Token bucket in milli-tokens (small ints only).
-        self.tokens = device.burst * 1000
-        self.refill_ms = ticks_ms()
-        self.last_rx_ms = ticks_ms()
+        self.last_rx_ms = ticks_ms()  # bytes (the parser's idle timer)
 
     # --- flood limit ----------------------------------------------------------
     def take_token(self):
-        d = self.device
-        now = ticks_ms()
-        dt = ticks_diff(now, self.refill_ms)
-        if dt > 0:
-            self.refill_ms = now
-            # rate per second = milli-tokens per ms; cap dt so dt * rate stays small.
-            self.tokens = min(d.burst * 1000, self.tokens + min(dt, 100000) * d.rate_per_s)
-        if self.tokens >= 1000:
-            self.tokens -= 1000
+        if take(self.bucket):
             return True
-        d.rate_limited += 1
+        self.device.rate_limited += 1
         return False
 
     # --- input --------------------------------------------------------------
@@ -242,12 +259,13 @@ class Session:
 
     def send_challenge(self, seq):
         d = self.device
-        self.tx[_HEADER_LEN:_HEADER_LEN + 32] = d.clock.start_sync()
+        self.tx[_HEADER_LEN:_HEADER_LEN + 32] = d.clock.start_sync(self)
         self._send(_T_CHALLENGE, seq, 32)
-        d.clock.mark_sent()  # the round trip starts when the bytes are out
-        d.sync_session = self
-        d._last_resync_ms = ticks_ms()
-        d._resync_sent = True
+        d.clock.mark_sent(self)  # the round trip starts when the bytes are out
+        if not self.datagram:
+            d.sync_session = self
+            d._last_resync_ms = ticks_ms()
+            d._resync_sent = True
 
     # --- the parser's sink ----------------------------------------------------
     def link_error(self, code):
@@ -296,7 +314,9 @@ class Session:
             verdict, mode, flags = _BUSY, _MODE_UNTRACKED, _F_RATE_LIMITED
         else:
             verdict, mode = d.verify_stamped(bytes(p[1:1 + slen]), p[off:off + mlen], p[off + mlen:])
-        resync = d.want_resync()
+            if d.over_budget:
+                flags = _F_RATE_LIMITED
+        resync = d.want_resync(self)
         if resync:
             flags |= _F_RESYNC
         self._send_verdict(_T_VERDICT, seq, verdict, mode, flags, ticks_diff(ticks_us(), t0))
@@ -306,10 +326,11 @@ class Session:
     def on_sync_record(self, seq, p):
         t0 = ticks_us()
         d = self.device
+        c = d.clock
         if len(p) != _RECORD_LEN:
             self.send_error(seq, _E_PAYLOAD, _T_SYNC_RECORD)
             return
-        if not d.clock.sync_pending():
+        if not c.sync_pending(self):
             self.send_error(seq, _E_STATE, _T_SYNC_RECORD)
             return
         flags = 0
@@ -317,11 +338,21 @@ class Session:
             verdict, flags = _BUSY, _F_RATE_LIMITED
         else:
             # A challenge-mode record for the device context: sets the clock.
+            # It does not move the ORDERING floor, which is about stamped
+            # messages: a command stamped just before this sync record is
+            # still in order.
             v = d.verifier
-            verdict = v.verify(p, d.ctx_device, None, challenge=d.clock.challenge)
-            if verdict == _OK and d.clock.finish_sync(v.record.timestamp_ns()) != _SYNC_OK:
+            floor = v.last_ts
+            d.over_budget = False
+            try:
+                verdict = v.verify(p, d.ctx_device, None, self.challenge)
+            finally:
+                v.last_ts = floor
+            if d.over_budget:
+                verdict, flags = _BUSY, _F_RATE_LIMITED
+            elif verdict == _OK and c.finish_sync(v.record.timestamp_ns(), self) != _SYNC_OK:
                 verdict = _CHALLENGE  # expired while we verified
-        rtt = d.clock.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
+        rtt = c.last_rtt_us if verdict == _OK else ticks_diff(ticks_us(), t0)
         self._send_verdict(_T_SYNC_RESULT, seq, verdict, _MODE_UNTRACKED, flags, rtt)
 
     def on_status(self, seq):
@@ -332,12 +363,12 @@ class Session:
         except AttributeError:  # CPython has no heap figures
             alloc, free = 0, 0
         frames = errors = noise = 0
-        for s in d.sessions:
-            frames += s.parser.frames
-            errors += s.parser.errors
-            noise += s.parser.noise
+        for p in d.parsers:
+            frames += p.frames
+            errors += p.errors
+            noise += p.noise
         c = d.clock
-        flags = (1 if c.valid() else 0) | (2 if c.sync_pending() else 0) | (4 if c.synced else 0)
+        flags = (1 if c.valid() else 0) | (2 if c.sync_pending(self) else 0) | (4 if c.synced else 0)
         now = c.now_ns()
         idl = len(d.device_id)
         struct.pack_into(">BBBBIIIIIIIIIQI", self.tx, _HEADER_LEN, _STATUS_VERSION, flags, idl, 0,
@@ -357,19 +388,25 @@ except ImportError:
 
 import select
 
-
 class Writer:
     # Writes all of a memoryview to a non-blocking stream or socket, waiting
-    # for room with poll; gives up (raises OSError) after timeout_ms.
-    def __init__(self, obj, timeout_ms=2000):
+    # for room with poll for at most timeout_ms; a peer that takes nothing
+    # for that long is *stalled*: the rest of the frame is dropped (the
+    # peer's parser resynchronises on the next sync word), and while it
+    # stays stalled later frames are dropped without waiting, so one host
+    # that stops reading never holds up the service loop. A TCP session
+    # is closed instead (Server). Errors other than EAGAIN are raised.
+    def __init__(self, obj, timeout_ms=_STALL_MS):
         self.obj = obj
         self.timeout_ms = timeout_ms
+        self.stalled = False
         self.poll = select.poll()
         self.poll.register(obj, select.POLLOUT)
 
     def __call__(self, mv):
         obj = self.obj
         waited = 0
+        limit = 0 if self.stalled else self.timeout_ms
         while len(mv):
             try:
                 n = obj.send(mv) if hasattr(obj, "send") else obj.write(mv)
@@ -380,12 +417,17 @@ class Writer:
             if n:
                 mv = mv[n:]
                 continue
-            if waited >= self.timeout_ms:
-                raise OSError(EAGAIN)
-            self.poll.poll(50)
-            waited += 50
+            if waited >= limit:
+                self.stalled = True
+                return
+            self.poll.poll(10)
+            waited += 10
+        self.stalled = False
         if hasattr(obj, "flush"):
-            obj.flush()
+            try:
+                obj.flush()
+            except OSError:
+                pass
 
 
 class Server:
@@ -399,6 +441,11 @@ class Server:
     run(stop_after_ms=None)
     Entries are [obj, kind, session, extra]; pot.device_net's NetServer
     adds the TCP and UDP kinds.
+
+    No input ends the loop: an exception while serving one entry (or in
+    the timers and housekeeping) is caught and logged in one line
+    (pot.device_fault), and a TCP session that raised is closed. The loop
+    ends when a serial stream ends or fails (the Unix port's stdin closed).
     """
 
     def __init__(self, device, idle_ms=200, poll_ms=100):
@@ -422,9 +469,11 @@ class Server:
             self._add(reader, "bytes", self.device.session(writer.write), self.rxv[:1])
 
     def _drain(self, obj, session):
-        # Feed what is available; False at end of stream.
+        # Feed what is available, up to _DRAIN_CHUNKS reads (the rest waits
+        # for the next round of the loop: one busy peer does not keep the
+        # others waiting); False at end of stream.
         rx = self.rx
-        while True:
+        for _ in range(_DRAIN_CHUNKS):
             try:
                 n = obj.recv_into(rx) if hasattr(obj, "recv_into") else obj.readinto(rx)
             except OSError as e:
@@ -438,16 +487,27 @@ class Server:
             session.feed(rx, 0, n)
             if n < len(rx):
                 return True
+        return True
 
     def _on_readable(self, e):
         if e[1] == "bytes":  # blocking stream: one byte per poll
             if e[0].readinto(e[3]):
                 e[2].feed(self.rx, 0, 1)
-        elif not self._drain(e[0], e[2]):
-            self.running = False
+        else:
+            try:
+                more = self._drain(e[0], e[2])
+            except OSError:
+                more = False  # a read error: the line is gone
+            if not more:
+                self.running = False  # the end of the serial line
 
-    def _on_error(self, e):
-        self.running = False
+    def _fault(self, exc, e):
+        # An exception while serving entry e (None: the timers or the
+        # housekeeping): pot.device_fault (loaded on the first fault) logs
+        # it and closes a TCP connection that raised; the loop goes on.
+        from pot.device_fault import fault
+
+        fault(self, exc, e)
 
     def run(self, stop_after_ms=None):
         p = self.poll
@@ -462,19 +522,30 @@ class Server:
                 for e in self.entries:
                     o = e[0]
                     if o is key or (key.__class__ is int and hasattr(o, "fileno") and o.fileno() == key):
-                        try:
-                            if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                            try:
                                 self._on_readable(e)
-                        except OSError:
-                            self._on_error(e)
+                            except Exception as x:
+                                self._fault(x, e)
                         break
-            # Expire a candidate frame a line left incomplete for idle_ms.
+            # Expire a candidate frame a line left incomplete for idle_ms;
+            # close a TCP connection that sent no whole frame for
+            # client_idle_ms (its entry's extra: [ticks_ms of the last
+            # frame, frames then], pot.device_net).
             now = ticks_ms()
             for e in self.entries:
                 s = e[2]
-                if s is not None and e[1] != "udp" and s.parser.pending() \
-                        and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
-                    s.parser.expire()
-            self.device.housekeeping()
+                try:
+                    if s is not None and s.parser.pending() and ticks_diff(now, s.last_rx_ms) >= self.idle_ms:
+                        s.parser.expire()
+                    if e[1] == "conn" and ticks_diff(now, e[3][0]) >= self.client_idle_ms:
+                        self._remove(e)
+                        break  # the list changed; the others wait for the next round
+                except Exception as x:
+                    self._fault(x, e)
+            try:
+                self.device.housekeeping()
+            except Exception as x:
+                self._fault(x, None)
             if stop_after_ms is not None and ticks_diff(ticks_ms(), t0) >= stop_after_ms:
                 break

@@ -147,7 +147,10 @@ class Parser:
                                         parser.mv[:10 + len(payload)], and
                                         the sink may overwrite those bytes
                                         (a reply built in place): the
-                                        parser drops them after the call
+                                        parser drops them after the call,
+                                        also when the call raises (the
+                                        exception then leaves feed(), and
+                                        the parser is ready for more)
       sink.link_error(code)             E_CRC, E_LENGTH or E_TRUNCATED
     Counters for status reports: frames, errors (rejected candidates) and
     noise (bytes skipped while hunting for a sync word).
@@ -172,6 +175,10 @@ class Parser:
         i = start
         end = len(data) if end is None else end
         buf = self.buf
+        if self.n:
+            # Finish what a sink's exception interrupted: complete
+            # candidates left in the buffer are decided first.
+            self._settle()
         while i < end:
             if self.n == 0:
                 # Hunting: skip noise up to the next sync byte.
@@ -250,8 +257,11 @@ class Parser:
                 self._reject(_E_CRC)
                 continue
             self.frames += 1
-            # The payload view is the one allocation per frame.
-            self.sink.frame(buf[4], buf[5], self.mv[_HEADER_LEN:end])
-            # Bytes after the frame (left by a re-scan) become the next
-            # candidate.
-            self._shift(end + _CRC_LEN)
+            # The payload view is the one allocation per frame. The frame
+            # is dropped whatever the sink does, also when it raises: bytes
+            # after it (left by a re-scan) become the next candidate, and
+            # no frame is ever delivered twice.
+            try:
+                self.sink.frame(buf[4], buf[5], self.mv[_HEADER_LEN:end])
+            finally:
+                self._shift(end + _CRC_LEN)

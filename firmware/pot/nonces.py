@@ -12,6 +12,9 @@
 #     and the verifier rejects the record with BUSY. Evicting a live entry
 #     instead would let anyone who can get records accepted flush the cache
 #     and then replay the evicted record inside its window.
+#   - with the ordering rule (NonceCache.verifier set, a device) only the
+#     entries the ORDERING floor does not already cover are kept, so the
+#     cache cannot be filled to hold newer records up.
 #
 # Why a linear scan and not a hash table: capacities are small (tens of
 # slots, sized as accepted-records-per-window), the scan also finds a free
@@ -28,6 +31,23 @@ _EMPTY = const(-1)  # expiry of a never-used slot: dead for any now_ns >= 0
 
 
 class NonceCache:
+    # The ordering rule (docs/spec.md 4.6), on when `verifier` is set: a
+    # verifier that keeps the ORDERING floor (a device) sets it to itself.
+    # With the floor, accepted timestamps never decrease, so a replay of a
+    # record whose timestamp is below the floor is rejected as ORDERING
+    # whether or not its nonce is remembered: only entries whose timestamp
+    # equals the floor still do any work. So when the record being checked
+    # (verifier.record: it passed the signature, and lookup found its nonce
+    # nowhere) is strictly newer than the floor (verifier.last_ts), it
+    # will be accepted and becomes the new floor, and every entry is then
+    # redundant: the cache is emptied first. A record older than the floor
+    # gets a slot index it never uses (step 9 rejects it as ORDERING). The
+    # cache thus holds only records stamped at the floor's very instant,
+    # and only a record whose timestamp equals the floor can meet a full
+    # cache (BUSY): a flood of genuine records can hold up only records
+    # stamped at that instant, never a newer one.
+    verifier = None
+
     def __init__(self, capacity):
         if capacity < 1:
             raise ValueError("capacity")
@@ -56,6 +76,14 @@ class NonceCache:
                 j += 1
             if j == NONCE_LEN:
                 return FOUND
+        v = self.verifier
+        if v is not None:  # the ordering rule (above)
+            ts = v.record.timestamp_ns()
+            if ts > v.last_ts:
+                self.clear()
+                return 0
+            if ts < v.last_ts:
+                return 0
         return free
 
     def store(self, slot, nonce, expiry_ns):
@@ -76,3 +104,4 @@ class NonceCache:
     def clear(self):
         for i in range(self.capacity):
             self._expiry[i] = _EMPTY
+

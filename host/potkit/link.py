@@ -5,7 +5,7 @@ so host and device cannot disagree on the format. Transports:
 
     SerialTransport("/dev/ttyACM0")    pyserial: USB-CDC, UART adapters, ptys
     TcpTransport("192.168.1.50", 7878) one TCP connection
-    UdpTransport("192.168.1.50", 7879) one frame per datagram
+    UdpTransport("192.168.1.50", 7879) one frame per datagram, padded (UDP_REQUEST_MIN)
     PipeTransport(read_fd, write_fd)   a subprocess's stdout / stdin
 
 DeviceLink(transport) speaks the request/answer protocol on top:
@@ -97,6 +97,13 @@ class TcpTransport:
         self.s.close()
 
 
+# A device answers a UDP datagram with at most one datagram no larger than
+# the request (docs/spec.md 8.5: no amplification), so a request is padded
+# with zero bytes (noise to the device's parser) up to the largest answer
+# that is not an echo: STATUS with a 64-byte device id.
+UDP_REQUEST_MIN = 126
+
+
 class UdpTransport:
     def __init__(self, host, port):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -104,6 +111,8 @@ class UdpTransport:
         self.name = "udp://%s:%d" % (host, port)
 
     def send(self, data):
+        if len(data) < UDP_REQUEST_MIN:
+            data = bytes(data) + bytes(UDP_REQUEST_MIN - len(data))
         self.s.send(data)
 
     def recv(self, timeout):

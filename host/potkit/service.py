@@ -387,6 +387,9 @@ class PotService:
         self.conn = None
         self.query = b""
         self.seq = 0
+        self.path = b""
+        # path prefix -> methods, for routes with parameters in the path (the log's tiles)
+        self.prefix_routes = {}
         self.routes = {
             b"/v1/issue": {b"POST": self.http_issue},
             b"/v1/verify": {b"POST": self.http_verify},
@@ -400,6 +403,9 @@ class PotService:
 
         token: the caller's API token (from "Authorization: Bearer ..."), or None."""
         methods = self.routes.get(path)
+        if methods is None:
+            self.path = path
+            methods = next((m for pre, m in self.prefix_routes.items() if path.startswith(pre)), None)
         if methods is None:
             return self.error("http", HttpError(404, "no route %s" % path.decode("latin-1")))
         fn = methods.get(method)
@@ -1085,6 +1091,8 @@ def serve_args(p):
     p.add_argument("--log-key", metavar="FILE",
                    help="the log's Ed25519 key (created if missing; default: DB.key, or ~/.potkit/audit.key)")
     p.add_argument("--log-origin", metavar="NAME", help="checkpoint origin and key name (default: from the key)")
+    p.add_argument("--log-witness", metavar="VKEY", action="append", default=[],
+                   help="a witness whose cosignatures POST /v1/log/cosignature accepts (a vkey or a file; repeatable)")
     p.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT_S,
                    help="seconds for a request's line and headers (a board frame) to arrive, else 408 (default %g)"
                    % HEADER_TIMEOUT_S)
@@ -1158,7 +1166,8 @@ def serve_run(args):
         from potkit.auditlog import web
 
         try:
-            web.attach(service, args.log, web.default_key_path(args.log, args.log_key), args.log_origin)
+            web.attach(service, args.log, web.default_key_path(args.log, args.log_key), args.log_origin,
+                       args.log_witness)
         except PotkitError:
             tb.stop()
             raise

@@ -246,6 +246,38 @@ def test_attack_types_are_logged(svc, env):
     assert float(lines["potkit_log_healthy"]) == 1
 
 
+def test_dns_poison_is_logged(env, other_ca, tmp_path):
+    # DNS_POISON for real: the name of one NTS source ("localhost") resolves to
+    # an attacker's NTS server on loopback, whose certificate for that name comes
+    # from a CA the service does not trust (it cannot get one from the real CA).
+    # The TLS check fails: a SOURCE_AUTH alarm, logged as DNS_POISON (9.6).
+    cert, key = other_ca.issue(("localhost", "127.0.0.1"))
+    attacker = peers.start_chrony(nts_ke_port=0, cert=cert, key=key)
+    try:
+        with open(env["config"]) as f:
+            cfg = json.load(f)
+        honest = [src for src in cfg["sources"] if src["kind"] == "nts"]
+        poisoned = {"kind": "nts", "host": "localhost", "port": attacker.nts_ke_port, "cafile": honest[0]["cafile"],
+                    "operator": "nts-poisoned"}
+        path = str(tmp_path / "poisoned.json")
+        with open(path, "w") as f:
+            json.dump({"sources": honest + [poisoned], "synthesis": cfg["synthesis"]}, f)
+        log = str(tmp_path / "dns.db")
+        s = Service(env["key"], path, log)
+        try:
+            got = wait_for(lambda: [e for e in entries_of(s) if e.kind == E.ALARM
+                                    and E.ATTACK_NAMES[e.attack] == "DNS_POISON"])
+            assert got, [(E.ATTACK_NAMES[e.attack], e.detail) for e in entries_of(s)]
+            assert str(attacker.nts_ke_port) in got[0].peer and got[0].detail.startswith("SOURCE_AUTH")
+            # Only the poisoned source: the honest ones raise no alarm.
+            assert all(str(attacker.nts_ke_port) in e.peer for e in entries_of(s) if e.kind == E.ALARM)
+        finally:
+            status, err = s.stop()
+        assert "Traceback" not in err, err
+    finally:
+        attacker.stop()
+
+
 def env_offset_port(env):
     with open(env["config"]) as f:
         return [s["port"] for s in json.load(f)["sources"] if s["kind"] == "ntp"][0]
@@ -268,6 +300,86 @@ def test_flood_and_outlier(env, tmp_path):
     finally:
         status, err = s.stop()
     assert status == 0 and "Traceback" not in err, err
+
+
+# --- C2SP tlog-tiles ------------------------------------------------------------------------
+def _mth(leaves):
+    # RFC 9162 MTH, written again
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def get_raw(svc, path):
+    c = http.client.HTTPConnection(*svc.http, timeout=30)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_tiles_are_served_and_verify(svc, tmp_path, capsys):
+    conn = http.client.HTTPConnection(*svc.http, timeout=30)
+    while int(request(svc, "GET", "/v1/log/checkpoint")[1].split("\n")[1]) < 300:
+        for _ in range(50):
+            request(svc, "POST", "/v1/issue", {"ctx": CTXH, "tier": 0}, conn=conn)
+    conn.close()
+    st, cp_text = get_raw(svc, "/checkpoint")
+    assert st == 200
+    cp_text = cp_text.decode()
+    pub = log_pub(svc.log_path)
+    cp = note.open_checkpoint(cp_text, note.parse(cp_text).signatures[0][0], pub)
+    size = cp.size
+    datas = []
+    while len(datas) < size:
+        st, body = request(svc, "GET", "/v1/log/entries?start=%d&end=%d" % (len(datas), size))
+        datas.extend(bytes.fromhex(e["data"]) for e in body["entries"])
+    leaves = [merkle.leaf_hash(d) for d in datas]
+    assert _mth(leaves) == cp.root
+    # The tiles of this size, computed here from the entries.
+    w = size % 256 or 256
+    last = (size - 1) // 256
+    from potkit.auditlog.tiles import encode_index
+
+    part = lambda n, width: encode_index(n) + ("" if width == 256 else ".p/%d" % width)
+    assert get_raw(svc, "/tile/0/000") == (200, b"".join(leaves[:256]))
+    assert get_raw(svc, "/tile/0/" + part(last, w)) == (200, b"".join(leaves[last * 256:size]))
+    assert get_raw(svc, "/tile/1/" + part(0, size // 256)) == (
+        200, b"".join(_mth(leaves[j * 256:(j + 1) * 256]) for j in range(size // 256)))
+    st, bundle = get_raw(svc, "/tile/entries/" + part(last, w))
+    assert st == 200 and bundle == b"".join(len(d).to_bytes(2, "big") + d for d in datas[last * 256:size])
+    for bad in ("/tile/0/0", "/tile/0/x000/000", "/tile/0/999", "/tile/entries/000.p/0", "/tile/5/000"):
+        assert get_raw(svc, bad)[0] == 404, bad
+    # potkit audit verify from the service's tiles, then from a static copy.
+    pubhex = pub.hex()
+    old = str(tmp_path / "old.cp")
+    with open(old, "w") as f:
+        f.write(request(svc, "GET", "/v1/log/checkpoint")[1])
+    issue(svc)
+    capsys.readouterr()
+    for i in (0, 257, size - 1):
+        assert cli.main(["audit", "verify", "--tiles", svc.url, "--index", str(i), "--pubkey", pubhex]) == 0
+        assert "OK: entry %d is in the checkpoint" % i in capsys.readouterr().out
+    assert cli.main(["audit", "verify", "--tiles", svc.url, "--old", old, "--pubkey", pubhex]) == 0
+    assert "consistently" in capsys.readouterr().out
+    d = str(tmp_path / "static")
+    assert cli.main(["audit", "tiles", "--log", svc.log_path, "-o", d]) == 0
+    assert cli.main(["audit", "verify", "--tiles", d, "--index", "257", "--pubkey", pubhex]) == 0
+    assert cli.main(["audit", "verify", "--tiles", d, "--old", old, "--pubkey", pubhex]) == 0
+    capsys.readouterr()
+    # One changed hash in the static copy: the entry's inclusion fails.
+    # (the copy is of the log's size when it was made: tile 1 is 001 or 001.p/<W>)
+    t0 = os.path.join(d, "tile", "0", "001")
+    if not os.path.isfile(t0):
+        t0 = os.path.join(t0 + ".p", os.listdir(t0 + ".p")[0])
+    with open(t0, "r+b") as f:
+        f.write(bytes(32))
+    assert cli.main(["audit", "verify", "--tiles", d, "--index", "256", "--pubkey", pubhex]) == 1
+    assert "entry 256 is NOT in the checkpoint" in capsys.readouterr().err
 
 
 # --- witnesses ----------------------------------------------------------------------------
@@ -349,6 +461,88 @@ def test_witness_refuses_a_forked_log(env, tmp_path, capsys):
         s.stop()
 
 
+def test_service_stores_and_serves_cosignatures(env, tmp_path, capsys):
+    # Two configured witnesses cosign through POST /v1/log/cosignature (audit
+    # witness --submit); the service serves the checkpoint with their lines,
+    # across a restart, and audit verify --quorum checks them on what it serves.
+    vk = {}
+    for w in ("w1", "w2", "w3"):
+        assert cli.main(["audit", "witness", "--key", str(tmp_path / (w + ".key")), "--name", "witness.test/" + w,
+                         "--state", "x", "--pubkey", "00" * 32, "--vkey"]) == 0
+        vk[w] = capsys.readouterr().out.strip()
+    log = str(tmp_path / "c.db")
+    start = lambda: Service(env["key"], env["plain_only"], log, extra=("--log-witness", vk["w1"], "--log-witness",
+                                                                       vk["w2"]))
+    s = start()
+    try:
+        pub = log_pub(log).hex()
+        for _ in range(3):
+            verify(s, issue(s))
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[0] == 404
+        wit = lambda w: ["audit", "witness", "--key", str(tmp_path / (w + ".key")), "--name", "witness.test/" + w,
+                         "--state", str(tmp_path / (w + ".state")), "--pubkey", pub, "--url", s.url, "--submit"]
+        cp1 = str(tmp_path / "cp1")
+        assert cli.main(wit("w1") + ["-o", cp1]) == 0
+        assert "stored the cosignature of witness.test/w1" in capsys.readouterr().err
+        st, served = request(s, "GET", "/v1/log/checkpoint?cosigned=1")
+        assert st == 200 and "\u2014 witness.test/w1 " in served and "witness.test/w2" not in served
+        base = ["audit", "verify", "--url", s.url, "--index", "1", "--pubkey", pub, "--witness", vk["w1"],
+                "--witness", vk["w2"]]
+        assert cli.main(base + ["--quorum", "1"]) == 0
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 1
+        assert "1 valid cosignature(s) of the 2 witnesses given, 2 required" in capsys.readouterr().err
+        # w2 cosigns the same checkpoint (w1's file): both lines are served now.
+        assert cli.main(wit("w2") + ["--checkpoint", cp1]) == 0
+        st, served = request(s, "GET", "/v1/log/checkpoint?cosigned=1")
+        assert "witness.test/w1 " in served and "witness.test/w2 " in served
+        # The log is idle: its latest checkpoint is the cosigned one, served with the lines.
+        assert request(s, "GET", "/checkpoint")[1] == served
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 0
+        assert "OK: entry 1 is in the checkpoint" in capsys.readouterr().out
+        # Refused: a witness not configured, a forged cosignature, a note another key signed.
+        with open(cp1) as f:
+            text = f.read()
+        lines = text.split("\n")
+        i = next(k for k, ln in enumerate(lines) if "witness.test/w1" in ln)
+        bare = str(tmp_path / "bare")          # the checkpoint as the log signed it, no cosignature
+        with open(bare, "w") as f:
+            f.write("\n".join(lines[:i] + lines[i + 1:]))
+        capsys.readouterr()
+        assert cli.main(wit("w3") + ["--checkpoint", bare]) == 1
+        assert "HTTP 403" in capsys.readouterr().err
+        forged = lines[i][:-6] + ("AAAAAA" if lines[i][-6:] != "AAAAAA" else "BBBBBB")
+        c = http.client.HTTPConnection(*s.http, timeout=30)
+        c.request("POST", "/v1/log/cosignature", body="\n".join(lines[:i] + [forged] + lines[i + 1:]).encode())
+        r = c.getresponse()
+        assert r.status == 403 and b"no valid cosignature" in r.read()
+        c.close()
+        other = note.checkpoint_text(note.parse_checkpoint(text).origin, 1, bytes(32))
+        from nacl.signing import SigningKey
+
+        fake = other + "\n" + note.sign_text(other, note.parse_checkpoint(text).origin, SigningKey.generate())
+        c = http.client.HTTPConnection(*s.http, timeout=30)
+        c.request("POST", "/v1/log/cosignature", body=fake.encode())
+        r = c.getresponse()
+        assert r.status == 400 and b"not a checkpoint of this log" in r.read()
+        c.close()
+        # The log moves on: the cosigned checkpoint is still what ?cosigned=1 serves.
+        verify(s, issue(s))
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[1] == served
+    finally:
+        s.stop()
+    s = start()
+    try:
+        assert request(s, "GET", "/v1/log/checkpoint?cosigned=1")[1] == served
+        base[base.index("--url") + 1] = s.url
+        capsys.readouterr()
+        assert cli.main(base + ["--quorum", "2"]) == 0
+    finally:
+        s.stop()
+    assert cli.main(["audit", "verify", "--log", log, "--pubkey", pub]) == 0
+
+
 # --- reliability ------------------------------------------------------------------------------
 def _burst(svc, stop, acked, errors):
     c = http.client.HTTPConnection(*svc.http, timeout=30)
@@ -424,12 +618,11 @@ def test_full_disk_is_503_then_recovers(env, tmp_path):
             for _ in range(3):
                 r = issue(s)
                 good.append(hashlib.sha256(bytes.fromhex(r)).digest())
-            # Fill the disk.
-            with open(os.path.join(mnt, "filler"), "wb") as f:
+            # Fill the disk (unbuffered: closing the file flushes nothing that could fail).
+            with open(os.path.join(mnt, "filler"), "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 except OSError:
                     pass
             statuses, reasons = [], []

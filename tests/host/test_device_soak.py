@@ -8,14 +8,15 @@ shared build of potkit.device.build_mpy), not from source, whose parser
 and compiler need heap that a board never spends.
 
 Heap size: the issue's target, `micropython -X heapsize=64k` (the full
-soak passed 4 of 4 there). Margin: 63k passed the full soak 3 of 3; 62k
-passed short soaks (120 request groups) 2 of 2 but the full soak 0 of 1;
-61k fails. A running service holds
-~57.0 KB after a collect, flat over the 2,100 request groups; an Ed25519
+soak passed 4 of 4 there). Margin: with the hostile-link defences of
+issue 10 (per-session challenges, buckets, the Ed25519 budget, stall and
+fault handling) 63k fails (before them 63k passed and 62k failed): about
+1 KB. A running service holds
+~59.0 KB after a collect, flat over the 2,100 request groups; an Ed25519
 verify needs ~4.5 KB more, in pieces (MicroPython never moves objects),
 which is what fails first in a smaller heap (MemoryError inside the
 verify). `python tools/heap_report.py` shows the live heap right after
-start-up (~53.9 KB), the interned names and the block map.
+start-up (~55.3 KB), the interned names and the block map.
 
 Why so much on this port: it is a 64-bit build that loads every module's
 bytecode, constant tables and interned names (qstrs) into the heap, which

@@ -44,17 +44,27 @@ class FakeRandom:
         return self.rng.bytes(n)
 
 
+class Holder:
+    # Where a challenge lives (the device's link sessions are holders).
+    def __init__(self):
+        self.challenge = None
+        self.sent_ms = 0
+        self.sent_us = 0
+
+
 def new_clock(world, **kw):
-    return clock.SecureClock(ticks=world.ticks(), random=FakeRandom(1), **kw)
+    c = clock.SecureClock(ticks=world.ticks(), random=FakeRandom(1), **kw)
+    c.h = Holder()
+    return c
 
 
 def sync(c, world, rtt_ms, issued_at_ms):
     # The issuer reads its (true) time issued_at_ms into the round trip.
-    ch = c.start_sync()
+    ch = c.start_sync(c.h)
     world.advance_ms(issued_at_ms)
     ts = world.true_ns
     world.advance_ms(rtt_ms - issued_at_ms)
-    return ch, c.finish_sync(ts)
+    return ch, c.finish_sync(ts, c.h)
 
 
 def test_no_time_before_the_first_sync():
@@ -62,17 +72,32 @@ def test_no_time_before_the_first_sync():
     c = new_clock(w)
     assert not c.synced and not c.valid() and c.needs_sync()
     assert c.now_ns() is None and c.interval_ns() is None and c.uncertainty_us() is None
-    assert c.finish_sync(w.true_ns) == clock.SYNC_NO_CHALLENGE
+    assert c.finish_sync(w.true_ns, c.h) == clock.SYNC_NO_CHALLENGE
     assert not c.synced
 
 
 def test_challenges_are_fresh_32_bytes():
     w = World(0)
     c = new_clock(w)
-    a = c.start_sync()
-    b = c.start_sync()
+    a = c.start_sync(c.h)
+    b = c.start_sync(c.h)
     assert len(a) == 32 and len(b) == 32 and a != b
-    assert c.challenge == b and c.sync_pending()
+    assert c.h.challenge == b and c.sync_pending(c.h)
+
+
+def test_each_holder_has_its_own_challenge():
+    # One session's challenge never replaces another's.
+    w = World(10**18)
+    c = new_clock(w)
+    other = Holder()
+    ch = c.start_sync(c.h)
+    for _ in range(5):
+        c.start_sync(other)
+    assert c.h.challenge == ch and c.sync_pending(c.h) and c.sync_pending(other)
+    w.advance_ms(4)
+    assert c.finish_sync(w.true_ns, c.h) == clock.SYNC_OK
+    assert c.h.challenge is None and c.sync_pending(other)
+    assert c.finish_sync(w.true_ns, c.h) == clock.SYNC_NO_CHALLENGE
 
 
 def test_sync_sets_middle_of_round_trip():
@@ -80,7 +105,7 @@ def test_sync_sets_middle_of_round_trip():
     c = new_clock(w)
     ch, r = sync(c, w, rtt_ms=10, issued_at_ms=3)
     assert r == clock.SYNC_OK and c.synced and c.valid()
-    assert c.challenge is None and not c.sync_pending()
+    assert c.h.challenge is None and not c.sync_pending(c.h)
     assert c.last_rtt_us == 10000
     # Estimate: ts + 5 ms where ts = true - 7 ms, i.e. true - 2 ms.
     assert c.now_ns() == w.true_ns - 2000000
@@ -93,20 +118,20 @@ def test_one_record_per_challenge():
     w = World(10**18)
     c = new_clock(w)
     sync(c, w, 4, 2)
-    assert c.finish_sync(w.true_ns) == clock.SYNC_NO_CHALLENGE
+    assert c.finish_sync(w.true_ns, c.h) == clock.SYNC_NO_CHALLENGE
     assert c.syncs == 1
 
 
 def test_late_answer_is_refused_and_challenge_expires():
     w = World(10**18)
     c = new_clock(w, max_rtt_ms=1000)
-    c.start_sync()
+    c.start_sync(c.h)
     w.advance_ms(1500)
-    assert c.finish_sync(w.true_ns) == clock.SYNC_RTT
-    assert not c.synced and c.challenge is None
-    c.start_sync()
+    assert c.finish_sync(w.true_ns, c.h) == clock.SYNC_RTT
+    assert not c.synced and c.h.challenge is None
+    c.start_sync(c.h)
     w.advance_ms(1001)
-    assert not c.sync_pending() and c.challenge is None
+    assert not c.sync_pending(c.h) and c.h.challenge is None
 
 
 def test_uncertainty_grows_with_drift_then_resync_then_invalid():
@@ -182,6 +207,7 @@ def test_board_rtc_is_set_on_sync():
     w = World(1767225600 * 10**9)  # 2026-01-01T00:00:00Z
     r = FakeRtc()
     c = clock.SecureClock(ticks=w.ticks(), random=FakeRandom(2), rtc=r)
+    c.h = Holder()
     sync(c, w, 2, 1)
     y, mo, d, wd, h, mi, s, us = r.value
     assert (y, mo, d, h, mi, s) == (2026, 1, 1, 0, 0, 0)

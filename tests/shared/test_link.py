@@ -189,6 +189,43 @@ def test_expire_rejects_truncated_candidate_and_rescans():
     assert r.events == ["E3", "E3", "F05.09.696e"]
 
 
+class Failing(Recorder):
+    # A sink whose answer cannot be written (while fail is set): it builds
+    # it in place over the request (as the device's ECHO does), then its
+    # write raises.
+    fail = True
+
+    def frame(self, ftype, seq, payload):
+        Recorder.frame(self, ftype, seq, payload)
+        if self.fail:
+            for i in range(len(payload)):
+                payload[i] = 0xEE
+            raise OSError(22)
+
+
+def test_a_sink_that_raises_leaves_the_parser_advanced():
+    # The frame is dropped before the exception leaves feed(): it is never
+    # delivered again, and the bytes after it (here from the re-scan of a
+    # candidate that swallowed it) are parsed as before.
+    r = Failing()
+    p = link.Parser(r)
+    inner = link.encode(link.T_ECHO, 7, b"spoofed")
+    stream = b"\xa5\x5a\x00\x40" + inner + b"\xa5\x5a" + bytes(80)
+    try:
+        p.feed(stream)
+        raised = False
+    except OSError:
+        raised = True
+    assert raised and r.events == ["E1", "F05.07.73706f6f666564"]
+    r.fail = False
+    after = link.encode(link.T_STATUS_REQ, 8, b"")
+    p.feed(after)
+    p.feed(after)
+    # What a sink that never raises sees of the same bytes.
+    assert ",".join(r.events) == parse(stream + after + after)[0] == "E1,F05.07.73706f6f666564,E1,F01.08.-,F01.08.-"
+    assert not p.pending()
+
+
 def test_max_payload_is_bounded_per_parser():
     r = Recorder()
     p = link.Parser(r, max_payload=16)

@@ -6,8 +6,10 @@
     potkit audit verify --url URL|--log DB --old CP --pubkey KEY   the log grew from CP (consistency)
     potkit audit export --log DB [--format json|jsonld] [--start S --end E] [--checkpoint CP] [-o FILE]
     potkit audit witness --key WKEY --name NAME --state FILE --pubkey KEY (--url URL | --log DB)
-                         [--checkpoint CP] [-o FILE]
+                         [--checkpoint CP] [-o FILE] [--submit]
     potkit audit checkpoint --url URL|--log DB           print the latest signed checkpoint
+    potkit audit tiles --log DB -o DIR                   a static C2SP tlog-tiles copy of the log
+    potkit audit verify --tiles URL|DIR (--index N | --old CP) --pubkey KEY   the same checks from tiles
 
 KEY: the log's public key (hex, a .pub file, or a vkey); --witness VKEY (repeatable)
 and --quorum K make verify require K valid cosignatures on the checkpoint.
@@ -114,6 +116,27 @@ class HttpSource:
     def checkpoint(self):
         return self._get("/v1/log/checkpoint").decode("utf-8", "replace")
 
+    def cosigned_checkpoint(self):
+        """The largest checkpoint the service holds cosignatures for, with them."""
+        return self._get("/v1/log/checkpoint?cosigned=1").decode("utf-8", "replace")
+
+    def submit_cosignature(self, text):
+        req = urllib.request.Request(self.url + "/v1/log/cosignature", data=text.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            try:
+                msg = json.loads(e.read()).get("error")
+            except Exception:
+                msg = e.reason
+            # 400/403: the service checked the cosignature and refused it (exit 1)
+            err = CheckFailed if e.code in (400, 403) else PotkitError
+            raise err("%s/v1/log/cosignature: HTTP %d: %s" % (self.url, e.code, msg))
+        except (urllib.error.URLError, OSError) as e:
+            raise PotkitError("%s/v1/log/cosignature: %s" % (self.url, getattr(e, "reason", e)))
+
     def consistency(self, old, new):
         return [bytes.fromhex(h) for h in json.loads(self._get("/v1/log/proof/consistency?old=%d&new=%d"
                                                                % (old, new)))["proof"]]
@@ -133,7 +156,52 @@ class HttpSource:
         return out
 
 
+class TileSource:
+    """A C2SP tlog-tiles store: a URL (a running service, any static server) or a directory."""
+
+    def __init__(self, base):
+        from potkit.auditlog import tiles
+
+        self.tiles = tiles
+        self.fetcher = tiles.TileFetcher(base)
+        self._trees = {}
+        self.size = None
+
+    def _tree(self, size):
+        t = self._trees.get(size)
+        if t is None:
+            t = self._trees[size] = self.tiles.TileTree(self.fetcher, size)
+        return t
+
+    def _call(self, fn, *a):
+        try:
+            return fn(*a)
+        except self.tiles.TileError as e:
+            raise PotkitError("tiles: %s" % e)
+
+    def checkpoint(self):
+        text = self._call(self.fetcher.get, "checkpoint").decode("utf-8", "replace")
+        try:
+            self.size = note.parse_checkpoint(text).size   # the tree size its tiles are read at
+        except note.NoteError:
+            pass
+        return text
+
+    def consistency(self, old, new):
+        return self._call(self._tree(new).consistency_proof, old, new)
+
+    def inclusion(self, index, size):
+        t = self._tree(size)
+        return self._call(t.leaf, index), self._call(t.inclusion_proof, index, size)
+
+    def entries(self, start, end):
+        t = self._tree(self.size)
+        return [(i, self._call(t.entry, i)) for i in range(start, end)]
+
+
 def source_from_args(args):
+    if getattr(args, "tiles", None):
+        return TileSource(args.tiles)
     if getattr(args, "url", None):
         return HttpSource(args.url)
     if getattr(args, "log", None):
@@ -229,6 +297,7 @@ def audit_args(p):
     v.add_argument("--origin", help="the log's origin (default: from the key)")
     v.add_argument("--log", help="an SQLite file or postgresql:// URL")
     v.add_argument("--url", help="a running service, http://HOST:PORT")
+    v.add_argument("--tiles", help="a C2SP tlog-tiles store: a base URL or a directory (potkit audit tiles)")
     v.add_argument("--export", help="an export file (potkit audit export)")
     v.add_argument("--index", type=int, help="with --url/--log: check this entry's inclusion proof")
     v.add_argument("--old", help="a checkpoint file seen before: check the log only grew since")
@@ -253,6 +322,11 @@ def audit_args(p):
     w.add_argument("--checkpoint", help="cosign this checkpoint file (default: the log's latest)")
     w.add_argument("-o", "--output", help="write the cosigned checkpoint here (default: stdout)")
     w.add_argument("--vkey", action="store_true", help="print the witness's vkey and exit")
+    w.add_argument("--submit", action="store_true",
+                   help="POST the cosigned checkpoint to the service (--url), which stores and serves it")
+    t = sub.add_parser("tiles", help="write the log as a static C2SP tlog-tiles directory")
+    t.add_argument("--log", required=True)
+    t.add_argument("-o", "--output", required=True, help="the directory (created)")
     c = sub.add_parser("checkpoint", help="print the latest signed checkpoint")
     c.add_argument("--log")
     c.add_argument("--url")
@@ -260,7 +334,22 @@ def audit_args(p):
 
 def audit_run(args):
     return {"verify": run_verify, "export": run_export, "witness": run_witness,
-            "checkpoint": run_checkpoint}[args.action](args)
+            "checkpoint": run_checkpoint, "tiles": run_tiles}[args.action](args)
+
+
+def run_tiles(args):
+    from potkit.auditlog import tiles
+
+    src = DbSource(args.log)
+    text = src.checkpoint()
+    cp = note.parse_checkpoint(text)
+    tree = src.tree()
+    if cp.size > tree.size or tree.root(cp.size) != cp.root:
+        raise LogCorrupt("the stored log does not match its checkpoint of size %d" % cp.size)
+    entries = [d for _, d in src.entries(0, cp.size)]
+    n = tiles.write_tiles(args.output, tree, cp.size, text, entries)
+    print("potkit audit tiles: %d files for %d entries -> %s" % (n, cp.size, args.output), file=sys.stderr)
+    return 0
 
 
 def run_checkpoint(args):
@@ -296,7 +385,9 @@ def run_verify(args):
         print("OK: %d entries of the export are in the checkpoint of size %d" % (n, cp.size))
         return 0
     src = source_from_args(args)
-    cp = _open_cp(src.checkpoint(), name, pub)
+    # With a quorum to meet, a service's cosigned checkpoint (the latest one moves on).
+    text = src.cosigned_checkpoint() if args.quorum and hasattr(src, "cosigned_checkpoint") else src.checkpoint()
+    cp = _open_cp(text, name, pub)
     check_quorum(cp, witnesses, args.quorum)
     if args.old:
         old = _open_cp(_read(args.old).decode("utf-8", "replace"), name, pub)
@@ -319,7 +410,7 @@ def run_verify(args):
             args.index, cp.size, json.dumps(E.decode(data).to_dict(_names()))))
         return 0
     if not isinstance(src, DbSource):
-        raise PotkitError("with --url give --index N or --old CHECKPOINT")
+        raise PotkitError("with --url or --tiles give --index N or --old CHECKPOINT")
     n, k = verify_store(src.store, name, pub)
     print("OK: %d entries, %d signed checkpoint(s), tree root %s" % (n, k, base64.b64encode(cp.root).decode()))
     return 0
@@ -421,4 +512,10 @@ def run_witness(args):
     else:
         sys.stdout.write(out)
     print("potkit audit witness: cosigned size %d" % cp.size, file=sys.stderr)
+    if args.submit:
+        if not isinstance(src, HttpSource):
+            raise PotkitError("--submit needs --url")
+        r = src.submit_cosignature(out)
+        print("potkit audit witness: the service stored the cosignature of %s on size %d"
+              % (", ".join(r["accepted"]), r["size"]), file=sys.stderr)
     return 0

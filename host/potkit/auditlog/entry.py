@@ -70,6 +70,18 @@ def encode(kind, time_ns, index=0, transport=0, tier=NONE, verdict=NONE, attack=
             + bytes((len(p),)) + p + struct.pack(">H", len(d)) + d)
 
 
+def peer_block(peer):
+    """peer_len || peer, as encode() writes it."""
+    p = peer.encode("utf-8", "replace")[:MAX_PEER]
+    return bytes((len(p),)) + p
+
+
+def encode_answer(kind, time_ns, transport, tier, verdict, attack, ctx_hash, record_hash, peer):
+    """encode() for the entries of the request path: index 0 (the writer sets
+    it), no detail, `peer` already a peer_block()."""
+    return _HEAD.pack(VERSION, kind, 0, time_ns, transport, tier, verdict, attack, ctx_hash, record_hash) + peer + b"\0\0"
+
+
 def sha256(data):
     return hashlib.sha256(data).digest()
 
@@ -125,8 +137,11 @@ def decode(data):
     return e
 
 
+INDEX = struct.Struct(">Q")
+
+
 def with_index(data, index):
-    return data[:OFF_INDEX] + struct.pack(">Q", index) + data[OFF_TIME:]
+    return data[:OFF_INDEX] + INDEX.pack(index) + data[OFF_TIME:]
 
 
 def index_of(data):

@@ -1,9 +1,11 @@
 """AuditLog: batched appends into a Store, one signed checkpoint per batch.
 
-The event loop calls append(entry bytes) -> seq; a writer thread takes what
-is pending (at most MAX_BATCH entries; an entry waits at most MAX_DELAY_S,
-as Tessera batches), extends the in-memory tree, signs the new checkpoint
-and stores rows + checkpoint in one transaction; then it tells the loop
+The event loop calls append(entry bytes) -> seq (and cosign(...) for a
+witness's cosignatures); a writer thread, woken only when it sleeps idle,
+lets the batch fill for GATHER_S and takes what is pending (at most
+MAX_BATCH entries; Tessera's batching), extends the in-memory tree, signs the
+new checkpoint and stores rows + checkpoint (+ cosignatures) in one
+transaction; then it tells the loop
 (on_commit) which seqs are durable, and the loop sends the responses that
 waited for them. A failed transaction (disk full, read-only database) drops
 its batch, whose requests are answered 503, and marks the log unavailable
@@ -20,6 +22,9 @@ MAX_BATCH = 256
 MAX_DELAY_S = 0.25
 HISTORY_EVERY_NS = 1000000000   # a checkpoint into the history table at most once a second
 PROBE_EVERY_S = 0.5
+# How long the writer lets a batch fill once an entry is pending (Tessera's
+# batch age; a request waits this much more for its commit).
+GATHER_S = 0.005
 
 
 def default_origin(public_key):
@@ -27,7 +32,7 @@ def default_origin(public_key):
 
 
 class AuditLog:
-    def __init__(self, store, signing_key, origin=None, linger_s=0.0, on_commit=None):
+    def __init__(self, store, signing_key, origin=None, gather_s=GATHER_S, on_commit=None):
         from nacl.signing import SigningKey
 
         if not isinstance(signing_key, SigningKey):
@@ -36,22 +41,26 @@ class AuditLog:
         self.public_key = bytes(signing_key.verify_key)
         self.origin = note.check_name(origin or default_origin(self.public_key))
         self.store = store
-        self.linger_s = min(linger_s, MAX_DELAY_S)
+        self.gather_s = min(gather_s, MAX_DELAY_S)
+        self._signer = note.Signer(self.origin, signing_key)
         self.on_commit = on_commit      # fn(last_seq, failed_from_seq or None, reason), any thread
         self.tree = merkle.Tree()
         self.checkpoint = None          # serialized latest signed checkpoint
         self.checkpoint_size = 0
+        self.cosigned = None            # (size, log-signed note, [cosignature lines]) of the largest cosigned
         self.healthy = True
         self.reason = ""
         self.failures = 0
         self.attacks = collections.Counter()   # attack code -> entries appended (this run)
         self.kinds = collections.Counter()
-        self._pending = []              # (seq, entry bytes)
+        self._pending = []              # entry bytes, seqs _seq - len + 1 .. _seq
+        self._idle = False              # the writer waits for an append to wake it
         self._seq = 0
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
         self._stop = False
         self._thread = None
-        self._last_history = 0
+        self._last_history = -HISTORY_EVERY_NS
         self._load()
 
     # --- start-up: the stored log must be what its last checkpoint signed ---
@@ -70,7 +79,7 @@ class AuditLog:
         if text is None:
             if tree.size:
                 raise LogCorrupt("audit log has %d entries but no checkpoint" % tree.size)
-            self._commit_batch([], 0)      # the signed empty tree
+            self._commit_batch([])         # the signed empty tree
             return
         try:
             cp = note.open_checkpoint(text, self.origin, self.public_key, self.origin)
@@ -80,6 +89,7 @@ class AuditLog:
             raise LogCorrupt("the stored entries (%d) do not match the last signed checkpoint (size %d): "
                              "run `potkit audit verify` to find the first bad entry" % (tree.size, cp.size))
         self.checkpoint, self.checkpoint_size = text, cp.size
+        self.cosigned = self.store.latest_cosigned()
 
     def _count(self, data):
         self.kinds[data[E.OFF_KIND]] += 1
@@ -91,12 +101,33 @@ class AuditLog:
             raise LogUnavailable("audit log unavailable: %s" % self.reason)
 
     def append(self, data):
-        """Queues one encoded entry; returns its seq (on_commit reports when it is stored)."""
-        with self._cv:
+        """Queues one encoded entry; returns its seq (on_commit reports when it is stored).
+
+        The writer is woken only when it sleeps idle; while it gathers or
+        commits, an append is one lock and one list append."""
+        with self._lock:
             self._seq += 1
-            self._pending.append((self._seq, data))
-            self._cv.notify()
+            self._pending.append(data)
+            if self._idle:
+                self._idle = False
+                self._cv.notify()
             return self._seq
+
+    def cosign(self, size, log_note, lines):
+        """Queues cosignatures [(witness name, line)] of the checkpoint `size` (its note as
+        this log signed it); returns a seq as append() does: stored with the next batch."""
+        with self._lock:
+            self._seq += 1
+            self._pending.append((size, log_note, list(lines)))
+            if self._idle:
+                self._idle = False
+                self._cv.notify()
+            return self._seq
+
+    def cosigned_checkpoint(self):
+        """The largest checkpoint witnesses cosigned, with their lines (text), or None."""
+        c = self.cosigned
+        return c[1] + "".join(c[2]) if c else None
 
     # --- writer -----------------------------------------------------------------
     def start(self):
@@ -112,61 +143,75 @@ class AuditLog:
         self.store.close()
 
     def _run(self):
+        cv = self._cv
         while True:
-            with self._cv:
+            with cv:
                 while not self._pending and not self._stop:
-                    self._cv.wait(PROBE_EVERY_S if not self.healthy else None)
+                    self._idle = True
+                    cv.wait(PROBE_EVERY_S if not self.healthy else None)
                     if not self.healthy and not self._pending:
                         break
+                self._idle = False
                 if self._stop and not self._pending:
                     return
-                if self.linger_s and len(self._pending) < MAX_BATCH:
-                    deadline = time.monotonic() + self.linger_s
-                    while len(self._pending) < MAX_BATCH and not self._stop:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._cv.wait(left)
+                gather = self.gather_s if len(self._pending) < MAX_BATCH and not self._stop else 0
+            if gather:
+                # Let the batch fill without waking on every append: one
+                # transaction, one signature and one wake-up of the loop serve
+                # every request that arrives meanwhile.
+                time.sleep(gather)
+            with cv:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
+                last_seq = self._seq - len(self._pending)
             if not batch:
                 self._probe()
                 continue
             try:
-                self._commit_batch([d for _, d in batch], batch[-1][0])
+                self._commit_batch(batch)
             except LogUnavailable as e:
                 self._fail(str(e))
                 if self.on_commit:
-                    self.on_commit(batch[-1][0], batch[0][0], self.reason)
+                    self.on_commit(last_seq, last_seq - len(batch) + 1, self.reason)
                 continue
             if self.on_commit:
-                self.on_commit(batch[-1][0], None, None)
+                self.on_commit(last_seq, None, None)
 
-    def _commit_batch(self, datas, last_seq):
+    def _commit_batch(self, batch):
+        datas = [d for d in batch if type(d) is bytes]
+        cosigned = [c for c in batch if type(c) is tuple] if len(datas) != len(batch) else ()
         tree = self.tree
         old = tree.size
         rows = []
-        datas = [E.with_index(d, old + i) for i, d in enumerate(datas)]
-        for d in datas:
-            lh = merkle.leaf_hash(d)
-            tree.append(lh)
-            rows.append((d, lh, int.from_bytes(d[E.OFF_TIME:E.OFF_TIME + 8], "big"), d[E.OFF_KIND],
+        leaf_hash, append, pack_index = merkle.leaf_hash, tree.append, E.INDEX.pack
+        kinds, attacks = self.kinds, self.attacks
+        for i, d in enumerate(datas):
+            d = d[:E.OFF_INDEX] + pack_index(old + i) + d[E.OFF_TIME:]
+            lh = leaf_hash(d)
+            append(lh)
+            rows.append((old + i, d, lh, int.from_bytes(d[E.OFF_TIME:E.OFF_TIME + 8], "big"), d[E.OFF_KIND],
                          d[E.OFF_CTX:E.OFF_CTX + 32], d[E.OFF_ATTACK]))
         size = tree.size
         text = note.checkpoint_text(self.origin, size, tree.root())
-        signed = text + "\n" + note.sign_text(text, self.origin, self.sk)
-        now = time.time_ns()
+        signed = text + "\n" + self._signer(text)
+        now = time.monotonic_ns()
         history = now - self._last_history >= HISTORY_EVERY_NS or size == 0
         try:
-            self.store.append_batch(old, rows, size, signed, history)
+            self.store.append_batch(rows, size, signed, history, cosigned)
         except LogUnavailable:
             tree.truncate(old)
             raise
         if history:
             self._last_history = now
-        for d in datas:
-            self._count(d)
+        for r in rows:
+            kinds[r[4]] += 1
+            attacks[r[6]] += 1
         self.checkpoint, self.checkpoint_size = signed, size
+        for c in cosigned:
+            if self.cosigned is None or c[0] > self.cosigned[0]:
+                self.cosigned = (c[0], c[1], [line for _, line in c[2]])
+            elif c[0] == self.cosigned[0]:
+                self.cosigned = self.store.latest_cosigned()
         if not self.healthy:
             self.healthy, self.reason = True, ""
 
@@ -178,7 +223,7 @@ class AuditLog:
     def _probe(self):
         """While unavailable: rewrite the latest checkpoint; success means storage is back."""
         try:
-            self.store.append_batch(self.checkpoint_size, [], self.checkpoint_size, self.checkpoint, False)
+            self.store.append_batch([], self.checkpoint_size, self.checkpoint, False)
         except LogUnavailable as e:
             self.reason = str(e)
             return

@@ -90,6 +90,20 @@ def sign_text(text, name, signing_key):
     return signature_line(check_name(name), key_id(name, bytes(sk.verify_key)), _sign(sk, text.encode()))
 
 
+class Signer:
+    """sign_text for one key name and key, with its name checked and key id computed once."""
+
+    def __init__(self, name, signing_key):
+        from nacl.signing import SigningKey
+
+        self.sk = signing_key if isinstance(signing_key, SigningKey) else SigningKey(bytes(signing_key))
+        self.prefix = DASH + check_name(name) + " "
+        self.kid = key_id(name, bytes(self.sk.verify_key))
+
+    def __call__(self, text):
+        return self.prefix + base64.b64encode(self.kid + self.sk.sign(text.encode()).signature).decode() + "\n"
+
+
 def cosign_text(text, name, signing_key, timestamp):
     """One cosignature/v1 line (type 0x04) over a checkpoint text."""
     from nacl.signing import SigningKey

@@ -6,7 +6,9 @@ Tables (the same in both):
         a static tile store would serve); ctx_hash, time_ns, kind, attack are
         copies of entry fields, indexed for the /v1/audit query
     checkpoint(id = 1, size, note)    the latest signed checkpoint
-    checkpoints(size, note)           one signed checkpoint per second of appends
+    checkpoints(size, note)           one signed checkpoint per second of appends, and
+                                      every checkpoint a witness cosigned
+    cosignatures(size, name, line)    a witness's cosignature line on the checkpoint of that size
 
 append_batch() writes a batch's rows, the new latest checkpoint and (when
 due) a history checkpoint in ONE transaction: after a crash either all of a
@@ -19,12 +21,13 @@ from potkit import PotkitError
 from potkit.auditlog import LogUnavailable
 
 SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS entries (idx BIGINT PRIMARY KEY, data {blob} NOT NULL, leaf {blob} NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS entries (idx {int_key} PRIMARY KEY, data {blob} NOT NULL, leaf {blob} NOT NULL,"
     " time_ns BIGINT NOT NULL, kind INTEGER NOT NULL, ctx_hash {blob} NOT NULL, attack INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS entries_ctx_time ON entries (ctx_hash, time_ns)",
-    "CREATE INDEX IF NOT EXISTS entries_time ON entries (time_ns)",
     "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cosignatures (size BIGINT NOT NULL, name TEXT NOT NULL, line TEXT NOT NULL,"
+    " PRIMARY KEY (size, name))",
 ]
 
 
@@ -32,6 +35,7 @@ class Store:
     """The interface; `p` is the driver's parameter placeholder."""
     p = "?"
     blob = "BLOB"
+    int_key = "BIGINT"
     url = ""
 
     def _exec(self, sql, args=()):
@@ -43,7 +47,7 @@ class Store:
     def setup(self):
         cur = self._cursor()
         for s in SCHEMA:
-            cur.execute(s.format(blob=self.blob))
+            cur.execute(s.format(blob=self.blob, int_key=self.int_key))
         self.conn.commit()
 
     def iter_entries(self, start=0, end=None, batch=10000):
@@ -106,20 +110,38 @@ class Store:
         self._end_read()
         return rows
 
-    def append_batch(self, first_idx, rows, size, note, history):
-        """rows: [(data, leaf, time_ns, kind, ctx_hash, attack)]. Raises LogUnavailable."""
+    def latest_cosigned(self):
+        """(size, log-signed note, [cosignature lines]) of the largest cosigned checkpoint, or None."""
+        cur = self._cursor()
+        cur.execute("SELECT MAX(size) FROM cosignatures")
+        size = cur.fetchone()[0]
+        if size is None:
+            self._end_read()
+            return None
+        cur.execute(self._q("SELECT note FROM checkpoints WHERE size = ?"), (size,))
+        row = cur.fetchone()
+        cur.execute(self._q("SELECT line FROM cosignatures WHERE size = ? ORDER BY name"), (size,))
+        lines = [r[0] for r in cur.fetchall()]
+        self._end_read()
+        return (size, row[0], lines) if row else None
+
+    def append_batch(self, rows, size, note, history, cosigned=()):
+        """rows: [(idx, data, leaf, time_ns, kind, ctx_hash, attack)];
+        cosigned: [(size, log-signed note, [(witness name, cosignature line)])]. Raises LogUnavailable."""
         try:
             cur = self._cursor()
             self._begin(cur)
             if rows:
-                cur.executemany(self._q("INSERT INTO entries (idx, data, leaf, time_ns, kind, ctx_hash, attack)"
-                                        " VALUES (?, ?, ?, ?, ?, ?, ?)"),
-                                [(first_idx + i,) + tuple(r) for i, r in enumerate(rows)])
-            cur.execute(self._q("DELETE FROM checkpoint WHERE id = 1"))
-            cur.execute(self._q("INSERT INTO checkpoint (id, size, note) VALUES (1, ?, ?)"), (size, note))
+                self._insert(cur, rows)
+            cur.execute(self._upsert_checkpoint, (size, note))
             if history:
-                cur.execute(self._q("DELETE FROM checkpoints WHERE size = ?"), (size,))
-                cur.execute(self._q("INSERT INTO checkpoints (size, note) VALUES (?, ?)"), (size, note))
+                cur.execute(self._upsert_history, (size, note))
+            for csize, cnote, lines in cosigned:
+                cur.execute(self._upsert_history, (csize, cnote))
+                for name, line in lines:
+                    cur.execute(self._q("INSERT INTO cosignatures (size, name, line) VALUES (?, ?, ?)"
+                                        " ON CONFLICT (size, name) DO UPDATE SET line = excluded.line"),
+                                (csize, name, line))
             self.conn.commit()
         except self.errors as e:
             self._rollback()
@@ -147,6 +169,20 @@ class Store:
         rows = cur.fetchall()
         self._end_read()
         return dict(rows)
+
+    def _insert(self, cur, rows):
+        cur.executemany(self._q("INSERT INTO entries (idx, data, leaf, time_ns, kind, ctx_hash, attack)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?)"), rows)
+
+    @property
+    def _upsert_checkpoint(self):
+        return self._q("INSERT INTO checkpoint (id, size, note) VALUES (1, ?, ?)"
+                       " ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note")
+
+    @property
+    def _upsert_history(self):
+        return self._q("INSERT INTO checkpoints (size, note) VALUES (?, ?)"
+                       " ON CONFLICT (size) DO UPDATE SET note = excluded.note")
 
     def _begin(self, cur):
         pass
@@ -177,8 +213,12 @@ def _one_line(e):
     return " ".join(str(e).split()) or type(e).__name__
 
 
+_MULTI_INSERT = {}
+
+
 class SqliteStore(Store):
     kind = "sqlite"
+    int_key = "INTEGER"   # the rowid itself: one B-tree less per row than a separate key index
 
     def __init__(self, path, readonly=False):
         import sqlite3
@@ -192,7 +232,7 @@ class SqliteStore(Store):
                     raise PotkitError("no audit log at %s" % path)
                 self.conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, check_same_thread=False)
             else:
-                self.conn = sqlite3.connect(path, check_same_thread=False, timeout=5.0)
+                self.conn = sqlite3.connect(path, check_same_thread=False, timeout=5.0, cached_statements=300)
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 # FULL: a commit is on disk (WAL fsynced) before it returns, so an
                 # acknowledged entry survives a power cut, not just a kill -9.
@@ -203,6 +243,17 @@ class SqliteStore(Store):
 
     def _begin(self, cur):
         cur.execute("BEGIN IMMEDIATE")
+
+    def _insert(self, cur, rows):
+        # One multi-row INSERT: one sqlite3_step, so the writer thread gives up
+        # and retakes the GIL once per batch, not once per row (executemany),
+        # and the event loop is not stalled behind a GIL handoff per entry.
+        # Statements are cached per row count (at most MAX_BATCH of them).
+        sql = _MULTI_INSERT.get(len(rows))
+        if sql is None:
+            sql = _MULTI_INSERT[len(rows)] = ("INSERT INTO entries (idx, data, leaf, time_ns, kind, ctx_hash, attack)"
+                                              " VALUES " + ",".join(["(?,?,?,?,?,?,?)"] * len(rows)))
+        cur.execute(sql, [v for r in rows for v in r])
 
     def reader(self):
         return SqliteStore(self.path, readonly=True)

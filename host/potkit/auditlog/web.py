@@ -1,12 +1,14 @@
 """The audit log inside `potkit serve`: entries for every answer, the response
 gate, the HTTP endpoints and the metrics (docs/spec.md sections 9.4-9.6).
 
-    GET /v1/log/checkpoint                         the latest signed checkpoint (text/plain)
+    GET /v1/log/checkpoint[?cosigned=1]            the latest (or the largest cosigned) checkpoint
+    POST /v1/log/cosignature                       a witness's cosigned checkpoint: stored, served
     GET /v1/log/key                                the log's verifier key (vkey) and origin
     GET /v1/log/proof/inclusion?index=I&size=N     {"index", "size", "leaf", "proof": [hex]}
     GET /v1/log/proof/consistency?old=M&new=N      {"old", "new", "proof": [hex]}
     GET /v1/log/entries?start=S&end=E              {"entries": [{"index", "data": hex}]} (<= 1000)
     GET /v1/audit?ctx=HEX&window=SECONDS           the seed's per-context summary
+    GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles (tiles.py)
 
 Responses to requests that appended an entry wait until the entry is stored
 (Gate): the answer a client sees is always in the log.
@@ -18,72 +20,90 @@ import sys
 import time
 import urllib.parse
 
-from potkit.auditlog import LogUnavailable, entry as E, note
+from potkit import PotkitError
+from potkit.auditlog import LogUnavailable, entry as E, note, tiles
 
 TEXT = b"text/plain; charset=utf-8"
 JSON_TYPE = b"application/json"
 MAX_ENTRIES = 1000
 MAX_WINDOW_S = 366 * 86400
 BYZANTINE_KINDS = (E.VERIFY, E.DEVICE)
+_sha256 = hashlib.sha256
 
 
 class Gate:
-    """Holds responses until the log has stored their entries, in order per connection."""
+    """Holds responses until the log has stored their entries, in order per connection.
+
+    hold(conn, seq, deliver, arg): deliver(arg, None) once entry `seq` is
+    stored, deliver(arg, reason) if its batch failed; seq 0 (a response that
+    appended nothing) waits only for the responses queued before it on conn."""
 
     def __init__(self):
-        self.waiting = collections.deque()   # [seq, own, ok, fail, conn]
+        self.waiting = collections.deque()   # (seq, own, deliver, arg, conn)
         self.done_seq = 0
 
-    def hold(self, conn, seq, ok, fail):
+    def hold(self, conn, seq, deliver, arg):
+        pend = conn.audit_pending if hasattr(conn, "audit_pending") else 0
         own = bool(seq)
-        pend = getattr(conn, "audit_pending", 0)
         if not own:
             if not pend:
-                ok()
+                deliver(arg, None)
                 return
             seq = conn.audit_last
-        if seq <= self.done_seq and not pend:
-            ok()
+        elif seq <= self.done_seq and not pend:
+            deliver(arg, None)
             return
         conn.audit_pending = pend + 1
         conn.audit_last = seq
-        self.waiting.append([seq, own, ok, fail, conn])
+        self.waiting.append((seq, own, deliver, arg, conn))
 
     def committed(self, last_seq, failed_from, reason):
         self.done_seq = max(self.done_seq, last_seq)
         w = self.waiting
         while w and w[0][0] <= last_seq:
-            seq, own, ok, fail, conn = w.popleft()
+            seq, own, deliver, arg, conn = w.popleft()
             conn.audit_pending -= 1
             try:
-                if own and failed_from is not None and seq >= failed_from:
-                    fail(reason)
-                else:
-                    ok()
+                deliver(arg, reason if own and failed_from is not None and seq >= failed_from else None)
             except Exception as e:  # a closed connection: nothing to deliver
                 print("potkit serve: audit gate: %s" % e, file=sys.stderr)
 
 
 def _peer(conn, addr=None):
-    a = addr
-    if a is None and conn is not None and getattr(conn, "transport", None) is not None:
-        a = conn.transport.get_extra_info("peername")
-    if not a:
-        return ""
-    return "%s:%d" % (a[0], a[1]) if len(a) >= 2 else str(a)
+    """The peer as entry bytes (length byte + "ip:port"), cached on a connection."""
+    from_conn = addr is None and conn is not None and getattr(conn, "transport", None) is not None
+    if from_conn:
+        cached = getattr(conn, "audit_peer", None)
+        if cached is not None:
+            return cached
+        addr = conn.transport.get_extra_info("peername")
+    if not addr:
+        text = ""
+    else:
+        text = "%s:%d" % (addr[0], addr[1]) if len(addr) >= 2 else str(addr)
+    block = E.peer_block(text)
+    if from_conn:   # a connection's peer never changes (a datagram's addr is passed each time)
+        try:
+            conn.audit_peer = block
+        except AttributeError:
+            pass
+    return block
 
 
 class AuditHook:
     """Attached to a PotService as .audit: appends entries, gates answers, serves the log."""
 
-    def __init__(self, service, log):
+    def __init__(self, service, log, witnesses=()):
         import asyncio  # noqa: F401  (the loop is set in start())
 
+        self.witnesses = list(witnesses)    # [(name, public key)] whose cosignatures are accepted
         self.service = service
         self.log = log
         self.gate = Gate()
         self.loop = None
         self.names = service.names
+        # verdict code -> attack_type code, looked up once per verification
+        self._verdict_attack = [E.attack_code(E.VERDICT_ATTACK.get(n)) for n in self.names]
         self.reader = None
         self._last_attempt = None
         self.vkey = note.vkey(log.origin, log.public_key)
@@ -94,7 +114,10 @@ class AuditHook:
             b"/v1/log/proof/consistency": {b"GET": self.http_consistency},
             b"/v1/log/entries": {b"GET": self.http_entries},
             b"/v1/audit": {b"GET": self.http_audit},
+            b"/v1/log/cosignature": {b"POST": self.http_cosignature},
+            b"/checkpoint": {b"GET": self.http_checkpoint},
         })
+        service.prefix_routes[b"/tile/"] = {b"GET": self.http_tile}
         service.metrics.registry.register(AuditCollector(log))
 
     def start(self, loop):
@@ -114,17 +137,15 @@ class AuditHook:
 
     # --- entries ---------------------------------------------------------------
     def issued(self, transport, conn, ctx, tier, record, time_ns, addr=None):
-        return self.log.append(E.encode(E.ISSUE, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
-                                        ctx_hash=hashlib.sha256(ctx).digest(),
-                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn, addr)))
+        return self.log.append(E.encode_answer(E.ISSUE, time_ns, E.TRANSPORT_CODES[transport], tier, E.NONE, 0,
+                                               _sha256(ctx).digest(), _sha256(record).digest(),
+                                               _peer(conn, addr)))
 
     def verified(self, transport, conn, ctx, record, code, time_ns):
-        attack = E.VERDICT_ATTACK.get(self.names[code])
+        attack = self._verdict_attack[code] if code < len(self._verdict_attack) else 0
         tier = record[0] & 3 if record else E.NONE
-        return self.log.append(E.encode(E.VERIFY, time_ns, transport=E.TRANSPORT_CODES[transport], tier=tier,
-                                        verdict=code, attack=E.attack_code(attack),
-                                        ctx_hash=hashlib.sha256(ctx).digest(),
-                                        record_hash=hashlib.sha256(record).digest(), peer=_peer(conn)))
+        return self.log.append(E.encode_answer(E.VERIFY, time_ns, E.TRANSPORT_CODES[transport], tier, code, attack,
+                                               _sha256(ctx).digest(), _sha256(record).digest(), _peer(conn)))
 
     def _poll_alarms(self):
         """One ALARM entry per alarm of each new synthesis attempt (spec 6.2)."""
@@ -143,32 +164,27 @@ class AuditHook:
 
     # --- gate adapters for the transports ----------------------------------------
     def http_reply(self, proto, seq, data, close):
-        from potkit.service import HttpError
-
         if close:
             proto.closing = True
+        self.gate.hold(proto, seq, self._http_deliver, (proto, data, close))
 
-        def ok():
-            if not proto.transport.is_closing():
-                proto.transport.write(data)
-                if close:
-                    proto.transport.close()
+    def _http_deliver(self, arg, reason):
+        proto, data, close = arg
+        t = proto.transport
+        if t.is_closing():
+            return
+        if reason is not None:
+            from potkit.service import HttpError, _response
 
-        def fail(reason):
-            if proto.transport.is_closing():
-                return
             status, ctype, body, headers, _ = self.service.error(
                 "http", HttpError(503, "audit log unavailable: %s" % reason, headers=(b"Retry-After: 1",)))
-            from potkit.service import _response
-
-            proto.transport.write(_response(status, ctype, body, headers, close))
-            if close:
-                proto.transport.close()
-
-        self.gate.hold(proto, seq, ok, fail)
+            data = _response(status, ctype, body, headers, close)
+        t.write(data)
+        if close:
+            t.close()
 
     def board_reply(self, conn, seq, send, err):
-        self.gate.hold(conn, seq, send, lambda reason: err())
+        self.gate.hold(conn, seq, _board_deliver, (send, err))
 
     # --- HTTP ---------------------------------------------------------------------
     def _query(self):
@@ -194,8 +210,49 @@ class AuditHook:
         return v
 
     def http_checkpoint(self, body):
+        """The latest checkpoint (with its cosignatures when witnesses cosigned it);
+        ?cosigned=1: the largest checkpoint witnesses cosigned, with their lines."""
+        from potkit.service import HttpError
+
         size, text = self.log.signed_tree()
+        c = self.log.cosigned
+        if self._query().get("cosigned"):
+            if c is None:
+                raise HttpError(404, "no checkpoint of this log is cosigned yet")
+            text = self.log.cosigned_checkpoint()
+        elif c is not None and c[0] == size and c[1] == text:
+            text = self.log.cosigned_checkpoint()
         return 200, TEXT, text.encode(), (b"Cache-Control: no-store",), False
+
+    def http_cosignature(self, body):
+        """POST a checkpoint of this log carrying cosignature lines (potkit audit witness):
+        the lines of configured witnesses that verify are stored with the checkpoint."""
+        from potkit.service import HttpError
+
+        if not self.witnesses:
+            raise HttpError(403, "this log accepts no cosignatures (serve --log-witness VKEY)")
+        try:
+            cp = note.open_checkpoint(body, self.log.origin, self.log.public_key, self.log.origin)
+        except note.NoteError as e:
+            raise HttpError(400, "not a checkpoint of this log: %s" % e)
+        if cp.size > self.log.checkpoint_size or self.log.tree.root(cp.size) != cp.root:
+            raise HttpError(400, "checkpoint of size %d is not a tree this log has" % cp.size)
+        log_kid = note.key_id(self.log.origin, self.log.public_key)
+        own = [note.signature_line(n, k, b) for n, k, b in cp.note.signatures if n == self.log.origin and k == log_kid]
+        good = []
+        for name, pub in self.witnesses:
+            if cp.note.verified_by(name, pub, note.COSIG_V1) is None:
+                continue
+            kid = note.key_id(name, pub, note.COSIG_V1)
+            line = next(note.signature_line(n, k, b) for n, k, b in cp.note.signatures if n == name and k == kid
+                        and len(b) == 72)
+            good.append((name, line))
+        if not good:
+            raise HttpError(403, "no valid cosignature of a configured witness on the checkpoint of size %d"
+                            % cp.size)
+        self.log.check()
+        self.service.seq = self.log.cosign(cp.size, cp.note.text + "\n" + own[0], good)
+        return 200, JSON_TYPE, json.dumps({"size": cp.size, "accepted": [n for n, _ in good]}).encode(), (), False
 
     def http_key(self, body):
         return 200, JSON_TYPE, json.dumps({"origin": self.log.origin, "vkey": self.vkey,
@@ -226,6 +283,27 @@ class AuditHook:
         rows = [{"index": i, "data": d.hex()} for i, d, _ in self.reader.iter_entries(start, end)]
         return 200, JSON_TYPE, json.dumps({"entries": rows}).encode(), (), False
 
+    def http_tile(self, body):
+        """C2SP tlog-tiles: /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>] (tiles.py)."""
+        from potkit.service import HttpError
+
+        try:
+            level, index, width = tiles.parse_tile_path(self.service.path.decode("ascii")[1:])
+        except (tiles.TileError, UnicodeDecodeError) as e:
+            raise HttpError(404, str(e))
+        size = self.log.checkpoint_size
+        if not 1 <= width <= tiles.tile_width(size, 0 if level == "entries" else level, index):
+            raise HttpError(404, "no such tile in the log of size %d" % size)
+        if level == "entries":
+            start = index * tiles.WIDTH
+            data = tiles.entry_bundle([d for _, d, _ in self.reader.iter_entries(start, start + width)])
+        else:
+            data = tiles.hash_tile(self.log.tree, size, level, index, width)
+        # A full tile never changes; a partial one is replaced by a wider one.
+        cache = b"Cache-Control: public, max-age=31536000, immutable" if width == tiles.WIDTH else \
+            b"Cache-Control: no-cache"
+        return 200, b"application/octet-stream", data, (cache,), False
+
     def http_audit(self, body):
         from potkit.service import HttpError
 
@@ -247,6 +325,14 @@ class AuditHook:
                "byzantine_ratio": round(byz / total, 6) if total else 0.0, "attack_breakdown": breakdown,
                "checkpoint_size": self.log.checkpoint_size}
         return 200, JSON_TYPE, json.dumps(out).encode(), (), False
+
+
+def _board_deliver(arg, reason):
+    send, err = arg
+    if reason is None:
+        send()
+    else:
+        err()
 
 
 class AuditCollector:
@@ -273,7 +359,7 @@ class AuditCollector:
         yield CounterMetricFamily("potkit_log_append_failures", "batches the store refused", value=log.failures)
 
 
-def attach(service, spec, key_path, origin=None, linger_s=0.0):
+def attach(service, spec, key_path, origin=None, witnesses=()):
     """An AuditHook for `service` over the store `spec` (SQLite path or postgresql:// URL)."""
     from potkit.auditlog.log import AuditLog
     from potkit.auditlog.store import open_store
@@ -281,11 +367,18 @@ def attach(service, spec, key_path, origin=None, linger_s=0.0):
     sk = load_or_create_key(key_path)
     store = open_store(spec)
     try:
-        log = AuditLog(store, sk, origin, linger_s=linger_s)
+        log = AuditLog(store, sk, origin)
     except Exception:
         store.close()
         raise
-    service.audit = AuditHook(service, log)
+    from potkit.auditlog.cli import read_witnesses
+
+    try:
+        wit = read_witnesses(witnesses)
+    except PotkitError:
+        store.close()
+        raise
+    service.audit = AuditHook(service, log, wit)
     return service.audit
 
 
