@@ -182,6 +182,12 @@ RESYNC_GAP_MS = 10000  # at most one unsolicited CHALLENGE per 10 s
 MAX_UNCERTAINTY_US = 250000  # stop vouching above this uncertainty
 WRAP_GUARD_MS = 259200000  # or 3 days after the last sync
 REBASE_MS = 60000  # the clock's base instant moves forward every 60 s
-BURST = 10  # token bucket per link session
+# 8.5 Flood limit and hostile links (defaults of board.json's keys)
+BURST = 10  # token bucket per sender: serial line, TCP peer address, UDP source address
 RATE_PER_S = 20
-MAX_CLIENTS = 2
+MAX_CLIENTS = 2  # TCP connections at once
+CLIENT_IDLE_MS = 30000  # a TCP connection with no whole frame this long is closed
+EVICT_IDLE_MS = 1000  # a full TCP server replaces a connection idle at least this long
+TCP_PEERS = 8  # TCP peer addresses whose buckets are kept across reconnects
+UDP_PEERS = 8  # UDP source addresses with a session
+STALL_MS = 200  # a stream peer that takes no byte of an answer this long is stalled

@@ -47,12 +47,13 @@ ALIASES = {
     ("verifier.py", "_FOUND"): ("nonces.py", "FOUND"),
     ("verifier.py", "_FULL"): ("nonces.py", "FULL"),
     ("device.py", "_SYNC_OK"): ("clock.py", "SYNC_OK"),
+    ("device_net.py", "_TX_LEN"): ("device.py", "_TX_LEN"),
 }
 
 # The module's own constants: implementation choices, not spec numbers.
 LOCAL = {
     "clock.py": {"SYNC_OK", "SYNC_NO_CHALLENGE", "SYNC_RTT"},
-    "device.py": {"_TX_LEN", "_RX_CHUNK"},
+    "device.py": {"_TX_LEN", "_RX_CHUNK", "_DRAIN_CHUNKS"},
     "nonces.py": {"FOUND", "FULL", "_EMPTY"},
     "switch.py": {"_MASK", "_STAMP_LIMIT"},
     "link.py": {"_CRC_NIBBLES"},
@@ -68,6 +69,10 @@ DEFAULTS = {
     ("device.py", "Device", "__init__", "senders"): "SENDERS",
     ("device.py", "Server", "__init__", "idle_ms"): "IDLE_MS",
     ("device_net.py", "NetServer", "add_tcp", "max_clients"): "MAX_CLIENTS",
+    ("device_net.py", "NetServer", "add_tcp", "client_idle_ms"): "CLIENT_IDLE_MS",
+    ("device_net.py", "NetServer", "add_tcp", "tcp_peers"): "TCP_PEERS",
+    ("device_net.py", "NetServer", "add_udp", "udp_peers"): "UDP_PEERS",
+    ("device.py", "Writer", "__init__", "timeout_ms"): "STALL_MS",
     ("verifier.py", "Verifier", "__init__", "skew_ms"): "DEFAULT_SKEW_MS",
     ("verifier.py", "Verifier", "__init__", "cache_capacity"): "DEFAULT_CACHE_CAPACITY",
 }
