@@ -545,3 +545,79 @@ class HttpsServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(2)
+
+
+class TricklingHttpsServer:
+    """A TLS server that completes the handshake at once, reads the request,
+    then sends a valid reply one byte every `interval_s`: a slow (or hostile)
+    HTTPS Date source that never trips a per-read socket timeout.
+
+    `open_now` is how many client connections it holds open right now (a
+    client that abandons a query but keeps its socket shows up here);
+    `connections` counts every connection accepted, `bytes_sent` every byte
+    sent.
+    """
+
+    def __init__(self, cert, key, interval_s=1.0, reply_bytes=4096):
+        self.interval_s = interval_s
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        filler = b"X-Filler: " + b"x" * max(0, reply_bytes) + b"\r\n"
+        self.reply = (b"HTTP/1.1 200 OK\r\n" + filler + b"Date: %s\r\nContent-Length: 0\r\n\r\n")
+        self.listener = socket.create_server((LOOPBACK, 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.url = "https://127.0.0.1:%d/" % self.port
+        self.open_now = 0
+        self.connections = 0
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self.open_now += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(5)
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            tls.recv(65536)
+            date = http.server.BaseHTTPRequestHandler.date_time_string(None, time.time()).encode()
+            reply = self.reply % date
+            # Every byte keeps the client's per-read timeout from firing; the
+            # client hanging up shows as a failed send (or a reset).
+            for i in range(len(reply)):
+                if self._stop.wait(self.interval_s):
+                    break
+                tls.send(reply[i:i + 1])
+                with self._lock:
+                    self.bytes_sent += 1
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                self.open_now -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.listener.close()

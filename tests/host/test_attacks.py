@@ -283,3 +283,54 @@ def test_serve_without_a_token_file_refuses_every_issue(env):
     finally:
         _, err = s.stop()
     assert "no token file" in err
+
+
+# --- item 3: HTTPS Date has no overall deadline -------------------------------------------------
+def _threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def _wait_refreshes(svc, count, limit_s=60):
+    """Polls /health until the timebase has run `count` more syntheses (a guard, not a timing check)."""
+    _, h, _ = request(svc, "GET", "/health")
+    goal = h["refreshes"] + h["failures"] + count
+    end = time.monotonic() + limit_s
+    while h["refreshes"] + h["failures"] < goal:
+        assert time.monotonic() < end, "the timebase stopped refreshing: %r" % h
+        time.sleep(0.2)
+        _, h, _ = request(svc, "GET", "/health")
+    return h
+
+
+def test_trickling_https_source_leaks_nothing_and_sigterm_stops_the_service(env, test_ca, server_cert):
+    # Before: a server trickling one byte every 1.5 s leaked a thread and a
+    # descriptor per synthesis (3 to 44 threads in 90 s), and SIGTERM no
+    # longer stopped `potkit serve`.
+    import peers
+
+    with peers.TricklingHttpsServer(*server_cert, interval_s=0.5) as trickle:
+        cfg = json.load(open(env["config"]))
+        cfg["sources"].append({"kind": "https", "url": trickle.url, "cafile": test_ca.ca_file,
+                               "operator": "trickle.example", "timeout": 1.0})
+        path = os.path.join(env["dir"], "trickle.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        s = Service(env["key"], path)
+        try:
+            _wait_refreshes(s, 2)
+            threads_before = _threads(s.proc.pid)
+            h = _wait_refreshes(s, 10)
+            assert h["ok"] and h["source_count"] == 3        # the three honest sources carry on
+            assert trickle.connections >= 10                # every synthesis asked the trickler
+            # Each query ends at its deadline: no connection or thread piles up.
+            assert trickle.open_now <= 3, trickle.open_now
+            assert _threads(s.proc.pid) <= threads_before + 2, (threads_before, _threads(s.proc.pid))
+            s.proc.terminate()
+            try:
+                s.proc.wait(20)     # a guard for a hung service, not a timing check
+            except Exception:
+                pass
+            assert s.proc.returncode == 0, "potkit serve did not stop on SIGTERM"
+        finally:
+            _, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
