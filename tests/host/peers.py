@@ -352,7 +352,8 @@ def start_chrony(ntp_port=None, nts_ke_port=None, offset_s=0, cert=None, key=Non
 # --- UDP responder and proxy -----------------------------------------------------
 
 class UdpResponder:
-    """A UDP server in a thread: reply = handler(request bytes); None = drop.
+    """A UDP server in a thread: reply = handler(request bytes); None = drop,
+    a list = several datagrams, sent in order.
 
     `requests` counts the datagrams received, so a test can prove its
     traffic went through here.
@@ -381,8 +382,8 @@ class UdpResponder:
                 return
             self.requests += 1
             reply = self.handler(request)
-            if reply is not None:
-                self.sock.sendto(reply, client)
+            for datagram in (reply if isinstance(reply, list) else [] if reply is None else [reply]):
+                self.sock.sendto(datagram, client)
 
     def stop(self):
         self._stop.set()
@@ -405,8 +406,10 @@ class UdpProxy(UdpResponder):
     delay_s      sleep before forwarding the request (a delaying attacker:
                  the server stamps T2 late, so the offset shifts by +delay/2)
     reply_delay_s  sleep before relaying the reply (offset shifts by -delay/2)
-    mangle       fn(reply bytes, request bytes) -> bytes to send, or None to
-                 drop; set it again between tests to change the attack
+    mangle       fn(reply bytes, request bytes) -> bytes to send, None to
+                 drop, or a list of datagrams to send in order (an injected
+                 datagram racing the real reply); set it again between tests
+                 to change the attack
     One request at a time, which is all an NTP client test needs.
     """
 
