@@ -17,6 +17,7 @@ Every server here is a real program or a real socket; nothing is mocked.
     proxy = UdpProxy(("127.0.0.1", srv.ntp_port), delay_s=0.3, mangle=fn)
     proxy.port                              # send NTP requests here instead
     UdpResponder(handler)                   # a UDP server: handler(request) -> reply
+    FakeNtpServer(offset_s=5, root_dispersion=0xFFFFFFFF)   # NTP claiming what it is told
 
     rt = PyRoughtimeServer()                # pyroughtime (draft 07) in a child process
     rt.host, rt.port, rt.public_key; rt.stop()
@@ -398,6 +399,30 @@ class UdpResponder:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class FakeNtpServer(UdpResponder):
+    """An NTP server of a few lines: stratum 1, its clock `offset_s` off ours,
+    with the root delay and dispersion (raw 16.16 fields) it is told to claim.
+    Attributes can change between queries (a server that steps its clock)."""
+
+    def __init__(self, offset_s=0.0, root_delay=0, root_dispersion=0, host=LOOPBACK):
+        self.offset_s = offset_s
+        self.root_delay = root_delay
+        self.root_dispersion = root_dispersion
+        UdpResponder.__init__(self, self._reply, host)
+        self.ntp_port = self.port
+
+    def _reply(self, request):
+        import struct
+
+        from potkit.sources.ntp import unix_ns_to_ntp
+
+        if len(request) < 48:
+            return None
+        now = unix_ns_to_ntp(time.time_ns() + int(self.offset_s * 1e9))
+        return struct.pack(">BBbbII4sQQQQ", (4 << 3) | 4, 1, 0, -20, self.root_delay, self.root_dispersion,
+                           b"FAKE", now, struct.unpack(">Q", request[40:48])[0], now, now)
 
 
 class UdpProxy(UdpResponder):
