@@ -74,7 +74,7 @@ def bench_issuing(n):
         "Issuer.issue() total", total, 1e6 / total, TARGET_ISSUE_PER_S, 1e6 / total / TARGET_ISSUE_PER_S))
 
     records = [iss.issue(ctx, 0) for _ in range(n)]
-    v = ServiceVerifier(iss.public_key, cache_capacity=2 * n + 10)
+    v = ServiceVerifier(iss.public_key, cache_capacity=2 * n + 10, per_partition=2 * n + 10)
     it = iter(records)
     now = time.time_ns() + 10**6
     vt = per_call_us(lambda: v.verify(next(it), ctx, now), n - 1)

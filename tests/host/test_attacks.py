@@ -334,3 +334,102 @@ def test_trickling_https_source_leaks_nothing_and_sigterm_stops_the_service(env,
         finally:
             _, err = s.stop()
     assert "Traceback" not in err, err[-3000:]
+
+
+# --- item 5: replay forgotten after a time jump; one context's flood ---------------------------
+def _wait_time_offset(svc, offset_s, limit_s=60):
+    """Polls /health until the service's time is `offset_s` off this host's clock (within 1 s)."""
+    end = time.monotonic() + limit_s
+    while True:
+        code, h, _ = request(svc, "GET", "/health")
+        if code == 200 and abs(h["time_ns"] - time.time_ns() - offset_s * 10**9) < 10**9:
+            return h
+        assert time.monotonic() < end, "the service never reached offset %+d s: %r" % (offset_s, h)
+        time.sleep(0.2)
+
+
+def _verdict(svc, record, ctx):
+    code, resp, _ = request(svc, "POST", "/v1/verify", {"record": record, "ctx": ctx.hex()})
+    assert code == 200, resp
+    return resp["verdict"]
+
+
+def test_a_time_jump_does_not_make_a_replay_verify_ok(env):
+    # Before: with 3 of 4 sources stepped +120 s for one verify (of a record
+    # issued meanwhile), the replay cache purged the nonce of a 2 s old
+    # record (expired at +120 s), and once the sources stepped back that
+    # record verified OK a second time.
+    import peers
+
+    fakes = [peers.FakeNtpServer() for _ in range(4)]
+    try:
+        path = write_config(env["dir"], fakes, "fakes-4.json")
+        s = Service(env["key"], path)
+        try:
+            ctx = grg.context_device(DOOR)
+            _wait_time_offset(s, 0)
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            record = r["record"]
+            assert _verdict(s, record, ctx) == "OK"
+            for f in fakes[:3]:
+                f.offset_s = 120
+            _wait_time_offset(s, 120)
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            assert _verdict(s, r["record"], ctx) == "OK"     # fresh on the stepped clock: the cache purges
+            assert _verdict(s, record, ctx) == "STALE"
+            for f in fakes[:3]:
+                f.offset_s = 0
+            _wait_time_offset(s, 0)
+            assert _verdict(s, record, ctx) != "OK"          # it was: OK, a replay
+            # The price, fail closed: until the time passes the highest time
+            # seen minus the tier window, a fresh record is judged STALE too.
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            assert _verdict(s, r["record"], ctx) == "STALE"
+        finally:
+            _, err = s.stop()
+    finally:
+        for f in fakes:
+            f.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def test_a_flood_for_one_device_leaves_other_devices_room(env):
+    # Before: one cache for every context: 40 records accepted for one
+    # context filled a 40-entry cache and every other context was BUSY.
+    s = Service(env["key"], env["config"], extra=("--cache-capacity", "40"))
+    try:
+        flood = [grg.context_device("flood-1")] + [grg.context_message("flood-1", b"m%d" % i) for i in range(44)]
+        verdicts = []
+        for ctx in flood:
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            verdicts.append(_verdict(s, r["record"], ctx))
+        assert "BUSY" in verdicts                      # the flooding device is refused, fail closed
+        ok = verdicts.count("OK")
+        assert ok <= 4, verdicts                       # a tenth of the cache: its own share only
+        for other in (grg.context_device("board-2"), grg.context_message("board-3", b"unlock"), b"\x7fapp"):
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": other.hex(), "tier": 0})
+            assert _verdict(s, r["record"], other) == "OK"
+    finally:
+        _, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def test_replay_cache_partitions_bound_the_total_too():
+    from potkit.service import HostNonceCache, cache_partition
+    from pot.nonces import FULL
+
+    c = HostNonceCache(10, 3)
+    stored = 0
+    for dev in range(6):
+        c.partition = cache_partition(grg.context_device("dev-%d" % dev))
+        for i in range(5):
+            nonce = os.urandom(32)
+            if c.lookup(nonce, 0) != FULL:
+                c.store(0, nonce, 100)
+                stored += 1
+        assert c.live(0, c.partition) <= 3                   # per device
+    assert stored == c.live(0) == 10                         # in all: memory stays bounded
+    # A device's stamped messages share its partition; other contexts have their own.
+    assert cache_partition(grg.context_message("dev-1", b"x")) == cache_partition(grg.context_device("dev-1"))
+    assert cache_partition(b"\x7fapp") != cache_partition(b"\x7fapq")
+    assert c.live(101) == 0                                  # expired entries leave, in all partitions

@@ -516,7 +516,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     from potkit.timebase import FixedTimeBase
     from pot.nonces import FOUND, FULL
 
-    c = HostNonceCache(2)
+    c = HostNonceCache(2, 2)
     a, b, x = b"a" * 32, b"b" * 32, b"x" * 32
     assert c.lookup(a, 100) >= 0
     c.store(0, a, 200)
@@ -528,7 +528,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     assert c.lookup(b, 250) == FOUND
     # Through the verifier: a full cache answers BUSY, as on a device.
     iss = Issuer(SigningKey(bytes(32)), FixedTimeBase())
-    v = ServiceVerifier(iss.public_key, cache_capacity=3)
+    v = ServiceVerifier(iss.public_key, cache_capacity=3, per_partition=3)
     now = time.time_ns() + 10**6
     verdicts = [v.verify(iss.issue(CTX, 0), CTX, now) for _ in range(4)]
     assert verdicts == [fw.OK, fw.OK, fw.OK, fw.BUSY]
