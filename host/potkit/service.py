@@ -36,6 +36,7 @@ IDLE_TIMEOUT_S = 60.0    # an idle keep-alive connection is closed after this
 HEADER_TIMEOUT_S = 10.0  # a request's line and headers (a board frame) must arrive within this
 BODY_TIMEOUT_S = 10.0    # and its body within this, after the headers: else 408
 MAX_PER_CLIENT = 64      # connections from one address
+TOKEN_WAIT_S = 2.0       # board TCP: a frame whose token field has not begun this long after its ctx gets error 5
 # Replay-cache entries: records accepted per tier window. 300,000 covers
 # 5,000 T0 records/s for their 60 s window; about 250 bytes each when full.
 DEFAULT_CACHE_CAPACITY = 300000
@@ -867,7 +868,14 @@ class HttpProtocol(TrackedProtocol):
 
 # --- board endpoints -------------------------------------------------------------
 class BoardTcpProtocol(TrackedProtocol):
-    """Frames in, records out, on one connection; an error reply closes it."""
+    """Frames in, records out, on one connection; an error reply closes it.
+
+    A frame without its token field (a board set up for an open service)
+    looks like a frame whose token has not arrived yet. It is answered
+    error 5 (not authorized) once no byte has followed its ctx for
+    TOKEN_WAIT_S, or at once when the client half-closes: not left to the
+    header deadline and a silent close.
+    """
 
     def data_received(self, data):
         if self.transport.is_closing():
@@ -878,6 +886,8 @@ class BoardTcpProtocol(TrackedProtocol):
         while len(self.buf) >= BOARD_FRAME_MIN and not self.paused:
             n = self.service.board_frame_len(self.buf)
             if n is None:
+                if self.lacks_token():
+                    self.deadline = min(self.deadline, time.monotonic() + min(TOKEN_WAIT_S, self.server.header_timeout))
                 return
             frame = bytes(self.buf[:n])
             del self.buf[:n]
@@ -907,6 +917,30 @@ class BoardTcpProtocol(TrackedProtocol):
                 self.transport.close()
                 return
             self.after_reply()
+
+    def lacks_token(self):
+        """The buffer holds a whole frame up to its ctx and nothing more, where a token field must follow."""
+        buf = self.buf
+        return (self.service.authorizer is not None and len(buf) >= BOARD_FRAME_MIN
+                and len(buf) == BOARD_FRAME_MIN + buf[33])
+
+    def refuse_tokenless(self):
+        self.service.seq = 0
+        self.transport.write(self.service.board_issue(bytes(self.buf), "tcp", conn=self))  # error 5: no token
+        del self.buf[:]
+        self.transport.close()
+
+    def expire(self):
+        if not self.paused and not self.transport.is_closing() and self.lacks_token():
+            self.server.timeouts += 1
+            self.refuse_tokenless()
+        else:
+            TrackedProtocol.expire(self)
+
+    def eof_received(self):
+        if not self.paused and not self.transport.is_closing() and self.lacks_token():
+            self.refuse_tokenless()
+        return False
 
 
 class BoardUdpProtocol(asyncio.DatagramProtocol):

@@ -433,3 +433,23 @@ def test_replay_cache_partitions_bound_the_total_too():
     assert cache_partition(grg.context_message("dev-1", b"x")) == cache_partition(grg.context_device("dev-1"))
     assert cache_partition(b"\x7fapp") != cache_partition(b"\x7fapq")
     assert c.live(101) == 0                                  # expired entries leave, in all partitions
+
+
+# --- a TCP board frame without its token field ----------------------------------------------------
+def test_tcp_frame_without_a_token_gets_error_5(auth_svc):
+    # Before: over TCP a frame without the token field reads as a frame whose
+    # token has not arrived yet: no answer, a silent close at the 10 s header
+    # deadline, and `potkit send` reported "no record within 5 s".
+    from potkit import PotkitError
+    from potkit.device import service_issue
+
+    frame = board_frame(os.urandom(32), 0, UNLOCK)
+    assert raw_exchange(auth_svc.tcp, frame, timeout=30) == b"\xee\x05"
+    # A client that half-closes after its frame is answered at once.
+    with socket.create_connection(auth_svc.tcp, timeout=30) as s:
+        s.sendall(frame)
+        s.shutdown(socket.SHUT_WR)
+        assert recv_exact(s, 2) == b"\xee\x05"
+    # The board-side client names the cause.
+    with pytest.raises(PotkitError, match="no valid API token"):
+        service_issue("%s:%d" % auth_svc.tcp, 0, timeout=10)(os.urandom(32), UNLOCK)
