@@ -70,6 +70,7 @@ bench: $(STAMP)
 	MICROPYPATH=firmware:tools $(BIN)/micropython tools/bench.py
 	$(BIN)/python tools/bench_compare.py
 	$(BIN)/python tools/bench_issuer.py
+	$(BIN)/python tools/bench_attacks.py
 	$(BIN)/python tools/bench_qemu.py
 	$(BIN)/python tools/bench_audit.py
 

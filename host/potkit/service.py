@@ -658,6 +658,8 @@ class TrackedProtocol(asyncio.Protocol):
         self.counted = False
         self.phase = "idle"      # idle | request | body | paused
         self.deadline = 0.0
+        self.raw_sock = None     # the accepted socket (Listener), to free its descriptor on eviction
+        self.pending = False     # accepted by a Listener, not yet admitted
 
     def connection_made(self, transport):
         self.transport = transport
@@ -700,6 +702,10 @@ class TrackedProtocol(asyncio.Protocol):
     def evict(self):
         """Closed to make room for a new connection (the server is at its cap)."""
         self.transport.abort()
+        if self.raw_sock is not None:
+            # abort() has unregistered the descriptor; closing it now (not at
+            # the next loop turn) frees it for the accept this eviction makes room for.
+            self.raw_sock.close()
 
     def pause_writing(self):
         self.paused = True
@@ -1003,6 +1009,85 @@ def default_max_connections(nofile=None):
     return max(16, min(nofile - reserve, 60000))
 
 
+class Listener:
+    """A listening TCP socket whose accept makes room first, in bounded bursts.
+
+    asyncio's own server accepts up to `backlog` sockets per wake-up before
+    any of their protocols runs, so at the connection cap a crowd of
+    reconnecting slowloris sockets took every descriptor; accept() then
+    failed with EMFILE, and asyncio 3.11 went on calling it (one error and
+    one more 1 s retry timer per call: 420,000 in 10 s) while the listener
+    stayed paused for a second: a canary waited 0.4 to 1.7 s for /health.
+    Here every accept is preceded by Server.make_room (the evicted
+    connection's descriptor is closed at once), a wake-up accepts at most
+    ACCEPT_BURST sockets, and a failed accept pauses this listener for
+    ACCEPT_PAUSE_S once.
+    """
+
+    ACCEPT_BURST = 16
+    ACCEPT_PAUSE_S = 0.1
+
+    def __init__(self, server, factory, hostport, backlog):
+        import socket
+
+        self.server = server
+        self.factory = factory
+        self.loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in hostport[0] else socket.AF_INET
+        self.sock = socket.create_server(hostport, family=family, backlog=backlog)
+        self.sock.setblocking(False)
+        self.address = self.sock.getsockname()[:2]
+        self.closed = False
+        self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def _accept(self):
+        import errno
+
+        for _ in range(self.ACCEPT_BURST):
+            self.server.make_room()
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self.server.service.log.log("accept", "accept() failed: %s; pausing the listener %g s"
+                                            % (e, self.ACCEPT_PAUSE_S))
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.call_later(self.ACCEPT_PAUSE_S, self._resume)
+                return
+            conn.setblocking(False)
+            self.server.pending += 1
+            self.loop.create_task(self._connect(conn))
+
+    async def _connect(self, conn):
+        made = []
+
+        def factory():
+            p = self.factory()
+            p.raw_sock, p.pending = conn, True
+            made.append(p)
+            return p
+
+        try:
+            await self.loop.connect_accepted_socket(factory, conn)
+        except Exception:
+            if not made or made[0].pending:
+                self.server.pending -= 1
+            conn.close()
+
+    def _resume(self):
+        if not self.closed:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class Server:
     """Binds the endpoints on a running loop; `await start()`, then `close()`.
 
@@ -1030,6 +1115,7 @@ class Server:
         self.max_per_client = max_per_client
         self.connections = collections.OrderedDict()   # conn -> None, least recently active first
         self.per_client = {}
+        self.pending = 0         # accepted sockets whose protocol has not started yet (Listener)
         self.evicted = 0
         self.refused = 0
         self.timeouts = 0
@@ -1040,8 +1126,21 @@ class Server:
         self._sweeper = None
 
     # -- the connection table ------------------------------------------------------
+    def make_room(self):
+        """Before an accept: evict the longest silent connections until one more fits under the cap."""
+        while self.connections and len(self.connections) + self.pending >= self.max_connections:
+            victim = next(iter(self.connections))
+            self._forget(victim)
+            self.evicted += 1
+            self.service.log.log("evict", "%d connections (--max-connections): closing the longest silent ones"
+                                 % self.max_connections)
+            victim.evict()
+
     def admit(self, conn):
         """Called by a new connection: True if it may stay (and is counted)."""
+        if conn.pending:
+            conn.pending = False
+            self.pending -= 1
         n = self.per_client.get(conn.peer, 0)
         if self.max_per_client and n >= self.max_per_client:
             self.refused += 1
@@ -1092,16 +1191,14 @@ class Server:
         loop = asyncio.get_running_loop()
         self._binding = ("http", self.want["http"])
         if self.want["http"]:
-            s = await loop.create_server(lambda: HttpProtocol(self.service, self), *self.want["http"],
-                                         backlog=4096, reuse_address=True)
+            s = Listener(self, lambda: HttpProtocol(self.service, self), self.want["http"], 4096)
             self._servers.append(s)
-            self.addresses["http"] = s.sockets[0].getsockname()[:2]
+            self.addresses["http"] = s.address
         self._binding = ("tcp", self.want["tcp"])
         if self.want["tcp"]:
-            s = await loop.create_server(lambda: BoardTcpProtocol(self.service, self), *self.want["tcp"],
-                                         backlog=1024, reuse_address=True)
+            s = Listener(self, lambda: BoardTcpProtocol(self.service, self), self.want["tcp"], 1024)
             self._servers.append(s)
-            self.addresses["tcp"] = s.sockets[0].getsockname()[:2]
+            self.addresses["tcp"] = s.address
         self._binding = ("udp", self.want["udp"])
         if self.want["udp"]:
             self._udp, _ = await loop.create_datagram_endpoint(lambda: BoardUdpProtocol(self.service),

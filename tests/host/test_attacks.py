@@ -453,3 +453,124 @@ def test_tcp_frame_without_a_token_gets_error_5(auth_svc):
     # The board-side client names the cause.
     with pytest.raises(PotkitError, match="no valid API token"):
         service_issue("%s:%d" % auth_svc.tcp, 0, timeout=10)(os.urandom(32), UNLOCK)
+
+
+# --- item 2: slowloris and a request flood: the canary is served ---------------------------------
+def _nofile(limit):
+    """preexec_fn for the service: RLIMIT_NOFILE = limit (as `ulimit -n limit`)."""
+    def set_limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return set_limit
+
+
+def slowloris(addr, count, sources=10):
+    """`count` sockets, from 127.0.0.2 .. 127.0.0.(sources+1) (many clients, each under the per-client
+    cap), each holding half a request line. Sockets the service refuses or evicts are kept too."""
+    socks = []
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.bind(("127.0.0.%d" % (2 + i % sources), 0))
+        s.connect_ex(addr)
+        socks.append(s)
+    import select
+
+    pending = list(socks)
+    end = time.monotonic() + 10
+    while pending and time.monotonic() < end:
+        _, writable, _ = select.select([], pending, [], 0.5)
+        for s in writable:
+            try:
+                s.send(b"GET /health HTTP/1.1\r\nHo")
+            except OSError:
+                pass
+            pending.remove(s)
+    return socks
+
+
+def _canary(svc):
+    """GET /health on a new connection: the status, or the exception text."""
+    try:
+        code, body, _ = request(svc, "GET", "/health")
+        return code
+    except (OSError, ValueError) as e:
+        return repr(e)
+
+
+def test_canary_is_served_while_400_slowloris_sockets_are_held(env):
+    # Before (issue 10): under `ulimit -n 1024`, 1,100 slowloris sockets locked
+    # every client out for 80 s and wrote 424 MB of accept() tracebacks. Here:
+    # 400 sockets against a service under `ulimit -n 256` (192 connections).
+    s = Service(env["key"], env["config"], preexec_fn=_nofile(256))
+    socks = []
+    try:
+        assert _canary(s) == 200
+        socks = slowloris(s.http, 400)
+        answers = [_canary(s) for _ in range(5)]
+        assert 200 in answers, answers                   # served at all (a 503 from a refresh is no failure)
+        assert s.alive()
+        err = s.stderr()
+        assert len(err) < 64 * 1024, len(err)           # repeated log lines are rate-limited
+        assert "Traceback" not in err
+    finally:
+        for x in socks:
+            x.close()
+        s.stop()
+
+
+def test_canary_is_served_during_a_request_flood(env):
+    # A flood on keep-alive connections: valid issues pipelined 50 at a time,
+    # and bad requests (each a 400 and a close) reconnecting as fast as they
+    # can; the canary asks /health on a new connection meanwhile.
+    import threading
+
+    s = Service(env["key"], env["config"])
+    stop = threading.Event()
+    sent = [0]
+
+    def issue_flood():
+        body = json.dumps({"ctx": "00", "tier": 0}).encode()
+        one = b"POST /v1/issue HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        while not stop.is_set():
+            try:
+                with socket.create_connection(s.http, timeout=10) as c:
+                    while not stop.is_set():
+                        c.sendall(one * 50)
+                        got = b""
+                        while got.count(b"HTTP/1.1 ") < 50:
+                            chunk = c.recv(65536)
+                            if not chunk:
+                                raise OSError("closed")
+                            got += chunk
+                        sent[0] += 50
+            except OSError:
+                pass
+
+    def bad_flood():
+        while not stop.is_set():
+            try:
+                raw_exchange(s.http, b"POST /v1/issue HTTP/1.1\r\nContent-Length: x\r\n\r\n", timeout=10)
+                sent[0] += 1
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=issue_flood, daemon=True) for _ in range(4)]
+    threads.append(threading.Thread(target=bad_flood, daemon=True))
+    try:
+        for t in threads:
+            t.start()
+        end = time.monotonic() + 60
+        while sent[0] < 500:                              # the flood is on
+            time.sleep(0.05)
+            assert s.alive() and time.monotonic() < end, "the flood never got going"
+        answers = [_canary(s) for _ in range(5)]
+        assert 200 in answers, answers
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        _, err = s.stop()
+    assert len(err) < 64 * 1024, len(err)
+    assert "Traceback" not in err
