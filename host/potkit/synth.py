@@ -198,7 +198,7 @@ def too_uncertain(reading, max_uncertainty_ns):
     """The UNCERTAIN error standing for a reading that claims too little precision."""
     e = SourceError(UNCERTAIN, reading.source, "uncertainty %.3f s above the bound %.3f s (max_uncertainty_ms)"
                     % (reading.uncertainty_ns / 1e9, max_uncertainty_ns / 1e9))
-    e.operator = reading.operator
+    e.operator, e.source_kind = reading.operator, reading.kind
     return e
 
 
@@ -415,7 +415,7 @@ LEGEND = """\
             - same operator: a second server of an operator already counted (one witness)
             x isolated: disagrees with the majority (an alarm: NTP_INJECT, OUTLIER)
             ~ answered, but the synthesis aborted (too few sources, no clear majority)
-            ? failed: no usable reading (UNREACHABLE, BAD_REPLY, DELAYED, SOURCE_AUTH, ERROR)
+            ? failed: no usable reading (UNREACHABLE, BAD_REPLY, DELAYED, UNCERTAIN, SOURCE_AUTH, ERROR)
   source    host:port or URL, as configured
   kind      ntp (unauthenticated), nts, roughtime (signed), https (TLS Date header, 1 s resolution)
   operator  the administrative domain: sources of one operator are one witness

@@ -182,7 +182,7 @@ def reading_from_reply(reply, t1, t4, source, operator, kind, authenticated,
 
 # When no datagram validates by the deadline, the error reported is the most
 # telling one seen: a failed check of a signature or MAC first (an attack
-# signal), then a malformed reply, a delayed one, a network error.
+# signal), then a malformed reply, then a delayed one.
 _ERROR_RANK = {SOURCE_AUTH: 3, BAD_REPLY: 2, DELAYED: 1}
 
 
@@ -229,11 +229,12 @@ def udp_exchange(host, port, packet, timeout, source, accept, max_reply=2048):
             except socket.timeout:
                 break
             except OSError as e:
-                # An ICMP error (port unreachable) is as easy to forge as a
-                # datagram: noted, and the reply still awaited.
-                if rejected is None:
-                    rejected = SourceError(UNREACHABLE, source, "network error: %s" % e)
-                continue
+                # An ICMP error (port unreachable): the host's kernel answering
+                # for a server that is not there. It ends the exchange, as
+                # waiting would make every synthesis with a dead source last
+                # the whole timeout; forging one takes the client's port and
+                # the quoted request header, which the kernel checks.
+                raise SourceError(UNREACHABLE, source, "network error: %s" % e)
             t4 = time.time_ns()
             try:
                 return accept(data, t1, t4), t1, t4
