@@ -26,6 +26,7 @@ import traceback
 
 from potkit import PotkitError
 from potkit.auditlog import LogUnavailable
+from potkit.auth import context_device
 from potkit.issuer import (MAX_CTX_LEN, TIER_NAMES, make_verifier, onchain_anchor, parse_tier,
                            verdict_names)
 from potkit.timebase import TimeBaseUnavailable
@@ -304,8 +305,6 @@ def cache_partition(ctx):
     mint any number of message contexts, and must not use more room by it.
     Any other context is a partition of its own.
     """
-    from potkit.auth import context_device
-
     dev = context_device(ctx)
     return b"d" + dev if dev is not None else b"c" + bytes(ctx)
 
