@@ -384,7 +384,8 @@ def test_ntp_root_dispersion_without_limit_is_no_witness(chrony):
         res = synthesize_sources(sources, timeout_s=5.0)
     assert res.source_count == 3 and all(r.operator != "op-vague" for r in res.used)
     assert [(k, s) for k, s, _ in res.alarms] == [(UNCERTAIN, sources[3].name)]
-    assert "65536.000 s above the bound 10.000 s" in res.alarms[0][2]
+    claimed = float(res.alarms[0][2].split()[1])             # "uncertainty 65536.xxx s above the bound 10.000 s"
+    assert claimed >= 65535.99 and "above the bound 10.000 s" in res.alarms[0][2], res.alarms
     assert res.uncertainty_ns < S
 
 
