@@ -26,8 +26,8 @@ import pytest
 from gen_link_vectors import parse_stream
 
 from pot import link as wire
-from potkit import link as hostlink
-from potkit.device import UnixBoard
+from potkit.board import link as hostlink
+from potkit.board.unix import UnixBoard
 
 N_ITEMS = 100_000
 SEED = 0xF022

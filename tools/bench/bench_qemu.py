@@ -155,7 +155,7 @@ def mpremote():
 
 
 def run_on_board(elf, code):
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.qemu import QemuBoard
 
     work = tempfile.mkdtemp(prefix="pot-bench-qemu-")
     board = QemuBoard(elf, work, icount=True).start()
