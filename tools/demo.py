@@ -23,7 +23,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in ("host", "firmware", os.path.join("tests", "host")):
+for p in ("host", "firmware", os.path.join("tools", "lab")):
     sys.path.insert(0, os.path.join(ROOT, p))
 
 from nacl.signing import SigningKey  # noqa: E402
