@@ -131,8 +131,10 @@ def test_installed_wheel_deploys_outside_the_checkout(installed):
     p = subprocess.run([potkit, "keygen"], **run)
     assert p.returncode == 0, p.stderr
     out = work / "deploy-rp2040"
+    wifi = work / "wifi.json"
+    wifi.write_text('{"ssid": "lab", "password": "not-a-secret"}')
     p = subprocess.run([potkit, "device", "deploy", "--board", "rp2040", "--device-id", "door-1", "--dry-run",
-                        "--out", str(out)], **run)
+                        "--out", str(out), "--wifi", str(wifi)], **run)
     assert p.returncode == 0, p.stderr
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import json, pot, potkit, potkit.board.paths as paths; print(json.dumps("
@@ -155,3 +157,17 @@ def test_installed_wheel_deploys_outside_the_checkout(installed):
             assert built.read() == shipped.read(), name
     with open(out / "pot.json") as f:
         assert json.load(f)["device_id"] == "door-1"
+    assert str(wifi) in argv
+
+
+def test_deploy_names_a_missing_wifi_file(tmp_path, capsys):
+    from nacl.signing import SigningKey
+
+    from potkit.cli import main
+
+    missing = str(tmp_path / "wifi.json")
+    public_key = bytes(SigningKey(b"\x05" * 32).verify_key).hex()
+    rc = main(["device", "deploy", "--board", "esp32", "--device-id", "door-1", "--public-key", public_key,
+               "--dry-run", "--out", str(tmp_path / "out"), "--wifi", missing])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == "potkit: --wifi %s: no such file" % missing
