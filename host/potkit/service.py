@@ -1363,7 +1363,7 @@ def serve_run(args):
                     args.body_timeout, args.max_connections, args.max_per_client)
     if args.access_log:
         server.access_log = logging.getLogger("potkit.access")
-    # The standard loop by default. tools/bench_issuer.py measured both at
+    # The standard loop by default. tools/bench/bench_issuer.py measured both at
     # 500 connections: the same ~5,000 issue+verify req/s (the work is
     # Python, not I/O), but uvloop served some connections seconds late
     # (p99 5.7 s against 0.14 s), so it is opt-in only.

@@ -1,6 +1,6 @@
 """The PoT service, end to end: the real `potkit serve` process on loopback.
 
-Its time comes from real chronyd servers (tests/host/peers.py) of three
+Its time comes from real chronyd servers (tools/lab/peers.py) of three
 "operators"; requests are real HTTP/1.1, TCP and UDP. Records it issues are
 checked with the firmware verifier in this process.
 """

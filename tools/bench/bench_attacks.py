@@ -2,7 +2,7 @@
 """Attack benchmark: how the real `potkit serve` serves a canary client while
 it is attacked. Prints figures measured in this run, asserts nothing.
 
-    .venv/bin/python tools/bench_attacks.py [--seconds 10] [--sockets 400] [--nofile 256]
+    .venv/bin/python tools/bench/bench_attacks.py [--seconds 10] [--sockets 400] [--nofile 256]
                                             [--flood-connections 50]
 
 The service reads its time from three loopback chronyd servers
@@ -17,7 +17,7 @@ a 200), in three phases of `--seconds` each:
    clients, each under the per-client cap), each sending a request line one
    byte every 2 s and reconnecting whenever the service closes it (408 at
    the header deadline, or evicted to make room);
-3. a request flood: wrk with tools/bench_issuer.lua (every record issued is
+3. a request flood: wrk with tools/bench/bench_issuer.lua (every record issued is
    verified once) on `--flood-connections` keep-alive connections.
 
 For each phase also: the bytes the service wrote to its log (stderr), and
@@ -40,8 +40,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in ("host", "firmware", "tests/host", "tools"):
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for p in ("host", "firmware", "tools/lab", "tools/bench"):
     sys.path.insert(0, os.path.join(ROOT, p))
 
 CANARY_PERIOD_S = 0.05
@@ -177,7 +177,7 @@ class Slowloris:
 
 class WrkFlood:
     def __init__(self, addr, connections, seconds):
-        lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
+        lua = os.path.join(ROOT, "tools", "bench", "bench_issuer.lua")
         cmd = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % (seconds + 2), "--timeout", "10s", "-s", lua,
                "http://%s:%d/" % addr]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

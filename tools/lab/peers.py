@@ -1,5 +1,6 @@
-"""Real peers for host tests, on loopback only: a test CA, chronyd, UDP proxies,
-pyroughtime, an HTTPS Date server.
+"""Real time-source peers on loopback only: a test CA, chronyd, UDP proxies,
+pyroughtime, an HTTPS Date server. The host tests (tests/host, through
+pytest's pythonpath), `make demo` and the benchmarks start them from here.
 
 Every server here is a real program or a real socket; nothing is mocked.
 
