@@ -190,11 +190,13 @@ def test_delay_attack_stays_within_uncertainty(chrony):
     # Holding the request back 200 ms shifts the offset by +100 ms, but the
     # reading's interval (offset +- uncertainty) still holds the truth (0).
     r = _query_through(chrony, delay_s=0.2, max_delay_ns=NS_PER_S)
-    assert 90 * MS < r.offset_ns < 150 * MS
+    # (about +100 ms; scheduling delays on the way back, under load, pull it
+    # towards 0, so the bound below is loose)
+    assert 50 * MS < r.offset_ns < 150 * MS
     assert r.delay_ns >= 200 * MS
     assert abs(r.offset_ns) <= r.uncertainty_ns
     r = _query_through(chrony, reply_delay_s=0.2, max_delay_ns=NS_PER_S)
-    assert -150 * MS < r.offset_ns < -90 * MS
+    assert -150 * MS < r.offset_ns < -50 * MS
     assert abs(r.offset_ns) <= r.uncertainty_ns
 
 
