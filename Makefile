@@ -49,10 +49,10 @@ $(STAMP): requirements.txt pyproject.toml tools/setup_system.sh
 check-mpy: $(STAMP)
 	$(BIN)/python tools/check_mpy.py
 
-# Every committed table and vector file is what its tools/gen_*.py makes
+# Every committed table and vector file is what its tools/gen/gen_*.py makes
 # today (pytest runs the same in tests/host/test_generated_files.py).
 check-generated: $(STAMP)
-	@status=0; for t in tools/gen_*.py; do $(BIN)/python $$t --check || status=1; done; exit $$status
+	@status=0; for t in tools/gen/gen_*.py; do $(BIN)/python $$t --check || status=1; done; exit $$status
 
 test-unix: $(STAMP)
 	$(BIN)/python tools/run_tests.py --target unix
@@ -66,12 +66,13 @@ test-pytest: $(STAMP)
 
 # Figures only (no pass/fail): FEC, codec, verify, Ed25519 vs textbook, issuer.
 bench: $(STAMP)
-	$(BIN)/python tools/bench.py
-	MICROPYPATH=firmware:tools $(BIN)/micropython tools/bench.py
-	$(BIN)/python tools/bench_compare.py
-	$(BIN)/python tools/bench_issuer.py
-	$(BIN)/python tools/bench_qemu.py
-	$(BIN)/python tools/bench_audit.py
+	$(BIN)/python tools/bench/bench.py
+	MICROPYPATH=firmware:tools/bench $(BIN)/micropython tools/bench/bench.py
+	$(BIN)/python tools/bench/bench_compare.py
+	$(BIN)/python tools/bench/bench_issuer.py
+	$(BIN)/python tools/bench/bench_attacks.py
+	$(BIN)/python tools/bench/bench_qemu.py
+	$(BIN)/python tools/bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,7 +10,7 @@ Targets (each a folder build/micropython/<name>/ holding the port's build):
   mpy-cross      the compiler of this source tree (freezes the manifests)
   unix32         Unix port, 32-bit (MICROPY_FORCE_32BIT): machine words and
                  small ints as on ESP32 / RP2040
-  unix-frozen    Unix port, 64-bit, firmware/pot and main.py frozen
+  unix-frozen    Unix port, 64-bit, firmware/pot and its entry point frozen
                  (boards/unix/manifest.py): bytecode out of the heap, as a
                  board holds it in flash
   unix32-frozen  the same, 32-bit

@@ -23,15 +23,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in ("host", "firmware", os.path.join("tests", "host")):
+for p in ("host", "firmware", os.path.join("tools", "lab")):
     sys.path.insert(0, os.path.join(ROOT, p))
 
 from nacl.signing import SigningKey  # noqa: E402
 
 from pot.grg import context_message  # noqa: E402
 from potkit import PotkitError  # noqa: E402
-from potkit import link as hostlink  # noqa: E402
-from potkit.device import UnixBoard  # noqa: E402
+from potkit.board import link as hostlink  # noqa: E402
+from potkit.board.unix import UnixBoard  # noqa: E402
 from potkit.issuer import Issuer  # noqa: E402
 from potkit.timebase import FixedTimeBase, TimeBase  # noqa: E402
 
@@ -165,13 +165,13 @@ def flood(dl, name, issuer, device_id, rows, count=30):
 
 def start_qemu_board(public_key):
     # The emulated board (boards/qemu, plain image) with the firmware
-    # deployed as to a real board: potkit.device.deploy (mpy-cross for
+    # deployed as to a real board: potkit.board.deploy (mpy-cross for
     # armv6m, mpremote, provisioning, reset), then its UART.
     import tempfile
 
     import build_micropython
-    from potkit.device import deploy
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.deploy import deploy
+    from potkit.board.qemu import QemuBoard
 
     elf = build_micropython.ensure("qemu-plain")
     board = QemuBoard(elf, tempfile.mkdtemp(prefix="pot-demo-qemu-")).start()

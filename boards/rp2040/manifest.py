@@ -2,7 +2,8 @@
 # bytecode and constant tables (CRC, GF, Golay, Ed25519) live in flash, not RAM:
 #   cd micropython/ports/rp2
 #   make BOARD=RPI_PICO_W FROZEN_MANIFEST=$REPO/boards/rp2040/manifest.py
-# Relative paths are relative to this file. main.py is not frozen: deploy
-# copies it (with pot.json / board.json), and the board runs it at boot.
+# Relative paths are relative to this file. The board boots /main.py, which
+# deploy copies from pot/main.py (with pot.json / board.json); the frozen
+# pot.main is that same entry point, unused on these boards.
 include("$(PORT_DIR)/boards/manifest.py")
 package("pot", base_path="../../firmware")

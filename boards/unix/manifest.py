@@ -3,4 +3,6 @@
 # The pip-installed `micropython` used by `make demo` and the tests is not
 # rebuilt: it loads firmware/ through MICROPYPATH instead (see README.md).
 package("pot", base_path="../../firmware")
-module("main.py", base_path="../../firmware")
+# The entry point once more, as the top-level module `main` (micropython -m main
+# CONFIG.json): it runs as a board runs /main.py, outside the pot package.
+module("main.py", base_path="../../firmware/pot")

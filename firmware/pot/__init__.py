@@ -40,7 +40,7 @@
 #   device_fault  the service loop's fault handler (loaded on the first fault)
 #   board         start-up: configuration, links (dropped once running)
 #   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
-# Generated constant tables (tools/gen_*.py, frozen into flash on boards):
+# Generated constant tables (tools/gen/gen_*.py, frozen into flash on boards):
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, ed25519_table
 # Runtime shims for CPython / MicroPython: compat (CPython's stand-ins in
 #   compat_cpython, never loaded on a device)

@@ -2,7 +2,7 @@
 #
 #   setup(argv)   reads the configuration, builds the device and its links
 #                 and starts the device; returns the server to run
-#                 (firmware/main.py calls it once, then drops this module:
+#                 (firmware/pot/main.py calls it once, then drops this module:
 #                 on the Unix port the start-up code goes back to the heap)
 #
 # What only a real board does (its RTC, Wi-Fi, USB-CDC and UART links) is

@@ -1,6 +1,6 @@
 # The device service's network links (docs/spec.md, "The device link"): a
 # TCP listener, whose connections are sessions of their own, and a UDP
-# socket. firmware/main.py loads this module only when the configuration
+# socket. firmware/pot/main.py loads this module only when the configuration
 # names a "tcp" or "udp" link, so a serial-only device does not carry it.
 #
 # What a hostile network gets (docs/spec.md 8.5):

@@ -6,7 +6,7 @@
 # receive path's on the first open_frame). What a gate or frame still
 # allocates per call (about 3 KB on the Unix port) is hashlib's:
 # MicroPython's sha256 objects cannot be copied or reset, so each HMAC
-# makes two hash objects and two digests (tools/bench_codec.py).
+# makes two hash objects and two digests (tools/bench/bench_codec.py).
 #   g = Grg(); g.set_context(ctx)
 #   g.commit(payload) -> memoryview(32)    forward path; leaves the six
 #                                          tagged shards in g.tagged (222)

@@ -14,7 +14,8 @@ A config file is JSON:
          "key": "AW5uAoTSTDfG5NfY1bTh08GUnOqlRb+HVhbJ3ODJvsE=", "version": ["0x1", "0x8000000c"]},
         {"kind": "https", "url": "https://www.google.com/", "cafile": null}
       ],
-      "synthesis": {"min_sources": 3, "tolerance_ms": 100, "timeout_s": 3.0}
+      "synthesis": {"min_sources": 3, "tolerance_ms": 100, "timeout_s": 3.0,
+                    "max_uncertainty_ms": 10000}
     }
 
 Per source: kind (ntp | nts | roughtime | https), host and port (not for
@@ -26,7 +27,8 @@ of the system one), operator (the administrative domain; default: the host
 name without its first label, e.g. time.nist.gov -> nist.gov), timeout
 (seconds, above 0 up to 60). A top-level JSON list is read as {"sources": list}.
 Synthesis: min_sources 3..64 (fewer cannot outvote one wrong source),
-tolerance_ms 0..60000, timeout_s above 0 up to 60.
+tolerance_ms 0..60000, timeout_s above 0 up to 60, max_uncertainty_ms above 0
+up to 60000 (a reading claiming more is not a witness: potkit.synth).
 
 Where the config comes from: --config FILE, else $POTKIT_CONFIG, else the
 built-in public servers (DEFAULT_SOURCES). examples/ holds configs for
@@ -215,7 +217,8 @@ DEFAULT_SOURCES = (
 
 # potkit.synth's defaults, in the units of the config file.
 DEFAULT_SYNTHESIS = {"min_sources": synth.MIN_SOURCES, "tolerance_ms": synth.DEFAULT_TOLERANCE_NS / 1e6,
-                     "timeout_s": synth.DEFAULT_TIMEOUT_S}
+                     "timeout_s": synth.DEFAULT_TIMEOUT_S,
+                     "max_uncertainty_ms": synth.DEFAULT_MAX_UNCERTAINTY_NS / 1e6}
 
 
 class Config:
@@ -232,7 +235,7 @@ class Config:
             raise ConfigError("no time sources configured")
 
     SETTERS = {"min_sources": validate.min_sources, "tolerance_ms": validate.tolerance_ms,
-               "timeout_s": validate.timeout_s}
+               "timeout_s": validate.timeout_s, "max_uncertainty_ms": validate.max_uncertainty_ms}
 
     def set(self, key, value, name=None):
         """One synthesis setting, checked by potkit.validate (ConfigError otherwise)."""

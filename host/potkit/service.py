@@ -26,6 +26,7 @@ import traceback
 
 from potkit import PotkitError
 from potkit.auditlog import LogUnavailable
+from potkit.auth import context_device
 from potkit.issuer import (MAX_CTX_LEN, TIER_NAMES, make_verifier, onchain_anchor, parse_tier,
                            verdict_names)
 from potkit.timebase import TimeBaseUnavailable
@@ -36,6 +37,7 @@ IDLE_TIMEOUT_S = 60.0    # an idle keep-alive connection is closed after this
 HEADER_TIMEOUT_S = 10.0  # a request's line and headers (a board frame) must arrive within this
 BODY_TIMEOUT_S = 10.0    # and its body within this, after the headers: else 408
 MAX_PER_CLIENT = 64      # connections from one address
+TOKEN_WAIT_S = 2.0       # board TCP: a frame whose token field has not begun this long after its ctx gets error 5
 # Replay-cache entries: records accepted per tier window. 300,000 covers
 # 5,000 T0 records/s for their 60 s window; about 250 bytes each when full.
 DEFAULT_CACHE_CAPACITY = 300000
@@ -295,73 +297,124 @@ def source_health(attempt):
 
 
 # --- verification state for many clients ------------------------------------------
+def cache_partition(ctx):
+    """The replay-cache partition of a context: its device, or the context itself.
+
+    A device context and the stamped-message contexts of that device
+    (spec 2.7) share the device's partition: a token for one device can
+    mint any number of message contexts, and must not use more room by it.
+    Any other context is a partition of its own.
+    """
+    dev = context_device(ctx)
+    return b"d" + dev if dev is not None else b"c" + bytes(ctx)
+
+
 class HostNonceCache:
-    """pot.nonces.NonceCache's interface (lookup/store/live) on a dict and a heap.
+    """pot.nonces.NonceCache's interface (lookup/store/live) on a dict and a heap, in partitions.
 
     The device cache scans its slots linearly, right for tens of entries; a
     service accepts thousands of records per second, each remembered for its
     tier window (60 s for T0), so it needs O(1) lookups. Same rules: an entry
     lives until its expiry, and a cache full of live entries fails closed
     (FULL -> the verifier answers BUSY), never evicting a live nonce.
+
+    Partitions (cache_partition: one per device, or per other context): the
+    verifier's lookup and store act on `self.partition`, set by the caller
+    for each record. At most `capacity` live entries in all (bounded
+    memory) and at most `per_partition` in one, so a flood of records for
+    one device fills its own share and leaves every other device room: it
+    takes capacity / per_partition flooded partitions to fill the cache.
+    A nonce is remembered per partition (a replay is the same record, so
+    the same context).
     """
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, per_partition=None):
         from pot.nonces import FOUND, FULL
 
         self.capacity = capacity
+        self.per_partition = per_partition or max(1, capacity // 10)
         self.FOUND, self.FULL = FOUND, FULL
-        self._expiry = {}   # nonce bytes -> expiry ns
-        self._heap = []     # (expiry ns, nonce bytes), to drop dead entries in order
+        self.partition = b""
+        self._expiry = {}   # (partition, nonce bytes) -> expiry ns
+        self._heap = []     # (expiry ns, partition, nonce bytes), to drop dead entries in order
+        self._count = {}    # partition -> live entries
 
     def _purge(self, now_ns):
-        heap, expiry = self._heap, self._expiry
+        heap, expiry, count = self._heap, self._expiry, self._count
         while heap and heap[0][0] < now_ns:
-            exp, nonce = heapq.heappop(heap)
-            if expiry.get(nonce) == exp:
-                del expiry[nonce]
+            exp, part, nonce = heapq.heappop(heap)
+            if expiry.get((part, nonce)) == exp:
+                del expiry[(part, nonce)]
+                n = count[part] - 1
+                if n:
+                    count[part] = n
+                else:
+                    del count[part]
 
     def lookup(self, nonce, now_ns):
         self._purge(now_ns)
-        exp = self._expiry.get(bytes(nonce))
+        exp = self._expiry.get((self.partition, bytes(nonce)))
         if exp is not None and exp >= now_ns:
             return self.FOUND
-        if len(self._expiry) >= self.capacity:
+        if len(self._expiry) >= self.capacity or self._count.get(self.partition, 0) >= self.per_partition:
             return self.FULL
         return 0  # a "slot": store() ignores it
 
     def store(self, slot, nonce, expiry_ns):
-        nonce = bytes(nonce)
-        self._expiry[nonce] = expiry_ns
-        heapq.heappush(self._heap, (expiry_ns, nonce))
+        key = (self.partition, bytes(nonce))
+        self._expiry[key] = expiry_ns
+        heapq.heappush(self._heap, (expiry_ns, key[0], key[1]))
+        self._count[key[0]] = self._count.get(key[0], 0) + 1
 
-    def live(self, now_ns):
+    def live(self, now_ns, partition=None):
         self._purge(now_ns)
-        return len(self._expiry)
+        return len(self._expiry) if partition is None else self._count.get(partition, 0)
 
     def clear(self):
         self._expiry.clear()
+        self._count.clear()
         del self._heap[:]
 
 
 class ServiceVerifier:
     """pot.verifier.Verifier (pynacl Ed25519) as the service runs it.
 
-    Two differences from a device, both about serving many clients:
-    - the replay cache is a HostNonceCache of `cache_capacity` entries;
+    Three differences from a device, all about serving many clients on a
+    clock that may step:
+    - the replay cache is a HostNonceCache of `cache_capacity` entries, at
+      most `per_partition` for one device (or one other context);
+    - staleness and the purge of the cache are judged against the highest
+      time this verifier has ever been given, not the current one. A
+      forward step of the timebase (sources stepped +120 s for one
+      refresh) would otherwise purge the nonces of fresh records, and once
+      the time stepped back those records would verify OK again. FUTURE is
+      judged against the current time;
     - no ORDERING floor: a device receives one issuer's records in order,
       but the service verifies records that many clients fetched
       concurrently, so arrival order says nothing about issuing order
       (freshness still rests on STALE and REPLAY).
     """
 
-    def __init__(self, public_key, skew_ms=None, cache_capacity=DEFAULT_CACHE_CAPACITY):
+    def __init__(self, public_key, skew_ms=None, cache_capacity=DEFAULT_CACHE_CAPACITY, per_partition=None):
         self.verifier = make_verifier(public_key, skew_ms)
-        self.verifier.cache = HostNonceCache(cache_capacity)
+        self.cache = self.verifier.cache = HostNonceCache(cache_capacity, per_partition)
+        self.high_water_ns = None   # the highest `now` seen
 
     def verify(self, data, ctx, now_ns, challenge=None):
         v = self.verifier
         v.last_ts = -1
-        return v.verify(data, ctx, now_ns, challenge)
+        high = now_ns if self.high_water_ns is None or now_ns > self.high_water_ns else self.high_water_ns
+        self.high_water_ns = high
+        if high != now_ns:
+            # Steps 1-2 (structure, FUTURE) against the current time; the
+            # pipeline then runs with the high-water time, which only
+            # steps 6-8 (STALE, the cache) read differently.
+            from pot.verifier import FUTURE, OK
+
+            if v.record.load(data) == OK and v.record.timestamp_ns() - now_ns > v.skew_ns:
+                return FUTURE
+        self.cache.partition = cache_partition(ctx)
+        return v.verify(data, ctx, high, challenge)
 
 
 # --- the service (transport-independent) ---------------------------------------
@@ -369,14 +422,14 @@ class PotService:
     """Routes and their work; the protocols below only move bytes."""
 
     def __init__(self, issuer, timebase, verifier=None, skew_ms=None, cache_capacity=None,
-                 expose_detail=False, log=None, authorizer=None):
+                 expose_detail=False, log=None, authorizer=None, cache_per_device=None):
         """authorizer: a potkit.auth.Authorizer (or anything with authorize(token, ctx)),
         or None for an open service (--insecure-open): anyone may stamp anything."""
         self.issuer = issuer
         self.authorizer = authorizer
         self.timebase = timebase
         self.verifier = verifier or ServiceVerifier(issuer.public_key, skew_ms,
-                                                    cache_capacity or DEFAULT_CACHE_CAPACITY)
+                                                    cache_capacity or DEFAULT_CACHE_CAPACITY, cache_per_device)
         self.expose_detail = expose_detail
         self.log = log or LogLimiter()
         self.metrics = Metrics(timebase, expose_detail)
@@ -604,6 +657,8 @@ class TrackedProtocol(asyncio.Protocol):
         self.counted = False
         self.phase = "idle"      # idle | request | body | paused
         self.deadline = 0.0
+        self.raw_sock = None     # the accepted socket (Listener), to free its descriptor on eviction
+        self.pending = False     # accepted by a Listener, not yet admitted
 
     def connection_made(self, transport):
         self.transport = transport
@@ -646,6 +701,10 @@ class TrackedProtocol(asyncio.Protocol):
     def evict(self):
         """Closed to make room for a new connection (the server is at its cap)."""
         self.transport.abort()
+        if self.raw_sock is not None:
+            # abort() has unregistered the descriptor; closing it now (not at
+            # the next loop turn) frees it for the accept this eviction makes room for.
+            self.raw_sock.close()
 
     def pause_writing(self):
         self.paused = True
@@ -814,7 +873,14 @@ class HttpProtocol(TrackedProtocol):
 
 # --- board endpoints -------------------------------------------------------------
 class BoardTcpProtocol(TrackedProtocol):
-    """Frames in, records out, on one connection; an error reply closes it."""
+    """Frames in, records out, on one connection; an error reply closes it.
+
+    A frame without its token field (a board set up for an open service)
+    looks like a frame whose token has not arrived yet. It is answered
+    error 5 (not authorized) once no byte has followed its ctx for
+    TOKEN_WAIT_S, or at once when the client half-closes: not left to the
+    header deadline and a silent close.
+    """
 
     def data_received(self, data):
         if self.transport.is_closing():
@@ -825,6 +891,8 @@ class BoardTcpProtocol(TrackedProtocol):
         while len(self.buf) >= BOARD_FRAME_MIN and not self.paused:
             n = self.service.board_frame_len(self.buf)
             if n is None:
+                if self.lacks_token():
+                    self.deadline = min(self.deadline, time.monotonic() + min(TOKEN_WAIT_S, self.server.header_timeout))
                 return
             frame = bytes(self.buf[:n])
             del self.buf[:n]
@@ -854,6 +922,30 @@ class BoardTcpProtocol(TrackedProtocol):
                 self.transport.close()
                 return
             self.after_reply()
+
+    def lacks_token(self):
+        """The buffer holds a whole frame up to its ctx and nothing more, where a token field must follow."""
+        buf = self.buf
+        return (self.service.authorizer is not None and len(buf) >= BOARD_FRAME_MIN
+                and len(buf) == BOARD_FRAME_MIN + buf[33])
+
+    def refuse_tokenless(self):
+        self.service.seq = 0
+        self.transport.write(self.service.board_issue(bytes(self.buf), "tcp", conn=self))  # error 5: no token
+        del self.buf[:]
+        self.transport.close()
+
+    def expire(self):
+        if not self.paused and not self.transport.is_closing() and self.lacks_token():
+            self.server.timeouts += 1
+            self.refuse_tokenless()
+        else:
+            TrackedProtocol.expire(self)
+
+    def eof_received(self):
+        if not self.paused and not self.transport.is_closing() and self.lacks_token():
+            self.refuse_tokenless()
+        return False
 
 
 class BoardUdpProtocol(asyncio.DatagramProtocol):
@@ -916,6 +1008,85 @@ def default_max_connections(nofile=None):
     return max(16, min(nofile - reserve, 60000))
 
 
+class Listener:
+    """A listening TCP socket whose accept makes room first, in bounded bursts.
+
+    asyncio's own server accepts up to `backlog` sockets per wake-up before
+    any of their protocols runs, so at the connection cap a crowd of
+    reconnecting slowloris sockets took every descriptor; accept() then
+    failed with EMFILE, and asyncio 3.11 went on calling it (one error and
+    one more 1 s retry timer per call: 420,000 in 10 s) while the listener
+    stayed paused for a second: a canary waited 0.4 to 1.7 s for /health.
+    Here every accept is preceded by Server.make_room (the evicted
+    connection's descriptor is closed at once), a wake-up accepts at most
+    ACCEPT_BURST sockets, and a failed accept pauses this listener for
+    ACCEPT_PAUSE_S once.
+    """
+
+    ACCEPT_BURST = 16
+    ACCEPT_PAUSE_S = 0.1
+
+    def __init__(self, server, factory, hostport, backlog):
+        import socket
+
+        self.server = server
+        self.factory = factory
+        self.loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in hostport[0] else socket.AF_INET
+        self.sock = socket.create_server(hostport, family=family, backlog=backlog)
+        self.sock.setblocking(False)
+        self.address = self.sock.getsockname()[:2]
+        self.closed = False
+        self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def _accept(self):
+        import errno
+
+        for _ in range(self.ACCEPT_BURST):
+            self.server.make_room()
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self.server.service.log.log("accept", "accept() failed: %s; pausing the listener %g s"
+                                            % (e, self.ACCEPT_PAUSE_S))
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.call_later(self.ACCEPT_PAUSE_S, self._resume)
+                return
+            conn.setblocking(False)
+            self.server.pending += 1
+            self.loop.create_task(self._connect(conn))
+
+    async def _connect(self, conn):
+        made = []
+
+        def factory():
+            p = self.factory()
+            p.raw_sock, p.pending = conn, True
+            made.append(p)
+            return p
+
+        try:
+            await self.loop.connect_accepted_socket(factory, conn)
+        except Exception:
+            if not made or made[0].pending:
+                self.server.pending -= 1
+            conn.close()
+
+    def _resume(self):
+        if not self.closed:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class Server:
     """Binds the endpoints on a running loop; `await start()`, then `close()`.
 
@@ -943,6 +1114,7 @@ class Server:
         self.max_per_client = max_per_client
         self.connections = collections.OrderedDict()   # conn -> None, least recently active first
         self.per_client = {}
+        self.pending = 0         # accepted sockets whose protocol has not started yet (Listener)
         self.evicted = 0
         self.refused = 0
         self.timeouts = 0
@@ -953,8 +1125,21 @@ class Server:
         self._sweeper = None
 
     # -- the connection table ------------------------------------------------------
+    def make_room(self):
+        """Before an accept: evict the longest silent connections until one more fits under the cap."""
+        while self.connections and len(self.connections) + self.pending >= self.max_connections:
+            victim = next(iter(self.connections))
+            self._forget(victim)
+            self.evicted += 1
+            self.service.log.log("evict", "%d connections (--max-connections): closing the longest silent ones"
+                                 % self.max_connections)
+            victim.evict()
+
     def admit(self, conn):
         """Called by a new connection: True if it may stay (and is counted)."""
+        if conn.pending:
+            conn.pending = False
+            self.pending -= 1
         n = self.per_client.get(conn.peer, 0)
         if self.max_per_client and n >= self.max_per_client:
             self.refused += 1
@@ -1005,16 +1190,14 @@ class Server:
         loop = asyncio.get_running_loop()
         self._binding = ("http", self.want["http"])
         if self.want["http"]:
-            s = await loop.create_server(lambda: HttpProtocol(self.service, self), *self.want["http"],
-                                         backlog=4096, reuse_address=True)
+            s = Listener(self, lambda: HttpProtocol(self.service, self), self.want["http"], 4096)
             self._servers.append(s)
-            self.addresses["http"] = s.sockets[0].getsockname()[:2]
+            self.addresses["http"] = s.address
         self._binding = ("tcp", self.want["tcp"])
         if self.want["tcp"]:
-            s = await loop.create_server(lambda: BoardTcpProtocol(self.service, self), *self.want["tcp"],
-                                         backlog=1024, reuse_address=True)
+            s = Listener(self, lambda: BoardTcpProtocol(self.service, self), self.want["tcp"], 1024)
             self._servers.append(s)
-            self.addresses["tcp"] = s.sockets[0].getsockname()[:2]
+            self.addresses["tcp"] = s.address
         self._binding = ("udp", self.want["udp"])
         if self.want["udp"]:
             self._udp, _ = await loop.create_datagram_endpoint(lambda: BoardUdpProtocol(self.service),
@@ -1082,6 +1265,10 @@ def serve_args(p):
                    help="clock skew the verifier tolerates in ms (default: the verifier's, 500)")
     p.add_argument("--cache-capacity", type=validate.arg(validate.cache_capacity, "--cache-capacity"),
                    help="replay-cache entries (default %d)" % DEFAULT_CACHE_CAPACITY)
+    p.add_argument("--cache-per-device", type=validate.arg(validate.cache_capacity, "--cache-per-device"),
+                   help="replay-cache entries one device (its context and stamped messages) or one other "
+                        "context may hold, so that a flood for one leaves the others room "
+                        "(default: a tenth of --cache-capacity)")
     p.add_argument("--idle-timeout", type=validate.arg(validate.idle_timeout_s, "--idle-timeout"),
                    default=IDLE_TIMEOUT_S, help="seconds before an idle connection closes")
     p.add_argument("--drain-s", type=validate.arg(validate.idle_timeout_s, "--drain-s"), default=5.0,
@@ -1161,7 +1348,8 @@ def serve_run(args):
         print("potkit serve: %s" % warning, file=sys.stderr, flush=True)
     tb.start()
     service = PotService(Issuer(sk, tb), tb, skew_ms=args.skew_ms, cache_capacity=args.cache_capacity,
-                         expose_detail=args.expose_detail, log=limiter, authorizer=authorizer)
+                         expose_detail=args.expose_detail, log=limiter, authorizer=authorizer,
+                         cache_per_device=args.cache_per_device)
     if args.log:
         from potkit.auditlog import web
 
@@ -1175,7 +1363,7 @@ def serve_run(args):
                     args.body_timeout, args.max_connections, args.max_per_client)
     if args.access_log:
         server.access_log = logging.getLogger("potkit.access")
-    # The standard loop by default. tools/bench_issuer.py measured both at
+    # The standard loop by default. tools/bench/bench_issuer.py measured both at
     # 500 connections: the same ~5,000 issue+verify req/s (the work is
     # Python, not I/O), but uvloop served some connections seconds late
     # (p99 5.7 s against 0.14 s), so it is opt-in only.

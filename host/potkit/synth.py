@@ -3,6 +3,11 @@
 Normative description: docs/spec.md section 6. In short:
 
 1. Query every configured source in parallel (threads, one overall deadline).
+   A reading whose own uncertainty exceeds `max_uncertainty` (default 10 s)
+   is no witness: it becomes an UNCERTAIN error, like a failed source.
+   Unbounded, one source claiming "+- 136 years" (Roughtime RADI
+   0xFFFFFFFF) would agree with every other, carry its offset into the
+   agreeing set, and inflate the result's uncertainty and confidence.
 2. Keep one reading per operator (administrative domain): two servers of
    one operator are one witness, not two.
 3. Compare readings by their offset (server time - local clock), which does
@@ -25,7 +30,7 @@ Normative description: docs/spec.md section 6. In short:
      OUTLIER      any other isolated reading (e.g. a signed but wrong server);
      SOURCE_AUTH  a source whose signature, MAC, certificate or TLS check
                   failed (DNS poisoning, a route hijack, a wrong key);
-     UNREACHABLE, BAD_REPLY, DELAYED: sources that gave no usable reading;
+     UNREACHABLE, BAD_REPLY, DELAYED, UNCERTAIN: sources that gave no usable reading;
      ERROR        a client bug (an exception that is not a SourceError).
 6. uncertainty = max over A of |offset_i - median| + u_i (the interval
    around the median covering every agreeing source's own interval: it
@@ -38,7 +43,9 @@ Normative description: docs/spec.md section 6. In short:
    widest spread A could have while agreeing, so 0 <= S <= L). 1e6 means
    every source answered, authenticated where it should, and all agree
    exactly; it falls as sources fail or disagree and as the agreeing ones
-   drift apart. It never exceeds 1e6.
+   drift apart. It never exceeds 1e6. A source that claims no precision
+   (above max_uncertainty) is not a witness: it is counted neither in A
+   nor in N, like an outage; so L <= 2 * max_uncertainty + tolerance.
 """
 import datetime
 import re
@@ -46,11 +53,15 @@ import threading
 import time
 
 from potkit import PotkitError
-from potkit.sources import SOURCE_AUTH, UNREACHABLE, SourceError
+from potkit.sources import SOURCE_AUTH, UNCERTAIN, UNREACHABLE, SourceError
 
 MIN_SOURCES = 3
 DEFAULT_TOLERANCE_NS = 100000000      # 100 ms beyond the readings' own uncertainty
 DEFAULT_TIMEOUT_S = 3.0
+# A reading claiming more than this is no witness. Honest readings stay far
+# below: NTP a few ms to 0.5 s, HTTPS Date 0.5 s + rtt/2 (<= 1.5 s within
+# its delay bound), Roughtime RADI (1 to 3 s as servers set it) + rtt/2.
+DEFAULT_MAX_UNCERTAINTY_NS = 10 * 1000000000
 PPM = 1000000
 
 NO_SOURCES_FIX = ("offline or in a lab? point --config (or $POTKIT_CONFIG) at your own servers: "
@@ -183,15 +194,26 @@ def _describe(readings):
     return "; ".join(parts)
 
 
+def too_uncertain(reading, max_uncertainty_ns):
+    """The UNCERTAIN error standing for a reading that claims too little precision."""
+    e = SourceError(UNCERTAIN, reading.source, "uncertainty %.3f s above the bound %.3f s (max_uncertainty_ms)"
+                    % (reading.uncertainty_ns / 1e9, max_uncertainty_ns / 1e9))
+    e.operator, e.source_kind = reading.operator, reading.kind
+    return e
+
+
 def synthesize(readings, errors=(), min_sources=MIN_SOURCES, tolerance_ns=DEFAULT_TOLERANCE_NS,
-               now=None):
+               now=None, max_uncertainty_ns=DEFAULT_MAX_UNCERTAINTY_NS):
     """Combine readings (and the errors of sources that failed) -> Synthesis, or SynthesisError.
 
     `now` = (wall_ns, monotonic_ns) read together, the instant the result is
-    expressed at; default: the latest reading's local instant.
+    expressed at; default: the latest reading's local instant. Readings
+    with an uncertainty above `max_uncertainty_ns` become UNCERTAIN errors.
     """
     readings = list(readings)
     errors = list(errors)
+    errors += [too_uncertain(r, max_uncertainty_ns) for r in readings if r.uncertainty_ns > max_uncertainty_ns]
+    readings = [r for r in readings if r.uncertainty_ns <= max_uncertainty_ns]
     alarms = [_error_alarm(e) for e in errors]
     chosen, redundant = _one_per_operator(readings)
     n = len(chosen)
@@ -298,18 +320,18 @@ def query_all(sources, timeout_s=DEFAULT_TIMEOUT_S):
 
 
 def synthesize_sources(sources, min_sources=MIN_SOURCES, tolerance_ns=DEFAULT_TOLERANCE_NS,
-                       timeout_s=DEFAULT_TIMEOUT_S):
+                       timeout_s=DEFAULT_TIMEOUT_S, max_uncertainty_ns=DEFAULT_MAX_UNCERTAINTY_NS):
     """Query, then synthesize at the instant the answers are in."""
     readings, errors = query_all(sources, timeout_s)
     now = (time.time_ns(), time.monotonic_ns())
-    return synthesize(readings, errors, min_sources, tolerance_ns, now=now)
+    return synthesize(readings, errors, min_sources, tolerance_ns, now=now, max_uncertainty_ns=max_uncertainty_ns)
 
 
 def synthesize_config(config):
     """A potkit.config.Config -> Synthesis (its "synthesis" settings applied)."""
     s = config.synthesis
     return synthesize_sources(config.sources, int(s["min_sources"]), int(float(s["tolerance_ms"]) * 1e6),
-                              float(s["timeout_s"]))
+                              float(s["timeout_s"]), int(float(s["max_uncertainty_ms"]) * 1e6))
 
 
 # --- `potkit time` ---------------------------------------------------------------
@@ -393,7 +415,7 @@ LEGEND = """\
             - same operator: a second server of an operator already counted (one witness)
             x isolated: disagrees with the majority (an alarm: NTP_INJECT, OUTLIER)
             ~ answered, but the synthesis aborted (too few sources, no clear majority)
-            ? failed: no usable reading (UNREACHABLE, BAD_REPLY, DELAYED, SOURCE_AUTH, ERROR)
+            ? failed: no usable reading (UNREACHABLE, BAD_REPLY, DELAYED, UNCERTAIN, SOURCE_AUTH, ERROR)
   source    host:port or URL, as configured
   kind      ntp (unauthenticated), nts, roughtime (signed), https (TLS Date header, 1 s resolution)
   operator  the administrative domain: sources of one operator are one witness

@@ -107,6 +107,10 @@ def tolerance_ms(value, name="tolerance_ms"):
     return _float(value, name, 0.0, MAX_TOLERANCE_MS, unit=" ms")
 
 
+def max_uncertainty_ms(value, name="max_uncertainty_ms"):
+    return _float(value, name, 0.0, MAX_TOLERANCE_MS, lo_open=True, unit=" ms")
+
+
 def timeout_s(value, name="timeout"):
     return _float(value, name, 0.0, MAX_TIMEOUT_S, lo_open=True, unit=" s")
 

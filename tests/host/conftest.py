@@ -1,4 +1,4 @@
-"""Shared fixtures of the host tests: real servers on loopback (see peers.py).
+"""Shared fixtures of the host tests: real servers on loopback (tools/lab/peers.py).
 
 All are session-scoped: each server starts once (about 0.1-0.5 s) and is
 stopped at the end of the run.

@@ -283,3 +283,294 @@ def test_serve_without_a_token_file_refuses_every_issue(env):
     finally:
         _, err = s.stop()
     assert "no token file" in err
+
+
+# --- item 3: HTTPS Date has no overall deadline -------------------------------------------------
+def _threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def _wait_refreshes(svc, count, limit_s=60):
+    """Polls /health until the timebase has run `count` more syntheses (a guard, not a timing check)."""
+    _, h, _ = request(svc, "GET", "/health")
+    goal = h["refreshes"] + h["failures"] + count
+    end = time.monotonic() + limit_s
+    while h["refreshes"] + h["failures"] < goal:
+        assert time.monotonic() < end, "the timebase stopped refreshing: %r" % h
+        time.sleep(0.2)
+        _, h, _ = request(svc, "GET", "/health")
+    return h
+
+
+def test_trickling_https_source_leaks_nothing_and_sigterm_stops_the_service(env, test_ca, server_cert):
+    # Before: a server trickling one byte every 1.5 s leaked a thread and a
+    # descriptor per synthesis (3 to 44 threads in 90 s), and SIGTERM no
+    # longer stopped `potkit serve`.
+    import peers
+
+    with peers.TricklingHttpsServer(*server_cert, interval_s=0.5) as trickle:
+        cfg = json.load(open(env["config"]))
+        cfg["sources"].append({"kind": "https", "url": trickle.url, "cafile": test_ca.ca_file,
+                               "operator": "trickle.example", "timeout": 1.0})
+        path = os.path.join(env["dir"], "trickle.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        s = Service(env["key"], path)
+        try:
+            _wait_refreshes(s, 2)
+            threads_before = _threads(s.proc.pid)
+            h = _wait_refreshes(s, 10)
+            assert h["ok"] and h["source_count"] == 3        # the three honest sources carry on
+            assert trickle.connections >= 10                # every synthesis asked the trickler
+            # Each query ends at its deadline: no connection or thread piles up.
+            assert trickle.open_now <= 3, trickle.open_now
+            assert _threads(s.proc.pid) <= threads_before + 2, (threads_before, _threads(s.proc.pid))
+            s.proc.terminate()
+            try:
+                s.proc.wait(20)     # a guard for a hung service, not a timing check
+            except Exception:
+                pass
+            assert s.proc.returncode == 0, "potkit serve did not stop on SIGTERM"
+        finally:
+            _, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+# --- item 5: replay forgotten after a time jump; one context's flood ---------------------------
+def _wait_time_offset(svc, offset_s, limit_s=60):
+    """Polls /health until the service's time is `offset_s` off this host's clock (within 1 s)."""
+    end = time.monotonic() + limit_s
+    while True:
+        code, h, _ = request(svc, "GET", "/health")
+        if code == 200 and abs(h["time_ns"] - time.time_ns() - offset_s * 10**9) < 10**9:
+            return h
+        assert time.monotonic() < end, "the service never reached offset %+d s: %r" % (offset_s, h)
+        time.sleep(0.2)
+
+
+def _verdict(svc, record, ctx):
+    code, resp, _ = request(svc, "POST", "/v1/verify", {"record": record, "ctx": ctx.hex()})
+    assert code == 200, resp
+    return resp["verdict"]
+
+
+def test_a_time_jump_does_not_make_a_replay_verify_ok(env):
+    # Before: with 3 of 4 sources stepped +120 s for one verify (of a record
+    # issued meanwhile), the replay cache purged the nonce of a 2 s old
+    # record (expired at +120 s), and once the sources stepped back that
+    # record verified OK a second time.
+    import peers
+
+    fakes = [peers.FakeNtpServer() for _ in range(4)]
+    try:
+        path = write_config(env["dir"], fakes, "fakes-4.json")
+        s = Service(env["key"], path)
+        try:
+            ctx = grg.context_device(DOOR)
+            _wait_time_offset(s, 0)
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            record = r["record"]
+            assert _verdict(s, record, ctx) == "OK"
+            for f in fakes[:3]:
+                f.offset_s = 120
+            _wait_time_offset(s, 120)
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            assert _verdict(s, r["record"], ctx) == "OK"     # fresh on the stepped clock: the cache purges
+            assert _verdict(s, record, ctx) == "STALE"
+            for f in fakes[:3]:
+                f.offset_s = 0
+            _wait_time_offset(s, 0)
+            assert _verdict(s, record, ctx) != "OK"          # it was: OK, a replay
+            # The price, fail closed: until the time passes the highest time
+            # seen minus the tier window, a fresh record is judged STALE too.
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            assert _verdict(s, r["record"], ctx) == "STALE"
+        finally:
+            _, err = s.stop()
+    finally:
+        for f in fakes:
+            f.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def test_a_flood_for_one_device_leaves_other_devices_room(env):
+    # Before: one cache for every context: 40 records accepted for one
+    # context filled a 40-entry cache and every other context was BUSY.
+    s = Service(env["key"], env["config"], extra=("--cache-capacity", "40"))
+    try:
+        flood = [grg.context_device("flood-1")] + [grg.context_message("flood-1", b"m%d" % i) for i in range(44)]
+        verdicts = []
+        for ctx in flood:
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": ctx.hex(), "tier": 0})
+            verdicts.append(_verdict(s, r["record"], ctx))
+        assert "BUSY" in verdicts                      # the flooding device is refused, fail closed
+        ok = verdicts.count("OK")
+        assert ok <= 4, verdicts                       # a tenth of the cache: its own share only
+        for other in (grg.context_device("board-2"), grg.context_message("board-3", b"unlock"), b"\x7fapp"):
+            _, r, _ = request(s, "POST", "/v1/issue", {"ctx": other.hex(), "tier": 0})
+            assert _verdict(s, r["record"], other) == "OK"
+    finally:
+        _, err = s.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def test_replay_cache_partitions_bound_the_total_too():
+    from potkit.service import HostNonceCache, cache_partition
+    from pot.nonces import FULL
+
+    c = HostNonceCache(10, 3)
+    stored = 0
+    for dev in range(6):
+        c.partition = cache_partition(grg.context_device("dev-%d" % dev))
+        for i in range(5):
+            nonce = os.urandom(32)
+            if c.lookup(nonce, 0) != FULL:
+                c.store(0, nonce, 100)
+                stored += 1
+        assert c.live(0, c.partition) <= 3                   # per device
+    assert stored == c.live(0) == 10                         # in all: memory stays bounded
+    # A device's stamped messages share its partition; other contexts have their own.
+    assert cache_partition(grg.context_message("dev-1", b"x")) == cache_partition(grg.context_device("dev-1"))
+    assert cache_partition(b"\x7fapp") != cache_partition(b"\x7fapq")
+    assert c.live(101) == 0                                  # expired entries leave, in all partitions
+
+
+# --- a TCP board frame without its token field ----------------------------------------------------
+def test_tcp_frame_without_a_token_gets_error_5(auth_svc):
+    # Before: over TCP a frame without the token field reads as a frame whose
+    # token has not arrived yet: no answer, a silent close at the 10 s header
+    # deadline, and `potkit send` reported "no record within 5 s".
+    from potkit import PotkitError
+    from potkit.device import service_issue
+
+    frame = board_frame(os.urandom(32), 0, UNLOCK)
+    assert raw_exchange(auth_svc.tcp, frame, timeout=30) == b"\xee\x05"
+    # A client that half-closes after its frame is answered at once.
+    with socket.create_connection(auth_svc.tcp, timeout=30) as s:
+        s.sendall(frame)
+        s.shutdown(socket.SHUT_WR)
+        assert recv_exact(s, 2) == b"\xee\x05"
+    # The board-side client names the cause.
+    with pytest.raises(PotkitError, match="no valid API token"):
+        service_issue("%s:%d" % auth_svc.tcp, 0, timeout=10)(os.urandom(32), UNLOCK)
+
+
+# --- item 2: slowloris and a request flood: the canary is served ---------------------------------
+def _nofile(limit):
+    """preexec_fn for the service: RLIMIT_NOFILE = limit (as `ulimit -n limit`)."""
+    def set_limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return set_limit
+
+
+def slowloris(addr, count, sources=10):
+    """`count` sockets, from 127.0.0.2 .. 127.0.0.(sources+1) (many clients, each under the per-client
+    cap), each holding half a request line. Sockets the service refuses or evicts are kept too."""
+    socks = []
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.bind(("127.0.0.%d" % (2 + i % sources), 0))
+        s.connect_ex(addr)
+        socks.append(s)
+    import select
+
+    pending = list(socks)
+    end = time.monotonic() + 10
+    while pending and time.monotonic() < end:
+        _, writable, _ = select.select([], pending, [], 0.5)
+        for s in writable:
+            try:
+                s.send(b"GET /health HTTP/1.1\r\nHo")
+            except OSError:
+                pass
+            pending.remove(s)
+    return socks
+
+
+def _canary(svc):
+    """GET /health on a new connection: the status, or the exception text."""
+    try:
+        code, body, _ = request(svc, "GET", "/health")
+        return code
+    except (OSError, ValueError) as e:
+        return repr(e)
+
+
+def test_canary_is_served_while_400_slowloris_sockets_are_held(env):
+    # Before (issue 10): under `ulimit -n 1024`, 1,100 slowloris sockets locked
+    # every client out for 80 s and wrote 424 MB of accept() tracebacks. Here:
+    # 400 sockets against a service under `ulimit -n 256` (192 connections).
+    s = Service(env["key"], env["config"], preexec_fn=_nofile(256))
+    socks = []
+    try:
+        assert _canary(s) == 200
+        socks = slowloris(s.http, 400)
+        answers = [_canary(s) for _ in range(5)]
+        assert 200 in answers, answers                   # served at all (a 503 from a refresh is no failure)
+        assert s.alive()
+        err = s.stderr()
+        assert len(err) < 64 * 1024, len(err)           # repeated log lines are rate-limited
+        assert "Traceback" not in err
+    finally:
+        for x in socks:
+            x.close()
+        s.stop()
+
+
+def test_canary_is_served_during_a_request_flood(env):
+    # A flood on keep-alive connections: valid issues pipelined 50 at a time,
+    # and bad requests (each a 400 and a close) reconnecting as fast as they
+    # can; the canary asks /health on a new connection meanwhile.
+    import threading
+
+    s = Service(env["key"], env["config"])
+    stop = threading.Event()
+    sent = [0]
+
+    def issue_flood():
+        body = json.dumps({"ctx": "00", "tier": 0}).encode()
+        one = b"POST /v1/issue HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        while not stop.is_set():
+            try:
+                with socket.create_connection(s.http, timeout=10) as c:
+                    while not stop.is_set():
+                        c.sendall(one * 50)
+                        got = b""
+                        while got.count(b"HTTP/1.1 ") < 50:
+                            chunk = c.recv(65536)
+                            if not chunk:
+                                raise OSError("closed")
+                            got += chunk
+                        sent[0] += 50
+            except OSError:
+                pass
+
+    def bad_flood():
+        while not stop.is_set():
+            try:
+                raw_exchange(s.http, b"POST /v1/issue HTTP/1.1\r\nContent-Length: x\r\n\r\n", timeout=10)
+                sent[0] += 1
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=issue_flood, daemon=True) for _ in range(4)]
+    threads.append(threading.Thread(target=bad_flood, daemon=True))
+    try:
+        for t in threads:
+            t.start()
+        end = time.monotonic() + 60
+        while sent[0] < 500:                              # the flood is on
+            time.sleep(0.05)
+            assert s.alive() and time.monotonic() < end, "the flood never got going"
+        answers = [_canary(s) for _ in range(5)]
+        assert 200 in answers, answers
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        _, err = s.stop()
+    assert len(err) < 64 * 1024, len(err)
+    assert "Traceback" not in err

@@ -8,11 +8,11 @@ from nacl.signing import SigningKey
 
 from pot.grg import context_message
 from potkit import cli, keys
-from potkit import link as hostlink
+from potkit.board import link as hostlink
 from potkit.auditlog import entry as E
 from potkit.auditlog.device_log import DeviceAudit
 from potkit.auditlog.store import SqliteStore
-from potkit.device import UnixBoard
+from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 

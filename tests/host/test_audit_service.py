@@ -287,7 +287,7 @@ def test_flood_and_outlier(env, tmp_path):
     # FLOOD: a replay cache of 3 live records; the 4th is refused BUSY (fail closed).
     # DRIFT from the time sources: plain NTP, one 30 s ahead -> OUTLIER alarms.
     log = str(tmp_path / "flood.db")
-    s = Service(env["key"], env["config_plain"], log, extra=("--cache-capacity", "3"))
+    s = Service(env["key"], env["config_plain"], log, extra=("--cache-capacity", "3", "--cache-per-device", "3"))
     try:
         verdicts = [verify(s, issue(s)) for _ in range(4)]
         assert verdicts == ["OK", "OK", "OK", "BUSY"]

@@ -182,7 +182,7 @@ def test_unreachable_board_is_exit_4(home, closed_port):
 @pytest.fixture(scope="module")
 def board():
     """The firmware on the MicroPython Unix port, TCP link on loopback."""
-    from potkit.device import UnixBoard
+    from potkit.board.unix import UnixBoard
 
     with UnixBoard(GOOD, "door-1", serial=None, tcp=0) as b:
         yield b

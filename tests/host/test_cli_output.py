@@ -182,7 +182,7 @@ def test_show_and_verify_json_match_the_schema(lab, capsys):
 
 
 def test_device_json_matches_the_schema(lab, capsys):
-    from potkit.device import UnixBoard
+    from potkit.board.unix import UnixBoard
 
     board = UnixBoard(keys.load_public_key(lab["key"]), "door-1", serial="pipe", tcp=0)
     board.start()

@@ -27,8 +27,9 @@ from nacl.signing import SigningKey
 from pot import host, spec
 from pot.link import Parser
 from pot.grg import context_device, context_message
-from potkit import link as hostlink
-from potkit.device import UnixBoard, deploy
+from potkit.board import link as hostlink
+from potkit.board.deploy import deploy
+from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer, firmware_record_api
 from potkit.timebase import FixedTimeBase
 
@@ -535,7 +536,7 @@ def qemu(tmp_path_factory, issuer):
     flood limit lets 40 verifies through in a few seconds."""
     import json
 
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.qemu import QemuBoard
 
     try:
         elf = build_micropython.ensure("qemu-plain")

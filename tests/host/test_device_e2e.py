@@ -13,8 +13,8 @@ from nacl.signing import SigningKey
 
 from pot import host, spec
 from pot.grg import context_message
-from potkit import link as hostlink
-from potkit.device import UnixBoard
+from potkit.board import link as hostlink
+from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 

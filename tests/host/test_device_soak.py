@@ -4,7 +4,7 @@ not grow.
 
 The board runs the firmware as a board does, from precompiled code
 (UnixBoard(mpy=True): firmware/pot and main.py through mpy-cross, the
-shared build of potkit.device.build_mpy), not from source, whose parser
+shared build of potkit.board.build.build_mpy), not from source, whose parser
 and compiler need heap that a board never spends.
 
 Heap size: the issue's target, `micropython -X heapsize=64k` (the full
@@ -45,8 +45,8 @@ import pytest
 from nacl.signing import SigningKey
 
 from pot.grg import context_message
-from potkit import link as hostlink
-from potkit.device import UnixBoard
+from potkit.board import link as hostlink
+from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 

@@ -1,8 +1,8 @@
 # The committed tables (firmware/pot/*_tables.py,
 # ed25519_table.py, golay_syndrome.py) and vector files (tests/vectors/*.txt)
-# are what the generators in tools/ make today: every tools/gen_*.py is run
+# are what the generators in tools/gen/ make today: every tools/gen/gen_*.py is run
 # with --check (found by name, so a new generator is checked too), and the
-# shared write-or-check step (tools/genlib.py) is shown to catch a stale or
+# shared write-or-check step (tools/gen/genlib.py) is shown to catch a stale or
 # missing file without ever writing in --check mode.
 import glob
 import os
@@ -14,7 +14,7 @@ import pytest
 import genlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GENERATORS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "tools", "gen_*.py")))
+GENERATORS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "tools", "gen", "gen_*.py")))
 
 
 def test_generators_are_found():
@@ -24,7 +24,7 @@ def test_generators_are_found():
 
 @pytest.mark.parametrize("tool", GENERATORS)
 def test_committed_output_is_current(tool):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), "--check"],
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen", tool), "--check"],
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
 

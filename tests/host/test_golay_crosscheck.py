@@ -2,7 +2,7 @@
 # matrix built here from the polynomial (rows x^i * g(x), the cyclic code
 # itself, not the systematic tables), its weight distribution, and syndrome
 # decoding against brute-force nearest-codeword search. (That
-# tests/vectors/rs.txt and golay.txt are what tools/gen_fec_vectors.py makes
+# tests/vectors/rs.txt and golay.txt are what tools/gen/gen_fec_vectors.py makes
 # today is checked by test_generated_files.py.)
 import random
 

@@ -1,5 +1,5 @@
 # Properties of the GRG pipeline with hypothesis, against the independent
-# reference implementation in tools/gen_vectors.py (written from the spec
+# reference implementation in tools/gen/gen_vectors.py (written from the spec
 # text alone): both forward paths equal the reference for any payload and
 # context; G1 round-trips any 47 bytes; frames survive any error pattern the
 # spec promises to correct and never yield a wrong payload otherwise.

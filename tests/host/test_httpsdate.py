@@ -103,3 +103,30 @@ def test_parse_http_date():
 def test_only_https_urls():
     with pytest.raises(ValueError):
         query_https_date("http://127.0.0.1/")
+
+
+def test_a_trickling_server_cannot_stretch_the_query(test_ca, server_cert):
+    # A valid reply sent one byte every 0.2 s: a per-read timeout restarts
+    # with every byte, so the query used to last as long as the server liked
+    # (a 1 s timeout took 19.4 s for a 97-byte reply; a thread and a socket
+    # per synthesis stayed behind). The overall deadline ends it.
+    with peers.TricklingHttpsServer(*server_cert, interval_s=0.2, reply_bytes=200) as srv:
+        outcome = []
+        t = threading.Thread(target=lambda: outcome.append(
+            expect_source_error(UNREACHABLE, query_https_date, srv.url, cafile=test_ca.ca_file, timeout=1.0)))
+        t.start()
+        t.join(20)     # a guard for a hung query, not a timing check: a deadline-less query runs ~60 s
+        assert not t.is_alive(), "the query is still running long after its deadline"
+        assert outcome and "deadline" in outcome[0].message, outcome
+        # The client closed its socket: the server stops at its next send.
+        end = time.monotonic() + 10
+        while srv.open_now and time.monotonic() < end:
+            time.sleep(0.05)
+        assert srv.open_now == 0 and srv.connections == 1
+        assert srv.bytes_sent < len(srv.reply)
+
+
+def test_reply_head_is_bounded(test_ca, server_cert):
+    with peers.TricklingHttpsServer(*server_cert, interval_s=0, reply_bytes=20000) as srv:
+        e = expect_source_error(BAD_REPLY, query_https_date, srv.url, cafile=test_ca.ca_file, timeout=5.0)
+    assert "longer than" in e.message

@@ -5,7 +5,7 @@ flips / byte drops / insertions / length changes / truncation, and noise)
 are generated on the host from a fixed seed, streamed into the virtual
 board's serial input in one go, and every answer is checked against the
 answer list predicted by an independent whole-stream model of the frame
-format (tools/gen_link_vectors.parse_stream: zlib.crc32 and struct, not
+format (tools/gen/gen_link_vectors.parse_stream: zlib.crc32 and struct, not
 pot.link). The board must answer exactly that list, in order, never crash
 or hang, and serve normally afterwards.
 
@@ -27,8 +27,8 @@ from gen_link_vectors import parse_stream
 
 from pot import spec
 from pot.link import Parser
-from potkit import link as hostlink
-from potkit.device import UnixBoard
+from potkit.board import link as hostlink
+from potkit.board.unix import UnixBoard
 
 N_ITEMS = 100_000
 SEED = 0xF022

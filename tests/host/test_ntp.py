@@ -122,6 +122,9 @@ def _query_through(chrony, mangle=None, **kw):
 
 
 def _expect(kind, chrony, mangle=None, **kw):
+    # A rejected reply does not end the exchange (the client waits for a
+    # valid one until its deadline): a short deadline keeps these tests quick.
+    kw.setdefault("timeout", 0.5)
     return peers.expect_source_error(kind, _query_through, chrony, mangle, **kw)
 
 
@@ -204,3 +207,25 @@ def test_closed_port_unreachable():
     with pytest.raises(SourceError) as e:
         query_ntp("127.0.0.1", port, timeout=0.5)
     assert e.value.kind == UNREACHABLE
+
+
+@pytest.mark.parametrize("junk", [
+    b"\x00garbage",                                                    # not NTP at all
+    None,                                                              # a reply with the wrong origin
+])
+def test_an_injected_datagram_before_the_reply_is_skipped(chrony, junk):
+    # Issue 10: the first datagram used to decide the query, so one forged
+    # datagram to the client's port knocked the source out (BAD_REPLY).
+    # Now the client reads on until a reply validates.
+    def inject(reply, request):
+        bad = junk if junk is not None else reply[:24] + bytes(a ^ 0xFF for a in reply[24:32]) + reply[32:]
+        return [bad, reply]
+    r = _query_through(chrony, inject, timeout=2.0)
+    assert abs(r.offset_ns) < 50 * MS
+
+
+def test_only_invalid_datagrams_report_the_most_telling_error(chrony):
+    # Garbage, then the real reply with a wrong origin: no valid reply by the
+    # deadline; the error names the check that failed, not "no reply".
+    err = _expect(BAD_REPLY, chrony, lambda rep, req: [b"x", rep[:24] + bytes(8) + rep[32:]])
+    assert "origin" in err.message or "short" in err.message

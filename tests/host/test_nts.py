@@ -25,7 +25,8 @@ MS = 1000000
 
 
 def _nts(chrony, ca, **kw):
-    return query_nts(chrony.host, chrony.nts_ke_port, ca_file=ca.ca_file, timeout=3.0, **kw)
+    kw.setdefault("timeout", 3.0)
+    return query_nts(chrony.host, chrony.nts_ke_port, ca_file=ca.ca_file, **kw)
 
 
 # --- against honest and offset servers ---------------------------------------------
@@ -190,6 +191,9 @@ def proxied(server_cert):
 def _through(proxied, test_ca, mangle=None, delay_s=0.0, **kw):
     srv, proxy = proxied
     proxy.mangle, proxy.delay_s = mangle, delay_s
+    # A rejected reply does not end the exchange (the client waits for a
+    # valid one until its deadline): a short deadline keeps these tests quick.
+    kw.setdefault("timeout", 1.0)
     before = proxy.requests
     try:
         return _nts(srv, test_ca, **kw)
@@ -296,3 +300,26 @@ def test_forged_nts_nak_is_bad_reply(proxied, test_ca):
 def test_delayed_nts_reply_is_delayed(proxied, test_ca):
     # Authentication cannot stop an attacker who holds packets back.
     expect_source_error(DELAYED, _through, proxied, test_ca, None, 0.25, max_delay_ns=100 * MS)
+
+
+def test_an_injected_forgery_before_the_reply_is_skipped(proxied, test_ca):
+    # Issue 10: a datagram with a broken MAC (or none) racing the real reply
+    # made the query SOURCE_AUTH. Now the client reads on until a reply
+    # authenticates.
+    def inject(rep, req):
+        return [rep[:48], _flip(44)(rep, req), rep]
+    r = _through(proxied, test_ca, inject, timeout=3.0)
+    assert r.authenticated and abs(r.offset_ns) < 50 * MS
+
+
+def test_a_nak_before_the_reply_does_not_drop_the_session(proxied, test_ca):
+    # RFC 8915 5.7: a NAK is unauthenticated, so a client waits for a valid reply first.
+    srv, proxy = proxied
+    session = NtsSession(srv.host, srv.nts_ke_port, ca_file=test_ca.ca_file, timeout=3.0)
+    session.query()
+    proxy.mangle = lambda rep, req: [rep[:1] + b"\0" + rep[2:12] + b"NTSN" + rep[16:48], rep]
+    try:
+        assert session.query().authenticated
+    finally:
+        proxy.mangle = None
+    assert session.handshakes == 1

@@ -4,10 +4,10 @@ Cortex-M3 in qemu, native code for armv6m), reached over its emulated UART
 
 - `potkit device deploy --board qemu` against the plain image (no frozen
   firmware): mpy-cross for armv6m, copy with mpremote, provision, reset;
-  qemu restarts on the reset (potkit.qemu_board) and the board boots into
+  qemu restarts on the reset (potkit.board.qemu) and the board boots into
   /main.py, whose serial link is the console;
 - then `potkit device status|sync|send` as commands, and the demo's story
-  through potkit.link: sync, OK, replay, another device, altered message,
+  through potkit.board.link: sync, OK, replay, another device, altered message,
   forged, stale, and a flood.
 
 A board that cannot be built (no arm-none-eabi toolchain or qemu) is a
@@ -22,9 +22,9 @@ import pytest
 from nacl.signing import SigningKey
 
 from pot.grg import context_message
-from potkit import link as hostlink
+from potkit.board import link as hostlink
 from potkit import keys
-from potkit.device import deploy
+from potkit.board.deploy import deploy
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase
 
@@ -38,7 +38,7 @@ DEVICE = "gate-q"
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.qemu import QemuBoard
 
     try:
         elf = build_micropython.ensure("qemu-plain")

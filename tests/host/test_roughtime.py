@@ -21,7 +21,10 @@ from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE
 from potkit.sources import roughtime as rt
 
 def query07(port, key, **kw):
-    return rt.query_roughtime("127.0.0.1", port, key, version=rt.VERSION_DRAFT_07, timeout=2.0, **kw)
+    # 0.5 s: a rejected reply does not end the exchange (the client waits for a
+    # valid one until its deadline), and pyroughtime answers in milliseconds.
+    kw.setdefault("timeout", 0.5)
+    return rt.query_roughtime("127.0.0.1", port, key, version=rt.VERSION_DRAFT_07, **kw)
 
 
 def rewrite(field_edit):
@@ -385,3 +388,23 @@ def test_bad_arguments():
         rt.build_request(bytes(32), (rt.VERSION_DRAFT_07, rt.VERSION_RFC))
     with pytest.raises(ValueError):
         rt.build_request(bytes(32), 0x80000005)
+
+
+def test_an_injected_bad_signature_before_the_reply_is_skipped(pyrt):
+    # Issue 10: a forged reply (here: the real one with its signature
+    # flipped) racing the real reply made the query SOURCE_AUTH. Now the
+    # client reads on until a reply validates.
+    def edit(f):
+        f[rt.T_SIG] = flip(f[rt.T_SIG], 5)
+    forge = rewrite(edit)
+    with peers.UdpProxy((pyrt.host, pyrt.port), mangle=lambda rep, req: [b"garbage", forge(rep, req), rep]) as proxy:
+        r = query07(proxy.port, pyrt.public_key, timeout=2.0)
+        assert proxy.requests == 1
+    assert r.authenticated and abs(r.offset_ns) <= r.uncertainty_ns
+
+
+def test_an_injected_datagram_before_an_rfc_reply_is_skipped():
+    responder = Responder(rt.VERSION_RFC)
+    with peers.UdpResponder(lambda req: [rt.frame(b"\x00" * 8), responder(req)[:-1] + b"\x00", responder(req)]) as s:
+        r = rt.query_roughtime("127.0.0.1", s.port, responder.public_key, timeout=2.0)
+    assert r.detail["version"] == "RFC 10049"

@@ -1,7 +1,7 @@
 # RS(4,6) against an independent implementation of GF(2^8): the PyPI
 # library reedsolo (its own log/exp tables and its carry-less multiply),
 # with the systematic encoding matrix rebuilt here using only reedsolo's
-# arithmetic. (That the committed tables are what tools/gen_tables.py
+# arithmetic. (That the committed tables are what tools/gen/gen_tables.py
 # generates today is checked by test_generated_files.py.)
 import itertools
 

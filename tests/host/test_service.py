@@ -1,6 +1,6 @@
 """The PoT service, end to end: the real `potkit serve` process on loopback.
 
-Its time comes from real chronyd servers (tests/host/peers.py) of three
+Its time comes from real chronyd servers (tools/lab/peers.py) of three
 "operators"; requests are real HTTP/1.1, TCP and UDP. Records it issues are
 checked with the firmware verifier in this process.
 """
@@ -517,7 +517,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     from potkit.timebase import FixedTimeBase
     from pot.nonces import FOUND, FULL
 
-    c = HostNonceCache(2)
+    c = HostNonceCache(2, 2)
     a, b, x = b"a" * 32, b"b" * 32, b"x" * 32
     assert c.lookup(a, 100) >= 0
     c.store(0, a, 200)
@@ -529,7 +529,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     assert c.lookup(b, 250) == FOUND
     # Through the verifier: a full cache answers BUSY, as on a device.
     iss = Issuer(SigningKey(bytes(32)), FixedTimeBase())
-    v = ServiceVerifier(iss.public_key, cache_capacity=3)
+    v = ServiceVerifier(iss.public_key, cache_capacity=3, per_partition=3)
     now = time.time_ns() + 10**6
     verdicts = [v.verify(iss.issue(CTX, 0), CTX, now) for _ in range(4)]
     assert verdicts == [spec.OK, spec.OK, spec.OK, spec.BUSY]

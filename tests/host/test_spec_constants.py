@@ -27,7 +27,7 @@ from pot import spec
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIRMWARE = os.path.join(ROOT, "firmware", "pot")
 
-# Files whose constants are their own: generated tables (tools/gen_*.py
+# Files whose constants are their own: generated tables (tools/gen/gen_*.py
 # --check holds them), the Ed25519 and SHA-512 parameters of RFC 8032 and
 # FIPS 180-4 (their vector tests hold them), the runtime shims and the
 # spec itself.

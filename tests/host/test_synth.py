@@ -2,6 +2,7 @@
 then real loopback servers: chronyd (one under faketime, 30 s ahead),
 pyroughtime and an HTTPS server, read through potkit.config sources."""
 import json
+import time
 
 import pytest
 from hypothesis import assume, given, settings
@@ -298,11 +299,13 @@ def test_bad_source_fields_are_config_errors(source):
 
 def test_bad_synthesis_settings_are_config_errors():
     ntp = {"kind": "ntp", "host": "x"}
-    for synthesis in ([1], {"min_sources": "three"}, {"timeout_s": None}, {"tolerance_ms": True}):
+    for synthesis in ([1], {"min_sources": "three"}, {"timeout_s": None}, {"tolerance_ms": True},
+                      {"max_uncertainty_ms": 0}, {"max_uncertainty_ms": 1e9}):
         with pytest.raises(ConfigError):
             config_from_json({"sources": [ntp], "synthesis": synthesis})
     cfg = config_from_json({"sources": [ntp], "synthesis": {"min_sources": "4", "timeout_s": 2}})
-    assert cfg.synthesis == {"min_sources": 4, "tolerance_ms": 100.0, "timeout_s": 2.0}
+    assert cfg.synthesis == {"min_sources": 4, "tolerance_ms": 100.0, "timeout_s": 2.0,
+                             "max_uncertainty_ms": 10000.0}
 
 
 def test_source_names_match_what_the_clients_report():
@@ -346,3 +349,99 @@ def test_overall_deadline_marks_silent_sources_unreachable():
     # The overall deadline's message, not the client's own "no reply within 5.0 s".
     assert errors[0].kind == UNREACHABLE and "no answer within 0.5 s" in errors[0].message
     assert errors[0].operator == "op-silent"
+
+
+# --- a source that claims no precision (issue 10) ----------------------------------------------
+
+def fake_ntp_source(server, op):
+    return SourceConfig("ntp", host=server.host, port=server.ntp_port, operator=op, timeout=2.0)
+
+
+def vague_roughtime(midp_shift_s):
+    """An RFC Roughtime server (test_roughtime.Responder) with RADI 0xFFFFFFFF s: "+- 136 years"."""
+    import base64
+
+    import peers
+    from test_roughtime import Responder
+
+    responder = Responder(0x1, radi_s=0xFFFFFFFF, midp_shift_s=midp_shift_s)
+    server = peers.UdpResponder(responder)
+    source = SourceConfig("roughtime", host=server.host, port=server.port, operator="op-vague", version=1,
+                          key=base64.b64encode(responder.public_key).decode(), timeout=2.0)
+    return server, source
+
+
+def test_ntp_root_dispersion_without_limit_is_no_witness(chrony):
+    # Before: root dispersion 0xFFFFFFFF gave u = 65,566 s; the reading agreed
+    # with everything, joined the agreeing set and made the result +- 18 hours.
+    import peers
+    from potkit.sources import UNCERTAIN
+
+    with peers.FakeNtpServer(root_dispersion=0xFFFFFFFF) as vague, peers.FakeNtpServer() as a, \
+            peers.FakeNtpServer() as b:
+        sources = [ntp_source(chrony, "op-chrony"), fake_ntp_source(a, "op-a"), fake_ntp_source(b, "op-b"),
+                   fake_ntp_source(vague, "op-vague")]
+        res = synthesize_sources(sources, timeout_s=5.0)
+    assert res.source_count == 3 and all(r.operator != "op-vague" for r in res.used)
+    assert [(k, s) for k, s, _ in res.alarms] == [(UNCERTAIN, sources[3].name)]
+    claimed = float(res.alarms[0][2].split()[1])             # "uncertainty 65536.xxx s above the bound 10.000 s"
+    assert claimed >= 65535.99 and "above the bound 10.000 s" in res.alarms[0][2], res.alarms
+    assert res.uncertainty_ns < S
+
+
+def test_roughtime_radius_without_limit_is_no_witness(chrony):
+    # Before: RADI 0xFFFFFFFF gave u = 4.29e9 s and confidence 999,999 ppm
+    # while that source was 3,000 s off.
+    import peers
+    from potkit.sources import UNCERTAIN
+
+    server, vague = vague_roughtime(3000)
+    try:
+        with peers.FakeNtpServer() as a, peers.FakeNtpServer() as b:
+            sources = [ntp_source(chrony, "op-chrony"), fake_ntp_source(a, "op-a"), fake_ntp_source(b, "op-b"),
+                       vague]
+            res = synthesize_sources(sources, timeout_s=5.0)
+    finally:
+        server.stop()
+    assert res.source_count == 3 and kinds(res) == [UNCERTAIN]
+    assert res.uncertainty_ns < S and abs(res.offset_ns) < 50 * MS
+    # Confidence is that of the three witnesses left: they agree within
+    # milliseconds against L = u_a + u_b + 100 ms.
+    assert 900000 < res.confidence_ppm <= 1000000
+    # The bound is a setting: raised above RADI, the reading is a witness again.
+    res = None
+    server, vague = vague_roughtime(0)
+    try:
+        with peers.FakeNtpServer() as a, peers.FakeNtpServer() as b:
+            sources = [ntp_source(chrony, "op-chrony"), fake_ntp_source(a, "op-a"), fake_ntp_source(b, "op-b"),
+                       vague]
+            res = synthesize_sources(sources, timeout_s=5.0, max_uncertainty_ns=2 ** 33 * S)
+    finally:
+        server.stop()
+    assert res.source_count == 4 and not res.alarms
+
+
+def test_a_vague_source_does_not_hold_the_time_when_the_majority_steps_back(chrony):
+    # Before: with one source claiming RADI 0xFFFFFFFF, the synthesis
+    # uncertainty was 4.29e9 s, so "no small steps back" (potkit.timebase)
+    # held the time at its last value whatever the step: the honest majority
+    # stepping back 10 s froze the issuer's time for 10 s.
+    import peers
+    from potkit.timebase import TimeBase
+
+    server, vague = vague_roughtime(0)
+    try:
+        with peers.FakeNtpServer(10) as a, peers.FakeNtpServer(10) as b, peers.FakeNtpServer(10) as c:
+            sources = [fake_ntp_source(a, "op-a"), fake_ntp_source(b, "op-b"), fake_ntp_source(c, "op-c"), vague]
+            tb = TimeBase(lambda: synthesize_sources(sources, timeout_s=5.0))
+            tb.refresh()
+            ahead = tb.now()
+            assert abs(ahead.time_ns - time.time_ns() - 10 * S) < 100 * MS     # the majority's (wrong) time
+            for f in (a, b, c):
+                f.offset_s = 0          # the majority corrects itself: 10 s back
+            tb.refresh()
+            back = tb.now()
+    finally:
+        server.stop()
+    assert back.time_ns < ahead.time_ns                 # the step back is taken at once
+    assert abs(back.time_ns - time.time_ns()) < 100 * MS and back.uncertainty_ns < S

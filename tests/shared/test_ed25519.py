@@ -1,6 +1,6 @@
 # Verify-only Ed25519 (pot.ed25519) on every target. The 48 KB heap budget
 # is tested by test_ed25519_heap.py (its own interpreter and heap).
-# Vectors (tests/vectors, made by tools/gen_ed25519_vectors.py):
+# Vectors (tests/vectors, made by tools/gen/gen_ed25519_vectors.py):
 #   ed25519_rfc8032.txt     RFC 8032 7.1 TEST 1, 2, 3, 1024, SHA(abc)
 #   ed25519_sign_input.txt  the 1,024 sign.input cases (a board runs 1 in 16)
 #   ed25519_edge.txt        edge cases with libsodium's verdicts

@@ -277,7 +277,7 @@ def test_shard_coding_does_not_allocate():
 
 
 def test_vectors():
-    # tests/vectors/golay.txt (tools/gen_fec_vectors.py, brute-force
+    # tests/vectors/golay.txt (tools/gen/gen_fec_vectors.py, brute-force
     # reference): words, and shards clean / with errors / beyond the radius.
     from testlib import vectors, unhex
 

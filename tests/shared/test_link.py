@@ -1,6 +1,6 @@
 #: heapsize=128k
 # The framed link (firmware/pot/link.py, docs/spec.md "The device link"):
-# encodings and stream parsing against the vectors of tools/gen_link_vectors.py
+# encodings and stream parsing against the vectors of tools/gen/gen_link_vectors.py
 # (an independent model built on zlib.crc32 and struct), the CRC against
 # binascii.crc32 where the target has it, and the parser's invariants:
 # chunking does not change what it reports, it resynchronises after noise,

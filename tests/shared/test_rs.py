@@ -248,7 +248,7 @@ def test_reconstruct_does_not_allocate():
 
 
 def test_vectors():
-    # tests/vectors/rs.txt (tools/gen_fec_vectors.py): parity of each area,
+    # tests/vectors/rs.txt (tools/gen/gen_fec_vectors.py): parity of each area,
     # and every 2-erasure rebuild of it.
     from testlib import vectors, unhex
 

@@ -23,7 +23,7 @@ FIPS_EXAMPLES = (
 
 
 def message(n):
-    # Must match sha512_message() in tools/gen_ed25519_vectors.py.
+    # Must match sha512_message() in tools/gen/gen_ed25519_vectors.py.
     b = bytearray(n)
     for i in range(n):
         b[i] = (i * 31 + n * 7 + 1) & 0xFF

@@ -4,7 +4,7 @@
 # FULL) and C.7 (a wrong context never reaches Ed25519).
 #
 # Records come from tests/vectors/verifier_records.txt (signed on the host by
-# tools/gen_verifier_vectors.py); verification uses the firmware Ed25519,
+# tools/gen/gen_verifier_vectors.py); verification uses the firmware Ed25519,
 # wrapped to count its calls.
 from testlib import vectors, unhex, Rng
 from pot.verifier import Verifier

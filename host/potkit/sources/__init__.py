@@ -13,6 +13,7 @@ UNREACHABLE = "UNREACHABLE"   # timeout, refused, DNS failure
 BAD_REPLY = "BAD_REPLY"       # malformed, stratum 0/16, zero transmit, KoD ...
 DELAYED = "DELAYED"           # round trip above the configured bound
 SOURCE_AUTH = "SOURCE_AUTH"   # signature, MAC, certificate or TLS check failed
+UNCERTAIN = "UNCERTAIN"       # a reading whose uncertainty exceeds the synthesis bound (potkit.synth)
 
 
 class SourceError(Exception):

@@ -18,10 +18,17 @@ TLS or certificate failures are SOURCE_AUTH (a wrong certificate is exactly
 what DNS poisoning or a route hijack looks like); no Date header or an
 unparsable one is BAD_REPLY; connection problems, including a server that
 hangs up mid-handshake without a TLS alert, are UNREACHABLE.
+
+One overall deadline (`timeout`) covers connect, handshake, request and
+reply: the socket is non-blocking and every wait is a select() for the time
+left, so a server that trickles one byte a second cannot stretch a query
+(a per-read timeout restarts with every byte). The reply head is read by
+this module, at most MAX_HEAD bytes; a HEAD reply has no body to read.
 """
 import datetime
 import email.utils
-import http.client
+import select
+import socket
 import ssl
 import time
 import urllib.parse
@@ -32,6 +39,7 @@ NS_PER_S = 1000000000
 HALF_SECOND_NS = 500000000
 DEFAULT_MAX_DELAY_NS = 2000000000
 USER_AGENT = "potkit-httpsdate/1"
+MAX_HEAD = 16384     # status line and headers of the reply, bytes
 
 
 def parse_http_date(value):
@@ -65,11 +73,65 @@ def connection_error(e, url):
     return SourceError(UNREACHABLE, url, str(e))
 
 
+class Deadline:
+    """The one deadline of a query, on the monotonic clock."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+
+    def left(self):
+        return self.end - time.monotonic()
+
+
+def _tls_call(fn, sock, deadline, url, *args):
+    """One call on a non-blocking TLS socket, retried until it completes or the deadline passes."""
+    while True:
+        try:
+            return fn(*args)
+        except ssl.SSLWantReadError:
+            waits = ([sock], [])
+        except ssl.SSLWantWriteError:
+            waits = ([], [sock])
+        left = deadline.left()
+        if left <= 0 or not any(select.select(waits[0], waits[1], [], left)[:2]):
+            raise SourceError(UNREACHABLE, url, "no complete reply within the deadline of %.3f s"
+                              % deadline.timeout)
+
+
+def read_head(sock, deadline, url):
+    """The reply's status line and headers (bytes up to the blank line), within the deadline."""
+    head = b""
+    while True:
+        chunk = _tls_call(sock.recv, sock, deadline, url, 4096)
+        if not chunk:
+            raise SourceError(UNREACHABLE, url, "connection closed after %d bytes of the reply" % len(head))
+        head += chunk
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:
+            return head[:end]
+        if len(head) > MAX_HEAD:
+            raise SourceError(BAD_REPLY, url, "reply head longer than %d bytes" % MAX_HEAD)
+
+
+def parse_head(head, url):
+    """(status, Date header value or None) of a reply head; BAD_REPLY if it is not HTTP/1.x."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isascii() and parts[1].isdigit()):
+        raise SourceError(BAD_REPLY, url, "not an HTTP/1.x status line: %r" % lines[0][:60])
+    dates = [v.strip() for n, _, v in (line.partition(":") for line in lines[1:]) if n.strip().lower() == "date"]
+    if len(dates) > 1:
+        raise SourceError(BAD_REPLY, url, "%d Date headers" % len(dates))
+    return int(parts[1]), (dates[0] if dates else None)
+
+
 def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=DEFAULT_MAX_DELAY_NS):
-    """HEAD `url` over verified TLS -> Reading(kind "https", authenticated True)."""
+    """HEAD `url` over verified TLS -> Reading(kind "https", authenticated True), all within `timeout` s."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError("HTTPS Date needs an https:// URL, got %r" % url)
+    deadline = Deadline(timeout)
     host = parts.hostname
     port = parts.port or 443
     path = parts.path or "/"
@@ -78,25 +140,35 @@ def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=
     # The default context: CA bundle (or `cafile` alone), hostname check,
     # TLS >= 1.2 as the ssl module sets it.
     context = ssl.create_default_context(cafile=cafile)
-    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    request = ("HEAD %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nCache-Control: no-cache\r\n"
+               "Connection: close\r\n\r\n" % (path, parts.netloc.rpartition("@")[2], USER_AGENT)).encode("ascii")
     try:
+        raw = socket.create_connection((host, port), timeout=max(deadline.left(), 0.001))
+    except (OSError, UnicodeError) as e:
+        raise connection_error(e, url) if isinstance(e, OSError) else SourceError(UNREACHABLE, url, str(e))
+    try:
+        raw.setblocking(False)
         try:
-            conn.connect()
+            sock = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
         except OSError as e:
             raise connection_error(e, url)
         try:
+            _tls_call(sock.do_handshake, sock, deadline, url)
             t1 = time.time_ns()
-            conn.request("HEAD", path, headers={"User-Agent": USER_AGENT, "Cache-Control": "no-cache"})
-            response = conn.getresponse()
+            sent = 0
+            while sent < len(request):
+                sent += _tls_call(sock.send, sock, deadline, url, request[sent:])
+            head = read_head(sock, deadline, url)
             t4 = time.time_ns()
-            date = response.getheader("Date")
-            response.read()
-        except (OSError, http.client.HTTPException) as e:
+        except OSError as e:
             raise connection_error(e, url)
+        finally:
+            sock.close()
     finally:
-        conn.close()
+        raw.close()
+    status, date = parse_head(head, url)
     if date is None:
-        raise SourceError(BAD_REPLY, url, "no Date header (HTTP %d)" % response.status)
+        raise SourceError(BAD_REPLY, url, "no Date header (HTTP %d)" % status)
     date_ns = parse_http_date(date)
     if date_ns is None:
         raise SourceError(BAD_REPLY, url, "unparsable Date header %r" % date)
@@ -105,4 +177,4 @@ def query_https_date(url, cafile=None, timeout=3.0, operator=None, max_delay_ns=
         raise SourceError(DELAYED, url, "round trip %.3f s" % (delay / 1e9))
     return Reading(url, operator or host, "https", True, date_ns + HALF_SECOND_NS, (t1 + t4) // 2,
                    HALF_SECOND_NS + delay // 2, delay_ns=delay,
-                   detail={"date": date, "status": response.status})
+                   detail={"date": date, "status": status})

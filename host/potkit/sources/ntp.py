@@ -25,7 +25,7 @@ import socket
 import struct
 import time
 
-from potkit.sources import (BAD_REPLY, DELAYED, UNREACHABLE, Reading,
+from potkit.sources import (BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Reading,
                             SourceError)
 
 NTP_VERSION = 4
@@ -180,35 +180,72 @@ def reading_from_reply(reply, t1, t4, source, operator, kind, authenticated,
 
 # --- transport ----------------------------------------------------------------
 
-def udp_exchange(host, port, packet, timeout, source, max_reply=2048):
-    """Send one datagram, wait for one reply from the same address.
+# When no datagram validates by the deadline, the error reported is the most
+# telling one seen: a failed check of a signature or MAC first (an attack
+# signal), then a malformed reply, then a delayed one.
+_ERROR_RANK = {SOURCE_AUTH: 3, BAD_REPLY: 2, DELAYED: 1}
 
-    Returns (reply bytes, T1, T4), T1 and T4 being time.time_ns() just
-    before sending and just after receiving. The socket is connected, so
-    the kernel drops datagrams from any other address. Every network
-    failure is UNREACHABLE. Shared by NTP, NTS and Roughtime.
+
+def udp_exchange(host, port, packet, timeout, source, accept, max_reply=2048):
+    """Send one datagram; read replies until one is accepted or `timeout` s have passed.
+
+    accept(data, t1, t4) checks one datagram and returns what the caller
+    wants from it, or raises SourceError if it is not a valid reply to this
+    request. An invalid datagram does not end the exchange: anyone who can
+    send a datagram with the server's address (an off-path forger guessing
+    the port, an observer of the request) could otherwise knock a source
+    out of every query with one bad packet. Reading goes on until a reply
+    validates or the deadline passes; then the most telling rejection
+    (_ERROR_RANK) is raised, or UNREACHABLE if nothing came.
+
+    Returns (accepted value, T1, T4): time.time_ns() just before sending
+    and just after receiving the accepted datagram. The socket is
+    connected, so the kernel drops datagrams from any other address.
+    Shared by NTP, NTS and Roughtime.
     """
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as e:
         raise SourceError(UNREACHABLE, source, "cannot resolve: %s" % e)
     family, socktype, proto, _, address = infos[0]
+    deadline = time.monotonic() + timeout
+    rejected = None
     sock = socket.socket(family, socktype, proto)
     try:
-        sock.settimeout(timeout)
         try:
+            sock.settimeout(timeout)
             sock.connect(address)
             t1 = time.time_ns()
             sock.send(packet)
-            data = sock.recv(max_reply)
-            t4 = time.time_ns()
-        except socket.timeout:
-            raise SourceError(UNREACHABLE, source, "no reply within %.3f s" % timeout)
         except OSError as e:
             raise SourceError(UNREACHABLE, source, "network error: %s" % e)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                data = sock.recv(max_reply)
+            except socket.timeout:
+                break
+            except OSError as e:
+                # An ICMP error (port unreachable): the host's kernel answering
+                # for a server that is not there. It ends the exchange, as
+                # waiting would make every synthesis with a dead source last
+                # the whole timeout; forging one takes the client's port and
+                # the quoted request header, which the kernel checks.
+                raise SourceError(UNREACHABLE, source, "network error: %s" % e)
+            t4 = time.time_ns()
+            try:
+                return accept(data, t1, t4), t1, t4
+            except SourceError as e:
+                if rejected is None or _ERROR_RANK.get(e.kind, 0) > _ERROR_RANK.get(rejected.kind, 0):
+                    rejected = e
     finally:
         sock.close()
-    return data, t1, t4
+    if rejected is not None:
+        raise rejected
+    raise SourceError(UNREACHABLE, source, "no reply within %.3f s" % timeout)
 
 
 def format_source(host, port):
@@ -220,9 +257,11 @@ def query_ntp(host, port=123, timeout=2.0, max_delay_ns=DEFAULT_MAX_DELAY_NS, op
     """Ask one (unauthenticated) NTP server for the time: a Reading, or SourceError."""
     source = format_source(host, port)
     cookie = new_cookie()
-    data, t1, t4 = udp_exchange(host, port, build_request(cookie), timeout, source)
-    reply = NtpReply(data, source)
-    check_origin(reply, cookie, source)
-    check_header(reply, source)
-    return reading_from_reply(reply, t1, t4, source, operator or host, "ntp", False,
-                              max_delay_ns)
+
+    def accept(data, t1, t4):
+        reply = NtpReply(data, source)
+        check_origin(reply, cookie, source)
+        check_header(reply, source)
+        return reading_from_reply(reply, t1, t4, source, operator or host, "ntp", False, max_delay_ns)
+
+    return udp_exchange(host, port, build_request(cookie), timeout, source, accept)[0]

@@ -351,21 +351,31 @@ class NtsSession:
         ciphertext = AESSIV(ke["c2s"]).encrypt(b"", [head, nonce])
         auth = struct.pack(">HH", NONCE_LEN, len(ciphertext)) + nonce + ciphertext
         packet = head + _ext_field(EF_AUTHENTICATOR, auth)
-        data, t1, t4 = udp_exchange(ntp_host, ntp_port, packet,
-                                    max(deadline.left(), 0.001), source)
-        reply = NtpReply(data, source)
-        check_origin(reply, transmit, source)
-        if reply.stratum == 0 and reply.refid == b"NTSN":
-            # NTS NAK: unauthenticated by design (RFC 8915 5.7); drop the session.
-            self.ke = None
-            raise SourceError(BAD_REPLY, source, "NTS NAK: server rejected our cookie")
-        new_cookies = self._authenticate(reply, unique_id, ke["s2c"], source)
-        ke["cookies"].extend(new_cookies)
-        # Only now, on an authenticated header, the usual NTP checks.
-        check_header(reply, source)
-        return reading_from_reply(reply, t1, t4, source, self.operator, "nts", True,
-                                  self.max_delay_ns,
-                                  detail={"nts_ke": format_source(self.host, self.port)})
+        nak = []
+
+        def accept(data, t1, t4):
+            reply = NtpReply(data, source)
+            check_origin(reply, transmit, source)
+            if reply.stratum == 0 and reply.refid == b"NTSN":
+                # NTS NAK: unauthenticated by design (RFC 8915 5.7), so a
+                # client waits for a valid reply before acting on one.
+                nak.append(reply)
+                raise SourceError(BAD_REPLY, source, "NTS NAK: server rejected our cookie")
+            new_cookies = self._authenticate(reply, unique_id, ke["s2c"], source)
+            # Only now, on an authenticated header, the usual NTP checks.
+            check_header(reply, source)
+            reading = reading_from_reply(reply, t1, t4, source, self.operator, "nts", True,
+                                         self.max_delay_ns,
+                                         detail={"nts_ke": format_source(self.host, self.port)})
+            ke["cookies"].extend(new_cookies)
+            return reading
+
+        try:
+            return udp_exchange(ntp_host, ntp_port, packet, max(deadline.left(), 0.001), source, accept)[0]
+        except SourceError:
+            if nak:   # no valid reply, a NAK: drop the session, the next query runs NTS-KE again
+                self.ke = None
+            raise
 
     def _authenticate(self, reply, unique_id, key, source):
         """Check UID and MAC of the reply; return the cookies it carries."""

@@ -426,11 +426,17 @@ def query_roughtime(host, port, public_key, version=DEFAULT_VERSIONS, timeout=2.
     versions = offered_versions(version)
     nonce = os.urandom(NONCE_SIZE)
     request = build_request(nonce, versions, key)
-    reply, t1, t4 = udp_exchange(host, port, request, timeout, source, max_reply=65536)
-    result = verify_reply(reply, request, nonce, key, versions, source)
+
+    def accept(reply, t1, t4):
+        result = verify_reply(reply, request, nonce, key, versions, source)
+        if t4 - t1 > max_delay_ns:
+            raise SourceError(DELAYED, source, "round trip %.3f s" % ((t4 - t1) / 1e9))
+        return result
+
+    # Replies that fail a check do not end the exchange (udp_exchange): one
+    # forged datagram must not knock the source out.
+    result, t1, t4 = udp_exchange(host, port, request, timeout, source, accept, max_reply=65536)
     delay = t4 - t1
-    if delay > max_delay_ns:
-        raise SourceError(DELAYED, source, "round trip %.3f s" % (delay / 1e9))
     return Reading(source, operator or host, "roughtime", True, result.midp_ns, (t1 + t4) // 2,
                    result.radi_ns + delay // 2, delay_ns=delay,
                    detail={"version": version_name(result.version), "radi_ns": result.radi_ns,

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 # Benchmarks of the firmware, the same file on every target:
-#   python3 tools/bench.py                          CPython
-#   MICROPYPATH=firmware:tools micropython tools/bench.py     Unix port
-#   (`make bench` runs both, then tools/bench_compare.py and bench_issuer.py)
+#   python3 tools/bench/bench.py                          CPython
+#   MICROPYPATH=firmware:tools/bench micropython tools/bench/bench.py     Unix port
+#   (`make bench` runs both, then tools/bench/bench_compare.py and bench_issuer.py)
 #
-# Each section is a module tools/bench_<name>.py with run(report); report()
+# Each section is a module tools/bench/bench_<name>.py with run(report); report()
 # prints one line "stage  us/call  heap bytes/call". Benchmarks print figures;
 # no test asserts a time.
 import sys

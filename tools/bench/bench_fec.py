@@ -1,9 +1,9 @@
 # Benchmark section "fec": the R and G2 stages (pot.rs, pot.rs_rebuild,
 # pot.golay, pot.golay_decode) on one record's worth of data, as the GRG
 # pipeline calls them; on CPython also the host's forms of pot.fastpath.
-#   python3 tools/bench_fec.py                                  CPython
-#   MICROPYPATH=firmware:tools micropython tools/bench_fec.py   Unix port
-# (or as a section of tools/bench.py). Prints figures; asserts nothing.
+#   python3 tools/bench/bench_fec.py                                  CPython
+#   MICROPYPATH=firmware:tools/bench micropython tools/bench/bench_fec.py   Unix port
+# (or as a section of tools/bench/bench.py). Prints figures; asserts nothing.
 import sys
 
 from pot import golay, golay_decode, rs, rs_rebuild

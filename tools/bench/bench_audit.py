@@ -2,15 +2,15 @@
 """Audit-log figures (no pass/fail; docs/spec.md section 9):
 
 1. appends per second into SQLite (WAL, synchronous=FULL) and into a real
-   PostgreSQL (tests/host/pgserver.py, fsync on), entries appended as fast as
+   PostgreSQL (tools/lab/pgserver.py, fsync on), entries appended as fast as
    the writer takes them; and the seconds from one append to the signed
    checkpoint that includes it (target <= 1 s);
-2. the HTTP issue+verify benchmark of tools/bench_issuer.py (wrk, real
+2. the HTTP issue+verify benchmark of tools/bench/bench_issuer.py (wrk, real
    chronyd time sources) with logging off and on (SQLite) in the same run,
    as a ratio (target >= 0.8), and the service's CPU per request in both
    modes (the logging's cost where the machine is shared and throughput noisy).
 
-    .venv/bin/python tools/bench_audit.py [--n 20000] [--seconds 5] [--connections 100] [--rounds 2]
+    .venv/bin/python tools/bench/bench_audit.py [--n 20000] [--seconds 5] [--connections 100] [--rounds 2]
 """
 import argparse
 import os
@@ -21,8 +21,8 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in ("host", "firmware", os.path.join("tests", "host"), "tools"):
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for p in ("host", "firmware", os.path.join("tools", "lab"), os.path.join("tools", "bench")):
     sys.path.insert(0, os.path.join(ROOT, p))
 
 
@@ -90,7 +90,7 @@ def bench_http(seconds, connections, rounds):
 def run_one(bi, key, cfg, extra, seconds, connections):
     # (requests per second, server CPU microseconds per request) of one wrk run
     with bi.open_service(key, cfg, extra) as (proc, url, _loop):
-        lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
+        lua = os.path.join(ROOT, "tools", "bench", "bench_issuer.lua")
         bi.run_wrk(url, 1, connections, 2, lua)
         cpu0 = bi.proc_cpu_s(proc.pid)
         r = bi.run_wrk(url, 2, connections, seconds, lua)

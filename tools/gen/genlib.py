@@ -1,18 +1,18 @@
-"""What the generators in tools/ (gen_*.py) share: the repository root, the
+"""What the generators in tools/gen/ (gen_*.py) share: the repository root, the
 '-' convention of the vector files, and the last step of every generator,
 "write the files" or, with --check, "compare them with the committed ones".
 
 Every generator builds all its outputs in memory as {path: text} and hands
 them to write_or_check(), so --check is the same everywhere: it never
 writes, names each file that differs or is missing, and exits 1 if any
-does (tests/host/test_generated_files.py runs every tools/gen_*.py --check;
+does (tests/host/test_generated_files.py runs every tools/gen/gen_*.py --check;
 `make check-generated` does the same from the shell).
 
 CPython only (the generators are host tools), no third-party imports.
 """
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = os.path.join(ROOT, "tests", "vectors")
 
 

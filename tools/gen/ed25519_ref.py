@@ -1,8 +1,8 @@
 """Reference Ed25519 arithmetic for the generators (RFC 8032 section 5.1):
 affine twisted Edwards coordinates, pow() inverses, slow and obviously
-correct. Shared by tools/gen_ed25519_vectors.py (which builds edge-case
+correct. Shared by tools/gen/gen_ed25519_vectors.py (which builds edge-case
 inputs with it; the verdicts come from libsodium) and
-tools/gen_ed25519_table.py (the base-point table); deliberately independent
+tools/gen/gen_ed25519_table.py (the base-point table); deliberately independent
 of firmware/pot/ed25519*.py, which those files test or feed.
 """
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate tests/vectors/link_frames.txt and link_streams.txt from fixed seeds.
 
-    tools/gen_link_vectors.py            rewrite both files
-    tools/gen_link_vectors.py --check    exit 1 if the committed files differ
+    tools/gen/gen_link_vectors.py            rewrite both files
+    tools/gen/gen_link_vectors.py --check    exit 1 if the committed files differ
 
 An independent model of the frame format of docs/spec.md (device link): it
 uses zlib.crc32 and struct, and parses whole streams with the re-scan rule
@@ -74,7 +74,7 @@ def event_text(events):
 
 def gen_frames(rng):
     lines = [
-        "# Link frame encodings (docs/spec.md, the device link), by tools/gen_link_vectors.py",
+        "# Link frame encodings (docs/spec.md, the device link), by tools/gen/gen_link_vectors.py",
         "# seed 0x11F0; independent encoder: struct + zlib.crc32.",
         "# fields: id type(hex) seq(hex) payload(hex, '-' empty) frame(hex)",
     ]
@@ -130,7 +130,7 @@ def gen_streams(rng):
                 s.insert(p, rng.choice((0xA5, 0x5A, rng.randrange(256))))
         add("mutated", bytes(s) + bytes(20))
     lines = [
-        "# Link streams and the events a receiver reports, by tools/gen_link_vectors.py",
+        "# Link streams and the events a receiver reports, by tools/gen/gen_link_vectors.py",
         "# seed 0x5EED; independent whole-stream parser (re-scan rule, struct + zlib.crc32).",
         "# Events: F<type>.<seq>.<payload hex|-> for a frame, E<code> for a rejected",
         "# candidate (1 CRC, 2 LENGTH); '-' = no event. An incomplete tail yields nothing.",

@@ -1,4 +1,5 @@
-"""A real PostgreSQL server for the audit-log tests, on loopback only.
+"""A real PostgreSQL server on loopback only, for the audit-log tests and
+tools/bench/bench_audit.py.
 
     pg = PostgresServer()          # initdb + pg_ctl from /usr/lib/postgresql/*/bin
     pg.url                         # postgresql://potkit@127.0.0.1:PORT/postgres

@@ -1,6 +1,6 @@
 """Speed as a board has it: instruction counts on the emulated board.
 
-    tools/bench_qemu.py [--runs N]
+    tools/bench/bench_qemu.py [--runs N]
 
 Runs on the emulated board (qemu mps2-an385, Cortex-M3, MicroPython v1.28.0
 with `pot` frozen, native code for armv6m: tools/build_micropython.py qemu)
@@ -55,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 for _p in ("host", "firmware", "tools"):
     sys.path.insert(0, os.path.join(ROOT, _p))
 
@@ -156,7 +156,7 @@ def mpremote():
 
 
 def run_on_board(elf, code):
-    from potkit.qemu_board import QemuBoard
+    from potkit.board.qemu import QemuBoard
 
     work = tempfile.mkdtemp(prefix="pot-bench-qemu-")
     board = QemuBoard(elf, work, icount=True).start()

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the Ed25519 test vectors (deterministic: fixed seeds, no randomness).
 
-    .venv/bin/python tools/gen_ed25519_vectors.py            write the files below
-    .venv/bin/python tools/gen_ed25519_vectors.py --check    exit 1 if the committed files differ
+    .venv/bin/python tools/gen/gen_ed25519_vectors.py            write the files below
+    .venv/bin/python tools/gen/gen_ed25519_vectors.py --check    exit 1 if the committed files differ
 
 writes
   tests/vectors/ed25519_rfc8032.txt     RFC 8032 section 7.1: TEST 1, 2, 3, 1024, SHA(abc)
@@ -19,7 +19,7 @@ whose verification equation [S]B = R + [h]A holds but which libsodium's policy
 rejects are built on purpose (flag "eq-holds"), so that a verifier that skips a
 policy check fails them.
 
-The point arithmetic (tools/ed25519_ref.py) is plain affine Edwards code with
+The point arithmetic (tools/gen/ed25519_ref.py) is plain affine Edwards code with
 pow() inverses, independent of firmware/pot/ed25519.py.
 """
 import hashlib
@@ -128,7 +128,7 @@ RFC8032 = (
 def gen_rfc8032():
     lines = [
         "# Ed25519 test vectors of RFC 8032 section 7.1 (TEST 1, 2, 3, 1024, SHA(abc)),",
-        "# transcribed from the RFC; tools/gen_ed25519_vectors.py checks each one by",
+        "# transcribed from the RFC; tools/gen/gen_ed25519_vectors.py checks each one by",
         "# re-deriving the public key and the (deterministic) signature from the",
         "# secret key with libsodium (pynacl) and asking libsodium for the verdict.",
         "# fields: id public_key message signature expected",
@@ -150,7 +150,7 @@ def gen_sign_input():
         "# The 1,024 cases of sign.input (D. J. Bernstein's Ed25519 reference test file,",
         "# https://ed25519.cr.yp.to/python/sign.input), taken from the PyPI package",
         "# cryptography-vectors 50.0.2 (asymmetric/Ed25519/sign.input) and converted",
-        "# by tools/gen_ed25519_vectors.py; messages are 0..1023 bytes. Each verdict",
+        "# by tools/gen/gen_ed25519_vectors.py; messages are 0..1023 bytes. Each verdict",
         "# was confirmed with libsodium (pynacl) at generation time.",
         "# fields: id public_key message signature expected",
     ]
@@ -169,7 +169,7 @@ def gen_sign_input():
 class EdgeWriter:
     def __init__(self):
         self.lines = [
-            "# Ed25519 edge cases constructed by tools/gen_ed25519_vectors.py (fixed seeds).",
+            "# Ed25519 edge cases constructed by tools/gen/gen_ed25519_vectors.py (fixed seeds).",
             "# The expected verdict is libsodium's (pynacl 1.6.2, crypto_sign_open, i.e.",
             "# crypto_sign_verify_detached) at generation time; docs/spec.md section 3",
             "# explains each rule. Flags (comma-separated):",
@@ -380,7 +380,7 @@ def gen_sha512():
     lines = [
         "# SHA-512 (FIPS 180-4) of messages of every length 0..300 (block edges at 111,",
         "# 112, 128, 239, 240, 256), computed with CPython's hashlib.sha512 by",
-        "# tools/gen_ed25519_vectors.py. Message n: byte i = (31*i + 7*n + 1) & 0xff.",
+        "# tools/gen/gen_ed25519_vectors.py. Message n: byte i = (31*i + 7*n + 1) & 0xff.",
         "# fields: length digest",
     ]
     for n in range(301):

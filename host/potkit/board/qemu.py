@@ -6,7 +6,7 @@ mpremote, pyserial and `potkit device` open as they open /dev/ttyACM0.
     ...                                         # mpremote connect board.port ...
     board.stop()
 
-    python -m potkit.qemu_board ELF [--dir DIR] [--icount]   the same by hand
+    python -m potkit.board.qemu ELF [--dir DIR] [--icount]   the same by hand
 
 The port is the slave of a pseudo-terminal whose master is qemu's serial
 line (qemu's stdio). It outlives qemu: machine.reset() on this board ends
@@ -92,7 +92,7 @@ class QemuBoard:
         # Wait until the device service (a deployed /main.py, which owns the
         # console) answers a STATUS frame: after a boot the board needs a
         # few seconds to load the firmware from its flash.
-        from potkit import link as hostlink
+        from potkit.board import link as hostlink
 
         deadline = time.monotonic() + timeout
         while True:
@@ -166,7 +166,7 @@ class QemuBoard:
 def main(argv=None):
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m potkit.qemu_board", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m potkit.board.qemu", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("elf", help="firmware.elf of a boards/qemu build")
     ap.add_argument("--dir", default=".", help="folder of flash.img and qemu.log (default: here)")

@@ -1,7 +1,7 @@
-# Benchmark of the verifier pipeline (section "verify" of tools/bench.py):
-#   python3 tools/bench.py
-#   MICROPYPATH=firmware:tools micropython tools/bench.py
-#   MICROPYPATH=firmware:tools micropython tools/bench_verify.py   (this section only)
+# Benchmark of the verifier pipeline (section "verify" of tools/bench/bench.py):
+#   python3 tools/bench/bench.py
+#   MICROPYPATH=firmware:tools/bench micropython tools/bench/bench.py
+#   MICROPYPATH=firmware:tools/bench micropython tools/bench/bench_verify.py   (this section only)
 #
 # Prints, measured in this run: Ed25519 verify, a full verify (OK path),
 # the rejections that stop before Ed25519 (structure, wrong context) and

@@ -1,4 +1,4 @@
--- wrk script for tools/bench_issuer.py: issue + verify through the HTTP API.
+-- wrk script for tools/bench/bench_issuer.py: issue + verify through the HTTP API.
 -- Each thread issues records and verifies each one once (newest first, so
 -- none turns STALE), alternating as records come back: about half the
 -- requests are POST /v1/issue and half POST /v1/verify. Verdicts and errors

@@ -5,8 +5,10 @@
 #               issuer public key, device id), /board.json (links, limits) and,
 #               for Wi-Fi, /wifi.json ({"ssid": ..., "password": ...}, never
 #               committed).
-#   Unix port:  micropython firmware/main.py CONFIG.json [BOARD.json]
+#   Unix port:  micropython firmware/pot/main.py CONFIG.json [BOARD.json]
 #               (MICROPYPATH must reach the pot package, e.g. firmware/)
+# Deploy copies this file as /main.py and compiles the other pot modules;
+# no pot module imports it.
 #
 # pot.board.setup() reads the configuration (its keys are listed there) and
 # builds and starts the device and its links. That code runs once: this

@@ -1,4 +1,4 @@
-# Benchmark section "codec" (run by tools/bench.py on CPython and on the
+# Benchmark section "codec" (run by tools/bench/bench.py on CPython and on the
 # MicroPython Unix port): record decode, the context gate, the host
 # commitment path, and sharded-frame decode with 0 errors, 3-bit errors in
 # every codeword and 2 erased shards. Prints figures and ratios measured in

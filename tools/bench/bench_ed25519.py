@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Where a device Ed25519 verify spends its time: a per-step breakdown.
 
-    .venv/bin/python tools/bench_ed25519.py [--rounds 5]
+    .venv/bin/python tools/bench/bench_ed25519.py [--rounds 5]
 
 Runs pot.ed25519's steps one by one on the MicroPython Unix port
 (.venv/bin/micropython, MICROPYPATH=firmware, pure SHA-512) over the same 16
-record-sized signatures as tools/bench_compare.py, and prints microseconds
+record-sized signatures as tools/bench/bench_compare.py, and prints microseconds
 per verify for each step and for a whole verify (best of --rounds passes,
 the machine may be shared). The steps are the module's own functions called
 in the order crypto_ed25519_verify calls them; their sum is close to a

@@ -1,5 +1,6 @@
-"""Real peers for host tests, on loopback only: a test CA, chronyd, UDP proxies,
-pyroughtime, an HTTPS Date server.
+"""Real time-source peers on loopback only: a test CA, chronyd, UDP proxies,
+pyroughtime, an HTTPS Date server. The host tests (tests/host, through
+pytest's pythonpath), `make demo` and the benchmarks start them from here.
 
 Every server here is a real program or a real socket; nothing is mocked.
 
@@ -17,6 +18,7 @@ Every server here is a real program or a real socket; nothing is mocked.
     proxy = UdpProxy(("127.0.0.1", srv.ntp_port), delay_s=0.3, mangle=fn)
     proxy.port                              # send NTP requests here instead
     UdpResponder(handler)                   # a UDP server: handler(request) -> reply
+    FakeNtpServer(offset_s=5, root_dispersion=0xFFFFFFFF)   # NTP claiming what it is told
 
     rt = PyRoughtimeServer()                # pyroughtime (draft 07) in a child process
     rt.host, rt.port, rt.public_key; rt.stop()
@@ -352,7 +354,8 @@ def start_chrony(ntp_port=None, nts_ke_port=None, offset_s=0, cert=None, key=Non
 # --- UDP responder and proxy -----------------------------------------------------
 
 class UdpResponder:
-    """A UDP server in a thread: reply = handler(request bytes); None = drop.
+    """A UDP server in a thread: reply = handler(request bytes); None = drop,
+    a list = several datagrams, sent in order.
 
     `requests` counts the datagrams received, so a test can prove its
     traffic went through here.
@@ -381,8 +384,8 @@ class UdpResponder:
                 return
             self.requests += 1
             reply = self.handler(request)
-            if reply is not None:
-                self.sock.sendto(reply, client)
+            for datagram in (reply if isinstance(reply, list) else [] if reply is None else [reply]):
+                self.sock.sendto(datagram, client)
 
     def stop(self):
         self._stop.set()
@@ -399,14 +402,40 @@ class UdpResponder:
         self.stop()
 
 
+class FakeNtpServer(UdpResponder):
+    """An NTP server of a few lines: stratum 1, its clock `offset_s` off ours,
+    with the root delay and dispersion (raw 16.16 fields) it is told to claim.
+    Attributes can change between queries (a server that steps its clock)."""
+
+    def __init__(self, offset_s=0.0, root_delay=0, root_dispersion=0, host=LOOPBACK):
+        self.offset_s = offset_s
+        self.root_delay = root_delay
+        self.root_dispersion = root_dispersion
+        UdpResponder.__init__(self, self._reply, host)
+        self.ntp_port = self.port
+
+    def _reply(self, request):
+        import struct
+
+        from potkit.sources.ntp import unix_ns_to_ntp
+
+        if len(request) < 48:
+            return None
+        now = unix_ns_to_ntp(time.time_ns() + int(self.offset_s * 1e9))
+        return struct.pack(">BBbbII4sQQQQ", (4 << 3) | 4, 1, 0, -20, self.root_delay, self.root_dispersion,
+                           b"FAKE", now, struct.unpack(">Q", request[40:48])[0], now, now)
+
+
 class UdpProxy(UdpResponder):
     """Forwards each datagram to `upstream` and relays the answer back.
 
     delay_s      sleep before forwarding the request (a delaying attacker:
                  the server stamps T2 late, so the offset shifts by +delay/2)
     reply_delay_s  sleep before relaying the reply (offset shifts by -delay/2)
-    mangle       fn(reply bytes, request bytes) -> bytes to send, or None to
-                 drop; set it again between tests to change the attack
+    mangle       fn(reply bytes, request bytes) -> bytes to send, None to
+                 drop, or a list of datagrams to send in order (an injected
+                 datagram racing the real reply); set it again between tests
+                 to change the attack
     One request at a time, which is all an NTP client test needs.
     """
 
@@ -545,3 +574,79 @@ class HttpsServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(2)
+
+
+class TricklingHttpsServer:
+    """A TLS server that completes the handshake at once, reads the request,
+    then sends a valid reply one byte every `interval_s`: a slow (or hostile)
+    HTTPS Date source that never trips a per-read socket timeout.
+
+    `open_now` is how many client connections it holds open right now (a
+    client that abandons a query but keeps its socket shows up here);
+    `connections` counts every connection accepted, `bytes_sent` every byte
+    sent.
+    """
+
+    def __init__(self, cert, key, interval_s=1.0, reply_bytes=4096):
+        self.interval_s = interval_s
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        filler = b"X-Filler: " + b"x" * max(0, reply_bytes) + b"\r\n"
+        self.reply = (b"HTTP/1.1 200 OK\r\n" + filler + b"Date: %s\r\nContent-Length: 0\r\n\r\n")
+        self.listener = socket.create_server((LOOPBACK, 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.url = "https://127.0.0.1:%d/" % self.port
+        self.open_now = 0
+        self.connections = 0
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self.open_now += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(5)
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            tls.recv(65536)
+            date = http.server.BaseHTTPRequestHandler.date_time_string(None, time.time()).encode()
+            reply = self.reply % date
+            # Every byte keeps the client's per-read timeout from firing; the
+            # client hanging up shows as a failed send (or a reset).
+            for i in range(len(reply)):
+                if self._stop.wait(self.interval_s):
+                    break
+                tls.send(reply[i:i + 1])
+                with self._lock:
+                    self.bytes_sent += 1
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                self.open_now -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.listener.close()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ed25519 verify: our device verifier against the textbook algorithm.
 
-    .venv/bin/python tools/bench_compare.py [--rounds 4] [--inner 4]
+    .venv/bin/python tools/bench/bench_compare.py [--rounds 4] [--inner 4]
 
 Runs, on the same inputs and the same machine, in one run:
   textbook   RFC 8032 section 6's reference verify (below, as printed in the
@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issuer and service benchmark: prints figures measured in this run, asserts nothing.
 
-    .venv/bin/python tools/bench_issuer.py [--seconds 10] [--connections 500] [--skip-http]
+    .venv/bin/python tools/bench/bench_issuer.py [--seconds 10] [--connections 500] [--skip-http]
 
 1. Records issued per second on one core (GRG commitment and Ed25519
    signing included), with the per-stage breakdown, and the same for the
@@ -9,7 +9,7 @@
    reading it costs the same as the real one (a tuple and a monotonic
    clock read); the sources are not what this part measures.
 2. HTTP end to end: the real `potkit serve` (time from three loopback
-   chronyd servers), driven by wrk with tools/bench_issuer.lua: every
+   chronyd servers), driven by wrk with tools/bench/bench_issuer.lua: every
    record issued is verified once, so half the requests are
    POST /v1/issue and half POST /v1/verify. Runs with 1 and 2 wrk threads
    (the load generator shares this machine's cores with the server), on
@@ -26,8 +26,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in ("host", "firmware", "tests/host"):
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for p in ("host", "firmware", "tools/lab"):
     sys.path.insert(0, os.path.join(ROOT, p))
 
 TARGET_ISSUE_PER_S = 10000
@@ -74,7 +74,7 @@ def bench_issuing(n):
         "Issuer.issue() total", total, 1e6 / total, TARGET_ISSUE_PER_S, 1e6 / total / TARGET_ISSUE_PER_S))
 
     records = [iss.issue(ctx, 0) for _ in range(n)]
-    v = ServiceVerifier(iss.public_key, cache_capacity=2 * n + 10)
+    v = ServiceVerifier(iss.public_key, cache_capacity=2 * n + 10, per_partition=2 * n + 10)
     it = iter(records)
     now = time.time_ns() + 10**6
     vt = per_call_us(lambda: v.verify(next(it), ctx, now), n - 1)
@@ -118,7 +118,7 @@ def bench_http(seconds, connections, loops):
 @contextlib.contextmanager
 def lab_issuer(prefix):
     # (issuer key path, sources config path): a fresh key and three real
-    # chronyd servers on loopback (tests/host/peers.py), stopped on exit.
+    # chronyd servers on loopback (tools/lab/peers.py), stopped on exit.
     import peers
     from potkit import keys
 
@@ -166,7 +166,7 @@ def open_service(key, cfg, extra=()):
 def bench_one_server(key, cfg, loop, seconds, connections):
     with open_service(key, cfg, ["--uvloop"] if loop == "uvloop" else []) as (proc, url, loop_name):
         print("  server: potkit serve, loop=%s, one process (pid %d)" % (loop_name, proc.pid))
-        lua = os.path.join(ROOT, "tools", "bench_issuer.lua")
+        lua = os.path.join(ROOT, "tools", "bench", "bench_issuer.lua")
         run_wrk(url, 1, connections, 2, lua)  # warm up: connections, caches
         for threads in (1, 2):
             cpu0 = proc_cpu_s(proc.pid)
