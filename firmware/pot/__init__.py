@@ -3,10 +3,9 @@
 # One concept per module, imported where needed, so that a board loads only
 # what it uses (a verifier never loads the decoders of sharded frames).
 # docs/spec.md is the byte-exact specification of all of it. A name is
-# defined in the module it is looked up in (pot.verifier and pot.link still
-# serve the names of pot.verdicts and pot.link_names through a module
-# __getattr__), and imports go one way: a receive module imports its
-# forward module, never the reverse.
+# defined in the module it is looked up in (no module __getattr__ serves
+# another module's names), and imports go one way: a receive module
+# imports its forward module, never the reverse.
 #
 # The record and its commitment (forward path, what a verifier needs):
 #   record        the 143-byte PoT record: decode into a fixed buffer, checks
@@ -22,15 +21,14 @@
 #                 modules keep private const() copies, which
 #                 tests/host/test_spec_constants.py holds to these values
 #   host          allocating helpers: pack_payload, commitment, make_frame,
-#                 open_frame, the G1 byte forms, event_for
+#                 open_frame, the G1 byte forms, event_for, encode_frame
 #   fastpath      CPython's forms of the GRG stages, injected by the host
 #                 (Grg(fast=pot.fastpath)); sha512 and link bind hashlib's
 #                 and zlib's forms from it on CPython
-#   verdicts (pot.verifier's names), link_names (pot.link's)
 # Signatures:
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:
-#   verifier      the verification pipeline (verdict codes: verdicts)
+#   verifier      the verification pipeline (verdict codes: pot.spec)
 #   nonces        the fixed-capacity replay cache (fails closed; a device's
 #                 relies on the ordering floor)
 #   switch        AdaptiveSwitch per sender and the per-sender table

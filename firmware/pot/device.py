@@ -35,9 +35,9 @@
 #   boards), which the collector reclaims: the steady-state heap does not
 #   grow.
 # - Constants are private const()s, folded into the code: no global, no
-#   dict slot, no interned name. The wire values are copies of
-#   pot.link_names (which hosts and tests use), the verdict codes copies of
-#   pot.verifier's (both fixed by the spec).
+#   dict slot, no interned name. The wire values and the
+#   verdict codes are copies of pot.spec's (tests/host/test_spec_constants.py
+#   holds every copy to it).
 import gc
 import struct
 

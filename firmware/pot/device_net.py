@@ -23,7 +23,7 @@ from pot.compat import const, ticks_diff, ticks_ms
 from pot.device import Server, Session, Writer
 from pot.link import Parser
 
-_MAX_FRAME = const(522)  # pot.link_names.MAX_FRAME
+_MAX_FRAME = const(522)  # pot.spec.MAX_FRAME
 _TX_LEN = const(126)  # pot.device's reply buffer
 _EVICT_IDLE_MS = const(1000)
 

@@ -17,9 +17,12 @@
 #   open_frame(frame286, ctx) -> (record143, verdicts)    raises GrgError
 # AdaptiveSwitch (section 4.8):
 #   event_for(verdict) -> MATCH, MISS, FAILURE or NOT_A_BLOCK
+# The device link (section 8.1):
+#   encode_frame(ftype, seq, payload=b"") -> one complete frame
 from pot import rice, rice_decode, spec
 from pot.compat import IS_MICROPYTHON
 from pot.grg import Grg, GrgError
+from pot.link import finish_frame
 from pot.spec import (MAX_CONFIDENCE_PPM, MAX_TIER, MIN_SOURCES, NONCE_LEN, OFF_CONFIDENCE, OFF_HEADER,
                       OFF_NONCE, OFF_RESERVED, OFF_SOURCES, OFF_TIMESTAMP, PAYLOAD_LEN, VERSION)
 
@@ -160,3 +163,16 @@ def event_for(verdict):
     # The event a verifier verdict counts as: MATCH, MISS, FAILURE or
     # NOT_A_BLOCK (pot.spec), by the table pot.switch holds a copy of.
     return spec.EVENT_OF_VERDICT[verdict]
+
+
+# --- the device link (pot.link) -------------------------------------------------
+def encode_frame(ftype, seq, payload=b""):
+    # One complete frame: header, payload and CRC (pot.link.finish_frame,
+    # the device's own writer, fills in everything but the payload).
+    n = len(payload)
+    if n > spec.MAX_PAYLOAD:
+        raise ValueError("frame payload longer than %d bytes" % spec.MAX_PAYLOAD)
+    buf = bytearray(spec.OVERHEAD + n)
+    buf[spec.HEADER_LEN:spec.HEADER_LEN + n] = payload
+    finish_frame(buf, ftype, seq, n)
+    return bytes(buf)

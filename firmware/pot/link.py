@@ -4,7 +4,7 @@
 #   offset  size  field
 #   0       2     sync     0xA5 0x5A
 #   2       2     length   L, u16 big-endian, 0..MAX_PAYLOAD (payload bytes)
-#   4       1     type     frame type (pot.link_names: T_*)
+#   4       1     type     frame type (pot.spec: T_*)
 #   5       1     seq      request number, echoed in the answer; 0 = unsolicited
 #   6       L     payload
 #   6+L     4     crc      CRC-32 (IEEE 802.3, as zlib.crc32) of bytes 2..6+L-1,
@@ -37,10 +37,9 @@
 # result does not depend on how the stream was cut into chunks.
 #
 # Memory: the wire constants here are private const()s, folded into the
-# code; the public names (SYNC0, T_ECHO, TYPE_NAMES, ...) and encode() that
-# hosts and tests read as link.X live in pot.link_names, loaded by
-# __getattr__ below on first use: a device never loads them, nor pays a
-# global and an interned name for each.
+# code; their public names (SYNC0, T_ECHO, TYPE_NAMES, ...) are pot.spec's
+# and the allocating encoder is pot.host.encode_frame: a device loads
+# neither, nor pays a global and an interned name for each.
 from pot.compat import IS_MICROPYTHON, const, micropython, ptr8, uint
 
 _SYNC0 = const(0xA5)
@@ -50,18 +49,10 @@ _CRC_LEN = const(4)
 _OVERHEAD = const(10)  # _HEADER_LEN + _CRC_LEN
 _MAX_PAYLOAD = const(512)
 
-# Error codes the parser reports (pot.link_names has all of them).
+# Error codes the parser reports (pot.spec has all of them).
 _E_CRC = const(1)
 _E_LENGTH = const(2)
 _E_TRUNCATED = const(3)
-
-
-def __getattr__(name):
-    # The public wire constants and encode(), for hosts and tests (see the
-    # top).
-    from pot import link_names
-
-    return getattr(link_names, name)
 
 
 # CRC-32 (IEEE 802.3, zlib's; reflected polynomial 0xEDB88320) of each

@@ -32,12 +32,11 @@ from pot.grg import Grg
 # keeps every comparison in the pipeline from becoming a probing oracle.
 from pot.hmacsha256 import crypto_verify
 
-# The verdict codes (spec section 4), folded into the code. Their public
-# names (verifier.OK ... verifier.CHALLENGE, NAMES, verdict_name), the
-# tier windows (TIER_WINDOW_MS) and the defaults are pot.verdicts', served
-# by this module's __getattr__ below: a device never loads it. The names a
-# module defines are interned when it loads and stay for good; on the Unix
-# port, which keeps them in its heap, each one counts (tools/heap_report.py).
+# The verdict codes (spec section 4), folded into the code as private
+# const()s; their public names are pot.spec's (OK ... CHALLENGE,
+# VERDICT_NAMES), which a device never loads. The names a module defines
+# are interned when it loads and stay for good; on the Unix port, which
+# keeps them in its heap, each one counts (tools/heap_report.py).
 _OK = const(0)
 _PROTO_VIOLATION = const(1)
 _FUTURE = const(2)
@@ -56,18 +55,9 @@ _FOUND = const(-1)
 _FULL = const(-2)
 
 
-def __getattr__(name):
-    # verifier.OK, `from pot.verifier import NAMES` and the like (hosts and
-    # tests): pot.verdicts, loaded on first use.
-    if name[0] != "_":
-        from pot import verdicts
-
-        return getattr(verdicts, name)
-    raise AttributeError(name)
-
-
 class Verifier:
-    def __init__(self, public_key32, skew_ms=_DEFAULT_SKEW_MS, cache_capacity=_DEFAULT_CACHE_CAPACITY, ed25519=None):
+    def __init__(self, public_key32, skew_ms=_DEFAULT_SKEW_MS, cache_capacity=_DEFAULT_CACHE_CAPACITY, ed25519=None,
+                 grg=None):
         if len(public_key32) != 32:
             raise ValueError("public key must be 32 bytes")
         if skew_ms < 0:
@@ -78,11 +68,13 @@ class Verifier:
         # a small heap may hold the buffers only before that import.
         self.cache = NonceCache(cache_capacity)
         self.record = Record()  # the last loaded record, for callers
-        self._grg = Grg()
+        # The context gate: the firmware's stages unless the host hands in
+        # its own (Grg(fast=pot.fastpath): the same bytes, faster on CPython).
+        self._grg = Grg() if grg is None else grg
         self._pk = bytes(public_key32)
         self.skew_ns = skew_ms * 1000000
         # Recency window per tier (T0_epoch, T1_block, T2_slot, T3_micro):
-        # 60 s, 2 s, 12 s, 100 ms, draft-03 section 8 (pot.verdicts'
+        # 60 s, 2 s, 12 s, 100 ms, draft-03 section 8 (pot.spec's
         # TIER_WINDOW_MS; the reasons are in the spec), in ns.
         self.windows_ns = (60000000000, 2000000000, 12000000000, 100000000)
         self.last_ts = -1  # ordering floor: last accepted timestamp (ns)

@@ -409,7 +409,7 @@ class ServiceVerifier:
             # Steps 1-2 (structure, FUTURE) against the current time; the
             # pipeline then runs with the high-water time, which only
             # steps 6-8 (STALE, the cache) read differently.
-            from pot.verifier import FUTURE, OK
+            from pot.spec import FUTURE, OK
 
             if v.record.load(data) == OK and v.record.timestamp_ns() - now_ns > v.skew_ns:
                 return FUTURE

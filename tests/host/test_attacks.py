@@ -14,7 +14,7 @@ import pytest
 
 from test_service import Service, board_frame, env, recv_exact, request, write_config  # noqa: F401 (env: a fixture)
 from potkit.issuer import make_verifier
-from pot import grg, verifier as fw
+from pot import grg, spec
 
 DOOR = "door-1"
 UNLOCK = grg.context_message(DOOR, b"unlock door")
@@ -204,7 +204,7 @@ def test_only_a_token_for_the_device_gets_unlock_door_stamped(auth_svc, tokens):
     code, resp, _ = _issue(auth_svc, UNLOCK, tokens[DOOR])
     assert code == 200
     rec = bytes.fromhex(resp["record"])
-    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns()) == fw.OK
+    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns()) == spec.OK
     # Its device context too; other contexts only with a token for every device.
     assert _issue(auth_svc, grg.context_device(DOOR), tokens[DOOR])[0] == 200
     assert _issue(auth_svc, b"\x00", tokens[DOOR])[0] == 403
@@ -260,7 +260,7 @@ def test_board_endpoints_need_the_token_too(auth_svc, tokens):
     with pytest.raises(PotkitError, match="API token"):
         service_issue(hp, 0, token=tokens["door-2"])(ch, UNLOCK)
     rec = service_issue(hp, 0, token=tokens[DOOR])(ch, UNLOCK)
-    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == fw.OK
+    assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == spec.OK
     # UDP: the token field follows the frame, then zero padding.
     tok = tokens[DOOR].encode()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -271,7 +271,7 @@ def test_board_endpoints_need_the_token_too(auth_svc, tokens):
         f = f + bytes([len(tok)]) + tok
         s.sendto(f + bytes(max(0, 144 - len(f))), auth_svc.udp)
         rec = s.recvfrom(2048)[0]
-        assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == fw.OK
+        assert make_verifier(auth_svc.public_key).verify(rec, UNLOCK, time.time_ns(), ch) == spec.OK
 
 
 def test_serve_without_a_token_file_refuses_every_issue(env):

@@ -273,7 +273,7 @@ def test_verify_says_why_for_each_rejection(verdict, change, why, capsys):
 
 
 def _code(name):
-    from pot.verifier import NAMES
+    from pot.spec import VERDICT_NAMES as NAMES
 
     return NAMES.index(name)
 

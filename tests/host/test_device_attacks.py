@@ -24,7 +24,8 @@ import build_micropython
 import pytest
 from nacl.signing import SigningKey
 
-from pot import link as wire
+from pot import host, spec
+from pot.link import Parser
 from pot.grg import context_device, context_message
 from potkit.board import link as hostlink
 from potkit.board.deploy import deploy
@@ -79,13 +80,13 @@ def junk_signature_record(message):
 
 
 def stamped_frame(seq, sender, message, record):
-    return wire.encode(wire.T_STAMPED, seq, hostlink.stamped_payload(sender, message, record))
+    return host.encode_frame(spec.T_STAMPED, seq, hostlink.stamped_payload(sender, message, record))
 
 
 def verdict_name(frame_bytes):
     # The verdict of the first VERDICT frame in a datagram.
     f = frames(frame_bytes)
-    assert f and f[0][0] == wire.T_VERDICT, f
+    assert f and f[0][0] == spec.T_VERDICT, f
     return hostlink.decode_verdict(f[0][2])["name"]
 
 
@@ -99,7 +100,7 @@ def frames(data):
         def link_error(self, code):
             out.append(("LINK ERROR", code, b""))
 
-    wire.Parser(Sink()).feed(data)
+    Parser(Sink()).feed(data)
     return out
 
 
@@ -154,15 +155,15 @@ def test_spoofed_port_0_datagram_does_not_kill_the_device(target):
     # re-scan, its answer cannot go to port 0; then a sync prefix and zeros.
     b = board(target, udp=0)
     try:
-        echo = wire.encode(wire.T_ECHO, 7, b"spoofed")
+        echo = host.encode_frame(spec.T_ECHO, 7, b"spoofed")
         datagram = b"\xa5\x5a\x00\x40" + echo + b"\xa5\x5a" + bytes(80)
         for _ in range(3):
             send_from_port_0(b.udp_port, datagram)
         u = Udp(b.udp_port)
         # The next real client gets the answer to its own request, not the
         # spoofed ECHO's.
-        got = frames(u.ask(wire.encode(wire.T_STATUS_REQ, 9)))
-        assert [(t, q) for t, q, _ in got] == [(wire.T_STATUS, 9)], got
+        got = frames(u.ask(host.encode_frame(spec.T_STATUS_REQ, 9)))
+        assert [(t, q) for t, q, _ in got] == [(spec.T_STATUS, 9)], got
         assert u.replies(0.3) == []
         u.close()
         assert_serves(b)
@@ -176,7 +177,7 @@ def test_tcp_peer_that_resets_mid_answer_is_dropped_and_the_loop_goes_on(target)
     try:
         for _ in range(5):
             s = socket.create_connection(("127.0.0.1", b.tcp_port))
-            s.sendall(wire.encode(wire.T_ECHO, 1, bytes(500)) * 40)
+            s.sendall(host.encode_frame(spec.T_ECHO, 1, bytes(500)) * 40)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()  # an RST while the device answers
         assert_serves(b)
@@ -228,7 +229,7 @@ def test_serial_host_that_stops_reading_does_not_kill_the_device(target):
     b = board(target, serial="pty")
     try:
         t = b.serial_transport()
-        sent = flood_without_reading(t.s.fd, 3.0, wire.encode(wire.T_ECHO, 3, bytes(512)))
+        sent = flood_without_reading(t.s.fd, 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
         got = drain(t.s.fd)
         print("serial stall on %s: %d B sent unread for 3 s, %d B of answers drained" % (target, sent, got))
         assert b.alive(), b.stderr()[-2000:]
@@ -246,7 +247,7 @@ def test_tcp_peer_that_stops_reading_is_disconnected(target):
     try:
         s = socket.create_connection(("127.0.0.1", b.tcp_port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        flood_without_reading(s.fileno(), 3.0, wire.encode(wire.T_ECHO, 3, bytes(512)))
+        flood_without_reading(s.fileno(), 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
         dl = hostlink.DeviceLink(b.tcp_transport())
         assert dl.echo(b"others are served") == b"others are served"
         dl.close()
@@ -273,7 +274,7 @@ def test_udp_sync_requests_do_not_replace_a_serial_challenge(target, issuer):
     def hijack():
         u = Udp(b.udp_port)
         while not stop.is_set():
-            u.send(wire.encode(wire.T_SYNC_REQ, 1) + bytes(40))
+            u.send(host.encode_frame(spec.T_SYNC_REQ, 1) + bytes(40))
             time.sleep(0.05)
         u.close()
 
@@ -327,23 +328,23 @@ def test_udp_answers_at_most_one_datagram_no_larger_than_the_request(target):
         u.send(b"\xa5\x5a" * 275)
         junk = u.replies()
         # A bad CRC, and pure noise: link-level errors get silence.
-        bad = bytearray(wire.encode(wire.T_STATUS_REQ, 4) + bytes(200))
+        bad = bytearray(host.encode_frame(spec.T_STATUS_REQ, 4) + bytes(200))
         bad[7] ^= 1
         u.send(bytes(bad))
         u.send(os.urandom(300).replace(b"\xa5", b"\x00"))
         junk += u.replies()
         # Before: 52 STATUS_REQs in one datagram got 52 answers (9.1x).
-        many = wire.encode(wire.T_STATUS_REQ, 5) * 52
+        many = host.encode_frame(spec.T_STATUS_REQ, 5) * 52
         u.send(many)
         status = u.replies()
         # A STATUS_REQ without padding: its answer would be larger: none.
-        u.send(wire.encode(wire.T_STATUS_REQ, 6))
+        u.send(host.encode_frame(spec.T_STATUS_REQ, 6))
         short = u.replies()
         print("udp on %s: junk -> %d datagrams, 52 STATUS_REQ (%d B) -> %s B" % (
             target, len(junk), len(many), [len(d) for d in status]))
         assert junk == []
         assert len(status) == 1 and len(status[0]) <= len(many)
-        assert [(t, q) for t, q, _ in frames(status[0])] == [(wire.T_STATUS, 5)]
+        assert [(t, q) for t, q, _ in frames(status[0])] == [(spec.T_STATUS, 5)]
         assert short == []
         # The host pads its requests: the link works.
         dl = hostlink.DeviceLink(b.udp_transport())
@@ -563,8 +564,8 @@ def test_qemu_junk_and_a_stalled_host(qemu, capsys):
     t = hostlink.SerialTransport(qemu.port)
     try:
         # The bytes of the port-0 datagram, over the serial line.
-        t.send(b"\xa5\x5a\x00\x40" + wire.encode(wire.T_ECHO, 7, b"x") + b"\xa5\x5a" + bytes(600))
-        sent = flood_without_reading(t.s.fd, 3.0, wire.encode(wire.T_ECHO, 3, bytes(512)))
+        t.send(b"\xa5\x5a\x00\x40" + host.encode_frame(spec.T_ECHO, 7, b"x") + b"\xa5\x5a" + bytes(600))
+        sent = flood_without_reading(t.s.fd, 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
         got = drain(t.s.fd, quiet=2.0)
         print("qemu serial stall: %d B sent unread for 3 s, %d B of answers drained" % (sent, got))
         dl = hostlink.DeviceLink(t, device_id=DEVICE)

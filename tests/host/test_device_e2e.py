@@ -11,7 +11,7 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
-from pot import link as wire
+from pot import host, spec
 from pot.grg import context_message
 from potkit.board import link as hostlink
 from potkit.board.unix import UnixBoard
@@ -103,7 +103,7 @@ def test_sync_rejects_wrong_challenge_and_missing_challenge(board, issuer):
         # A sync record with no challenge outstanding: an ERROR frame.
         dl.sync(sync_fn(issuer))
         with pytest.raises(hostlink.LinkError, match="STATE"):
-            dl.request(wire.T_SYNC_RECORD, issuer.issue(b"\x00\x06door-7", 3, bytes(32)))
+            dl.request(spec.T_SYNC_RECORD, issuer.issue(b"\x00\x06door-7", 3, bytes(32)))
     finally:
         dl.close()
 
@@ -114,20 +114,20 @@ def test_malformed_frames_get_error_frames_and_service_continues(board, issuer):
         with pytest.raises(hostlink.LinkError, match="TYPE"):
             dl.request(0x42)
         with pytest.raises(hostlink.LinkError, match="PAYLOAD"):
-            dl.request(wire.T_STAMPED, b"\x05abc")
+            dl.request(spec.T_STAMPED, b"\x05abc")
         with pytest.raises(hostlink.LinkError, match="PAYLOAD"):
-            dl.request(wire.T_SYNC_REQ, b"x")
+            dl.request(spec.T_SYNC_REQ, b"x")
         # A corrupted frame: an ERROR frame with seq 0 (CRC), then normal service.
-        f = bytearray(wire.encode(wire.T_ECHO, 9, b"hello"))
+        f = bytearray(host.encode_frame(spec.T_ECHO, 9, b"hello"))
         f[8] ^= 0xFF
         dl.t.send(b"noise" + bytes(f))
         assert dl.echo(b"after") == b"after"
-        assert any(p[:1] == bytes([wire.E_CRC]) for p in dl.error_frames)
+        assert any(p[:1] == bytes([spec.E_CRC]) for p in dl.error_frames)
         # A truncated frame: the device's idle timer expires it.
-        dl.t.send(wire.encode(wire.T_ECHO, 10, b"cut")[:7])
+        dl.t.send(host.encode_frame(spec.T_ECHO, 10, b"cut")[:7])
         time.sleep(0.5)
         assert dl.echo(b"again") == b"again"
-        assert any(p[:1] == bytes([wire.E_TRUNCATED]) for p in dl.error_frames)
+        assert any(p[:1] == bytes([spec.E_TRUNCATED]) for p in dl.error_frames)
         assert dl.status()["link_errors"] >= 2
     finally:
         dl.close()
@@ -138,7 +138,7 @@ def test_tcp_link_and_two_connections(board, issuer):
     b = hostlink.DeviceLink(board.tcp_transport())
     try:
         assert a.status()["device_id"] == DEVICE
-        assert b.echo(b"x" * wire.MAX_PAYLOAD) == b"x" * wire.MAX_PAYLOAD
+        assert b.echo(b"x" * spec.MAX_PAYLOAD) == b"x" * spec.MAX_PAYLOAD
         assert a.sync(sync_fn(issuer))["name"] == "OK"
         msg = b"tcp message"
         rec = stamp(issuer, msg)

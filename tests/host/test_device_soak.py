@@ -24,7 +24,7 @@ a board with frozen firmware keeps in flash, and 64-bit pointers make
 every object bigger. What keeps the service in 64k: firmware from the
 mpy-cross build, without line numbers; host- and test-only code in modules
 a device never imports (pot.spec, pot.host, pot.fastpath) or loads only on
-first use (the frame decoders, link_names, verdicts, board_hw), so that
+first use (the frame decoders, board_hw, device_fault), so that
 their code and names never reach a device; device modules that keep
 private const() copies of the spec's numbers, folded into the code (each
 public name is an interned string and a dict slot for good);

@@ -15,9 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIRMWARE = os.path.join(ROOT, "firmware", "pot")
 
 # Module __getattr__ that still serves another module's names.
-KNOWN_FORWARDING = {"verifier.py": "pot.verdicts", "link.py": "pot.link_names"}
+KNOWN_FORWARDING = {}
 # Import cycles still to break (as sorted module pairs).
-KNOWN_CYCLES = {("link", "link_names")}
+KNOWN_CYCLES = set()
 # Classes whose __getattr__ computes attributes of their own state.
 COMPUTED_ATTRIBUTES = {("switch.py", "AdaptiveSwitch")}
 # Modules a device never imports, and who else may import them.

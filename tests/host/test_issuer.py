@@ -16,7 +16,8 @@ from nacl.signing import SigningKey
 from potkit import PotkitError, issuer as issuer_mod
 from potkit.issuer import Issuer, make_verifier, onchain_anchor, anchor_abi_encoding, keccak256
 from potkit.timebase import FixedTimeBase, TimeBase, TimeBaseUnavailable
-from pot import grg, host, verifier as fw_verifier
+from pot import grg, host, spec
+from pot.verifier import Verifier
 
 SEED = bytes(range(32))
 CTX = grg.context_device("board-1")
@@ -233,19 +234,19 @@ def test_records_verify_with_the_firmware_verifier():
     for tier in range(4):
         v = make_verifier(iss.public_key)
         rec = iss.issue(CTX, tier)
-        assert v.verify(rec, CTX, time.time_ns()) == fw_verifier.OK
-        assert v.verify(rec, CTX, time.time_ns()) == fw_verifier.REPLAY
-        assert make_verifier(iss.public_key).verify(rec, ctx2, now) == fw_verifier.CROSS_CONTEXT
+        assert v.verify(rec, CTX, time.time_ns()) == spec.OK
+        assert v.verify(rec, CTX, time.time_ns()) == spec.REPLAY
+        assert make_verifier(iss.public_key).verify(rec, ctx2, now) == spec.CROSS_CONTEXT
     # A flipped signature bit: FORGE; a flipped timestamp bit: the commitment no longer matches.
     rec = bytearray(iss.issue(CTX, 0))
     rec[100] ^= 1
-    assert make_verifier(iss.public_key).verify(bytes(rec), CTX, time.time_ns()) == fw_verifier.FORGE
+    assert make_verifier(iss.public_key).verify(bytes(rec), CTX, time.time_ns()) == spec.FORGE
     rec = bytearray(iss.issue(CTX, 0))
     rec[10] ^= 1
-    assert make_verifier(iss.public_key).verify(bytes(rec), CTX, time.time_ns()) == fw_verifier.CROSS_CONTEXT
+    assert make_verifier(iss.public_key).verify(bytes(rec), CTX, time.time_ns()) == spec.CROSS_CONTEXT
     # Another issuer's key: FORGE.
     other = bytes(SigningKey(bytes(32)).verify_key)
-    assert make_verifier(other).verify(iss.issue(CTX, 0), CTX, time.time_ns()) == fw_verifier.FORGE
+    assert make_verifier(other).verify(iss.issue(CTX, 0), CTX, time.time_ns()) == spec.FORGE
 
 
 def test_records_verify_with_the_device_ed25519_when_present():
@@ -255,15 +256,15 @@ def test_records_verify_with_the_device_ed25519_when_present():
         pytest.skip("pot.ed25519 (the firmware Ed25519) is not in the tree yet")
     iss = Issuer(SigningKey(SEED), FixedTimeBase())
     rec = iss.issue(CTX, 0)
-    assert fw_verifier.Verifier(iss.public_key).verify(rec, CTX, time.time_ns()) == fw_verifier.OK
+    assert Verifier(iss.public_key).verify(rec, CTX, time.time_ns()) == spec.OK
 
 
 def test_challenge_mode_verification():
     iss = Issuer(SigningKey(SEED), FixedTimeBase())
     ch = os.urandom(32)
     rec = iss.issue(CTX, 3, challenge=ch)
-    assert make_verifier(iss.public_key).verify(rec, CTX, time.time_ns(), ch) == fw_verifier.OK
-    assert make_verifier(iss.public_key).verify(rec, CTX, time.time_ns(), os.urandom(32)) == fw_verifier.CHALLENGE
+    assert make_verifier(iss.public_key).verify(rec, CTX, time.time_ns(), ch) == spec.OK
+    assert make_verifier(iss.public_key).verify(rec, CTX, time.time_ns(), os.urandom(32)) == spec.CHALLENGE
 
 
 def test_issue_tiers_by_number_and_name_and_bad_inputs():

@@ -25,7 +25,8 @@ import build_micropython
 import pytest
 from gen_link_vectors import parse_stream
 
-from pot import link as wire
+from pot import spec
+from pot.link import Parser
 from potkit.board import link as hostlink
 from potkit.board.unix import UnixBoard
 
@@ -67,13 +68,13 @@ def generate(rng, n):
         r = rng.random()
         seq = rng.randrange(1, 256)
         if r < 0.40:
-            parts.append(frame(wire.T_ECHO, seq, rng.randbytes(rng.randrange(0, 48))))
+            parts.append(frame(spec.T_ECHO, seq, rng.randbytes(rng.randrange(0, 48))))
         elif r < 0.50:
             parts.append(frame(rng.choice(unknown), seq, rng.randbytes(rng.randrange(0, 16))))
         elif r < 0.60:
-            parts.append(frame(wire.T_STAMPED, seq, rng.randbytes(rng.randrange(0, 100))))
+            parts.append(frame(spec.T_STAMPED, seq, rng.randbytes(rng.randrange(0, 100))))
         elif r < 0.95:
-            base = frame(rng.choice((wire.T_ECHO, wire.T_STAMPED, rng.choice(unknown))), seq,
+            base = frame(rng.choice((spec.T_ECHO, spec.T_STAMPED, rng.choice(unknown))), seq,
                          rng.randbytes(rng.randrange(0, 48)))
             parts.append(mutate(rng, base))
         else:
@@ -86,17 +87,17 @@ def expected_answers(stream):
     out = []
     for e in parse_stream(stream):
         if e[0] == "E":
-            out.append((wire.T_ERROR, 0, bytes([e[1], 0])))
+            out.append((spec.T_ERROR, 0, bytes([e[1], 0])))
             continue
         _, t, seq, p = e
-        if t == wire.T_ECHO:
-            out.append((wire.T_ECHO_REPLY, seq, p))
-        elif t == wire.T_STAMPED and len(p) < 147:  # shorter than any valid stamped payload
-            out.append((wire.T_ERROR, seq, bytes([wire.E_PAYLOAD, wire.T_STAMPED])))
+        if t == spec.T_ECHO:
+            out.append((spec.T_ECHO_REPLY, seq, p))
+        elif t == spec.T_STAMPED and len(p) < 147:  # shorter than any valid stamped payload
+            out.append((spec.T_ERROR, seq, bytes([spec.E_PAYLOAD, spec.T_STAMPED])))
         elif t not in KNOWN_TYPES:
-            out.append((wire.T_ERROR, seq, bytes([wire.E_TYPE, t])))
+            out.append((spec.T_ERROR, seq, bytes([spec.E_TYPE, t])))
         else:  # a random frame that happens to be a valid request: answer type only
-            out.append((t | 0x80 if t != wire.T_SYNC_RECORD else None, seq, None))
+            out.append((t | 0x80 if t != spec.T_SYNC_RECORD else None, seq, None))
     return out
 
 
@@ -104,10 +105,10 @@ def expected_answers(stream):
 def test_fuzz_frames_against_independent_model(target):
     rng = random.Random(SEED)
     body = generate(rng, N_ITEMS)
-    end_marker = frame(wire.T_ECHO, 77, b"END OF FUZZ")
-    stream = body + bytes(wire.MAX_FRAME) + end_marker  # zeros complete any pending candidate
+    end_marker = frame(spec.T_ECHO, 77, b"END OF FUZZ")
+    stream = body + bytes(spec.MAX_FRAME) + end_marker  # zeros complete any pending candidate
     expected = expected_answers(stream)
-    assert expected[-1] == (wire.T_ECHO_REPLY, 77, b"END OF FUZZ")
+    assert expected[-1] == (spec.T_ECHO_REPLY, 77, b"END OF FUZZ")
     assert len(expected) > 0.9 * N_ITEMS * 0.6  # the mix really produces answers
 
     binary = None if target == "unix" else build_micropython.ensure(target)
@@ -127,7 +128,7 @@ def test_fuzz_frames_against_independent_model(target):
             def link_error(self, code):
                 answers.append(("HOST-SIDE CRC ERROR", code, b""))
 
-        parser = wire.Parser(Sink())
+        parser = Parser(Sink())
 
         def reader():
             while not sink_done.is_set():

@@ -20,7 +20,8 @@ import pytest
 import peers
 from potkit import cli, keys
 from potkit.issuer import make_verifier
-from pot import grg, verifier as fw
+from pot import grg, spec
+from pot.verifier import Verifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CTX = grg.context_device("board-1")
@@ -163,10 +164,10 @@ def test_issue_verify_roundtrip_and_firmware_verifier(svc):
     assert int.from_bytes(rec[3:11], "big") == r["timestamp_ns"]
     assert abs(r["timestamp_ns"] - time.time_ns()) < 10**9
     # The device pipeline in this process accepts it (pynacl Ed25519) ...
-    assert make_verifier(svc.public_key).verify(rec, CTX, time.time_ns()) == fw.OK
+    assert make_verifier(svc.public_key).verify(rec, CTX, time.time_ns()) == spec.OK
     # ... and so does the service, once.
     assert verify(svc, r["record"]) == {"verdict": "OK", "code": 0, "ok": True}
-    assert verify(svc, r["record"]) == {"verdict": "REPLAY", "code": fw.REPLAY, "ok": False}
+    assert verify(svc, r["record"]) == {"verdict": "REPLAY", "code": spec.REPLAY, "ok": False}
 
 
 def test_records_verify_with_the_pure_python_device_ed25519(svc):
@@ -175,7 +176,7 @@ def test_records_verify_with_the_pure_python_device_ed25519(svc):
     except ImportError:
         pytest.skip("pot.ed25519 (the firmware Ed25519) is not in the tree yet")
     rec = bytes.fromhex(issue(svc)["record"])
-    assert fw.Verifier(svc.public_key).verify(rec, CTX, time.time_ns()) == fw.OK
+    assert Verifier(svc.public_key).verify(rec, CTX, time.time_ns()) == spec.OK
 
 
 def test_verify_verdicts(svc):
@@ -359,7 +360,7 @@ def test_tcp_challenge_records(svc):
             s.sendall(board_frame(ch, tier))
             rec = recv_exact(s, 143)
             assert len(rec) == 143 and rec[15:47] == ch and rec[0] == 0x10 | tier
-            assert v.verify(rec, CTX, time.time_ns(), ch) == fw.OK
+            assert v.verify(rec, CTX, time.time_ns(), ch) == spec.OK
         # A frame split across writes; an empty ctx.
         ch = os.urandom(32)
         f = board_frame(ch, 0, b"")
@@ -367,7 +368,7 @@ def test_tcp_challenge_records(svc):
         time.sleep(0.05)
         s.sendall(f[10:])
         rec = recv_exact(s, 143)
-        assert v.verify(rec, b"", time.time_ns(), ch) == fw.OK
+        assert v.verify(rec, b"", time.time_ns(), ch) == spec.OK
 
 
 def test_tcp_bad_tier_gets_error_and_close(svc):
@@ -385,7 +386,7 @@ def test_udp_challenge_records(svc):
         s.sendto(f + bytes(144 - len(f)), svc.udp)
         rec, _ = s.recvfrom(2048)
         assert len(rec) == 143 and rec[15:47] == ch
-        assert v.verify(rec, CTX, time.time_ns(), ch) == fw.OK
+        assert v.verify(rec, CTX, time.time_ns(), ch) == spec.OK
         # Non-zero padding: an error reply, smaller than the request.
         s.sendto(f + b"\x01" + bytes(143 - len(f)), svc.udp)
         assert s.recvfrom(2048)[0] == b"\xee\x01"
@@ -473,7 +474,7 @@ def test_cli_issue_then_verify(env, capsys):
                      "--message-file", msg]) == 0
     record = capsys.readouterr().out.split()[0]
     assert make_verifier(keys.load_public_key(env["key"])).verify(
-        bytes.fromhex(record), grg.context_message("b", b"hello"), time.time_ns()) == fw.OK
+        bytes.fromhex(record), grg.context_message("b", b"hello"), time.time_ns()) == spec.OK
 
 
 def test_many_pipelined_requests_with_a_slow_reader(svc):
@@ -531,7 +532,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     v = ServiceVerifier(iss.public_key, cache_capacity=3, per_partition=3)
     now = time.time_ns() + 10**6
     verdicts = [v.verify(iss.issue(CTX, 0), CTX, now) for _ in range(4)]
-    assert verdicts == [fw.OK, fw.OK, fw.OK, fw.BUSY]
+    assert verdicts == [spec.OK, spec.OK, spec.OK, spec.BUSY]
 
 
 def test_listen_addresses_are_checked():

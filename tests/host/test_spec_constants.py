@@ -59,7 +59,6 @@ LOCAL = {
     "link.py": {"_CRC_NIBBLES"},
     "rice.py": {"_MILLION"},
     "rice_decode.py": {"_MILLION"},
-    "verdicts.py": {"NAMES"},
 }
 
 # Keyword defaults that are spec numbers: (file, class or None, function, argument) -> spec name.

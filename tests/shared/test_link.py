@@ -1,4 +1,4 @@
-#: heapsize=64k
+#: heapsize=128k
 # The framed link (firmware/pot/link.py, docs/spec.md "The device link"):
 # encodings and stream parsing against the vectors of tools/gen/gen_link_vectors.py
 # (an independent model built on zlib.crc32 and struct), the CRC against
@@ -9,7 +9,7 @@ import gc
 
 from testlib import Rng, heap_alloc, skip, unhex, vectors
 
-from pot import link
+from pot import host, link, spec
 
 
 class Recorder:
@@ -121,7 +121,7 @@ def test_frame_vectors_encode_and_parse():
     count = 0
     for vid, ftype, seq, payload, frame in vectors("link_frames.txt"):
         t, q, p, f = int(ftype, 16), int(seq, 16), unhex(payload), unhex(frame)
-        assert link.encode(t, q, p) == f, vid
+        assert host.encode_frame(t, q, p) == f, vid
         text, _ = parse(f)
         assert text == "F%s.%s.%s" % (ftype, seq, payload), vid
         count += 1
@@ -140,12 +140,12 @@ def test_stream_vectors_whole_bytewise_and_chunked():
 
 
 def test_finish_frame_in_place():
-    buf = bytearray(link.MAX_FRAME)
-    buf[link.HEADER_LEN:link.HEADER_LEN + 3] = b"abc"
-    n = link.finish_frame(buf, link.T_ECHO, 42, 3)
-    assert bytes(buf[:n]) == link.encode(link.T_ECHO, 42, b"abc")
+    buf = bytearray(spec.MAX_FRAME)
+    buf[spec.HEADER_LEN:spec.HEADER_LEN + 3] = b"abc"
+    n = link.finish_frame(buf, spec.T_ECHO, 42, 3)
+    assert bytes(buf[:n]) == host.encode_frame(spec.T_ECHO, 42, b"abc")
     try:
-        link.finish_frame(buf, link.T_ECHO, 1, link.MAX_PAYLOAD + 1)
+        link.finish_frame(buf, spec.T_ECHO, 1, spec.MAX_PAYLOAD + 1)
         assert False, "accepted an oversized payload"
     except ValueError:
         pass
@@ -155,13 +155,13 @@ def test_resync_after_random_noise():
     # Noise (without sync bytes, so no candidate can start in it) between
     # good frames: every frame is found, noise is counted, no error events.
     rng = Rng(99)
-    frames = [link.encode(link.T_ECHO, i + 1, rng.bytes(rng.below(60))) for i in range(20)]
+    frames = [host.encode_frame(spec.T_ECHO, i + 1, rng.bytes(rng.below(60))) for i in range(20)]
     stream = bytearray()
     noise = 0
     for f in frames:
         junk = bytearray(rng.bytes(rng.below(30)))
         for i in range(len(junk)):
-            if junk[i] == link.SYNC0:
+            if junk[i] == spec.SYNC0:
                 junk[i] = 0
         noise += len(junk)
         stream += junk + f
@@ -171,7 +171,7 @@ def test_resync_after_random_noise():
 
 
 def test_expire_rejects_truncated_candidate_and_rescans():
-    f = link.encode(link.T_STATUS_REQ, 3, b"xyz")
+    f = host.encode_frame(spec.T_STATUS_REQ, 3, b"xyz")
     r = Recorder()
     p = link.Parser(r)
     p.feed(f[:7])
@@ -183,7 +183,7 @@ def test_expire_rejects_truncated_candidate_and_rescans():
     p.expire()
     assert r.events == ["E3"] and not p.pending()
     # A truncated frame whose bytes hide a complete one: the re-scan finds it.
-    inner = link.encode(link.T_ECHO, 9, b"in")
+    inner = host.encode_frame(spec.T_ECHO, 9, b"in")
     p.feed(b"\xa5\x5a\x00\x40\x05\x01" + inner)
     p.expire()
     assert r.events == ["E3", "E3", "F05.09.696e"]
@@ -209,7 +209,7 @@ def test_a_sink_that_raises_leaves_the_parser_advanced():
     # candidate that swallowed it) are parsed as before.
     r = Failing()
     p = link.Parser(r)
-    inner = link.encode(link.T_ECHO, 7, b"spoofed")
+    inner = host.encode_frame(spec.T_ECHO, 7, b"spoofed")
     stream = b"\xa5\x5a\x00\x40" + inner + b"\xa5\x5a" + bytes(80)
     try:
         p.feed(stream)
@@ -218,7 +218,7 @@ def test_a_sink_that_raises_leaves_the_parser_advanced():
         raised = True
     assert raised and r.events == ["E1", "F05.07.73706f6f666564"]
     r.fail = False
-    after = link.encode(link.T_STATUS_REQ, 8, b"")
+    after = host.encode_frame(spec.T_STATUS_REQ, 8, b"")
     p.feed(after)
     p.feed(after)
     # What a sink that never raises sees of the same bytes.
@@ -229,7 +229,7 @@ def test_a_sink_that_raises_leaves_the_parser_advanced():
 def test_max_payload_is_bounded_per_parser():
     r = Recorder()
     p = link.Parser(r, max_payload=16)
-    p.feed(link.encode(link.T_ECHO, 1, bytes(17)) + link.encode(link.T_ECHO, 2, bytes(16)))
+    p.feed(host.encode_frame(spec.T_ECHO, 1, bytes(17)) + host.encode_frame(spec.T_ECHO, 2, bytes(16)))
     assert r.events[0] == "E2" and r.events[-1] == "F05.02." + "00" * 16
 
 
@@ -237,9 +237,9 @@ def test_random_mutations_never_raise_and_stay_consistent():
     # Thousands of mutated streams: parsing never raises; byte-by-byte and
     # whole-stream parsing agree; every unmutated trailing frame is found.
     rng = Rng(2024)
-    tail = link.encode(link.T_STATUS_REQ, 77, b"")
+    tail = host.encode_frame(spec.T_STATUS_REQ, 77, b"")
     for k in range(300):
-        s = bytearray(link.encode(rng.below(256), rng.below(256), rng.bytes(rng.below(40))))
+        s = bytearray(host.encode_frame(rng.below(256), rng.below(256), rng.bytes(rng.below(40))))
         for _ in range(1 + rng.below(3)):
             op = rng.below(3)
             i = rng.below(len(s))
@@ -248,8 +248,8 @@ def test_random_mutations_never_raise_and_stay_consistent():
             elif op == 1:
                 s[i] = rng.below(256)
             else:
-                s[i:i] = bytes((link.SYNC0, link.SYNC1))
-        s += bytes(link.MAX_FRAME) + tail  # zeros complete any pending candidate
+                s[i:i] = bytes((spec.SYNC0, spec.SYNC1))
+        s += bytes(spec.MAX_FRAME) + tail  # zeros complete any pending candidate
         whole, _ = parse(bytes(s))
         assert whole == parse(bytes(s), (1, 2, 9))[0], k
         assert whole.endswith("F01.4d.-"), (k, whole)
@@ -261,7 +261,7 @@ def test_parsing_allocates_nothing_per_byte():
     rng = Rng(5)
     stream = bytearray()
     for i in range(30):
-        stream += rng.bytes(rng.below(20)) + link.encode(link.T_ECHO, 1, rng.bytes(100))
+        stream += rng.bytes(rng.below(20)) + host.encode_frame(spec.T_ECHO, 1, rng.bytes(100))
     stream = bytes(stream)
     c = Counter()
     p = link.Parser(c)

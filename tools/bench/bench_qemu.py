@@ -90,7 +90,8 @@ import pot.ed25519
 from pot.ed25519 import crypto_ed25519_verify
 from pot.record import Record
 from pot.grg import Grg
-from pot.verifier import Verifier, OK
+from pot.verifier import Verifier
+from pot.spec import OK
 from pot import link
 t = time.ticks_us
 d = time.ticks_diff

@@ -91,7 +91,8 @@ def _min_heap_budget(fn, hi=64 * 1024, lo=4 * 1024, step=1024):
 
 
 def run(report):
-    from pot.verifier import Verifier, OK, CROSS_CONTEXT, PROTO_VIOLATION
+    from pot.spec import CROSS_CONTEXT, OK, PROTO_VIOLATION
+    from pot.verifier import Verifier
     from pot.ed25519 import crypto_ed25519_verify
     from pot.nonces import NonceCache, FULL
 

@@ -157,7 +157,8 @@ def self_check(text):
     from nacl.signing import VerifyKey
 
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-    from pot.verifier import NAMES, Verifier
+    from pot.spec import VERDICT_NAMES as NAMES
+    from pot.verifier import Verifier
 
     def ed(pk, msg, sig):
         try:

@@ -27,8 +27,8 @@ import socket
 import struct
 import time
 
-from pot import link as wire
-from pot import spec
+from pot import host, spec
+from pot.link import Parser
 from pot.spec import (F_CLOCK_VALID, F_RATE_LIMITED, F_RESYNC, NO_UNCERTAINTY, STATUS_FORMAT, STATUS_LEN,
                       VERDICT_FORMAT, VERDICT_LEN, VERDICT_NAMES)
 from potkit import PotkitError
@@ -231,7 +231,7 @@ class DeviceLink:
     def __init__(self, transport, issue=None, device_id=None):
         self.t = transport
         self.sink = _Sink()
-        self.parser = wire.Parser(self.sink)
+        self.parser = Parser(self.sink)
         self.seq = 0
         self.issue = issue
         self.device_id = device_id
@@ -254,7 +254,7 @@ class DeviceLink:
     def request(self, ftype, payload=b"", timeout=3.0, auto_sync=True):
         """Send one request, return its answer Frame (raises LinkTimeout)."""
         seq = self._next_seq()
-        self.t.send(wire.encode(ftype, seq, payload))
+        self.t.send(host.encode_frame(ftype, seq, payload))
         deadline = time.monotonic() + timeout
         answer = None
         while answer is None:
@@ -262,19 +262,19 @@ class DeviceLink:
                 f = self.sink.frames.popleft()
                 if f.seq == seq:
                     answer = f
-                elif f.seq == 0 and f.type == wire.T_CHALLENGE:
+                elif f.seq == 0 and f.type == spec.T_CHALLENGE:
                     self.challenges.append(f.payload)
-                elif f.seq == 0 and f.type == wire.T_ERROR:
+                elif f.seq == 0 and f.type == spec.T_ERROR:
                     self.error_frames.append(f.payload)
             if answer is None:
                 if time.monotonic() >= deadline:
                     raise LinkTimeout("no answer to %s (seq %d) within %.1f s"
-                                      % (wire.TYPE_NAMES.get(ftype, hex(ftype)), seq, timeout))
+                                      % (spec.TYPE_NAMES.get(ftype, hex(ftype)), seq, timeout))
                 self._pump(deadline)
-        if answer.type == wire.T_ERROR and answer.payload[:1] != b"":
+        if answer.type == spec.T_ERROR and answer.payload[:1] != b"":
             code = answer.payload[0]
-            name = wire.ERROR_NAMES[code] if code < len(wire.ERROR_NAMES) else str(code)
-            raise LinkError("device error %s for %s" % (name, wire.TYPE_NAMES.get(ftype, hex(ftype))))
+            name = spec.ERROR_NAMES[code] if code < len(spec.ERROR_NAMES) else str(code)
+            raise LinkError("device error %s for %s" % (name, spec.TYPE_NAMES.get(ftype, hex(ftype))))
         if auto_sync and self.challenges and self.issue is not None:
             self._answer_challenges()
         return answer
@@ -288,7 +288,7 @@ class DeviceLink:
         seen = len(self.sink.frames) - n
         while self.sink.frames:
             f = self.sink.frames.popleft()
-            if f.type == wire.T_CHALLENGE:
+            if f.type == spec.T_CHALLENGE:
                 self.challenges.append(f.payload)
         return seen
 
@@ -296,7 +296,7 @@ class DeviceLink:
         ch = self.challenges.pop()  # the newest is the outstanding one
         self.challenges.clear()
         record = self.issue(ch, device_ctx(self._device_id()))
-        f = self.request(wire.T_SYNC_RECORD, record, auto_sync=False)
+        f = self.request(spec.T_SYNC_RECORD, record, auto_sync=False)
         self.resyncs.append(decode_verdict(f.payload))
 
     def _device_id(self):
@@ -306,13 +306,13 @@ class DeviceLink:
 
     # --- operations -------------------------------------------------------------
     def status(self, timeout=3.0):
-        f = self.request(wire.T_STATUS_REQ, timeout=timeout, auto_sync=False)
-        if f.type != wire.T_STATUS:
-            raise LinkError("unexpected answer %s to STATUS_REQ" % wire.TYPE_NAMES.get(f.type))
+        f = self.request(spec.T_STATUS_REQ, timeout=timeout, auto_sync=False)
+        if f.type != spec.T_STATUS:
+            raise LinkError("unexpected answer %s to STATUS_REQ" % spec.TYPE_NAMES.get(f.type))
         return decode_status(f.payload)
 
     def echo(self, payload, timeout=3.0):
-        f = self.request(wire.T_ECHO, payload, timeout=timeout, auto_sync=False)
+        f = self.request(spec.T_ECHO, payload, timeout=timeout, auto_sync=False)
         return f.payload
 
     def sync(self, issue=None, timeout=5.0):
@@ -323,24 +323,24 @@ class DeviceLink:
             raise LinkError("sync needs an issuer")
         ctx = device_ctx(self._device_id())
         t0 = time.monotonic()
-        f = self.request(wire.T_SYNC_REQ, timeout=timeout, auto_sync=False)
-        if f.type == wire.T_SYNC_RESULT:  # refused (rate limit)
+        f = self.request(spec.T_SYNC_REQ, timeout=timeout, auto_sync=False)
+        if f.type == spec.T_SYNC_RESULT:  # refused (rate limit)
             out = decode_verdict(f.payload)
             out["host_round_trip_ms"] = (time.monotonic() - t0) * 1000
             return out
-        if f.type != wire.T_CHALLENGE or len(f.payload) != 32:
-            raise LinkError("unexpected answer %s to SYNC_REQ" % wire.TYPE_NAMES.get(f.type))
+        if f.type != spec.T_CHALLENGE or len(f.payload) != 32:
+            raise LinkError("unexpected answer %s to SYNC_REQ" % spec.TYPE_NAMES.get(f.type))
         record = self.issue(f.payload, ctx)
-        r = self.request(wire.T_SYNC_RECORD, record, timeout=timeout, auto_sync=False)
+        r = self.request(spec.T_SYNC_RECORD, record, timeout=timeout, auto_sync=False)
         out = decode_verdict(r.payload)
         out["host_round_trip_ms"] = (time.monotonic() - t0) * 1000
         return out
 
     def send_stamped(self, sender, message, record, timeout=5.0):
         t0 = time.monotonic()
-        f = self.request(wire.T_STAMPED, stamped_payload(sender, message, record), timeout=timeout)
-        if f.type != wire.T_VERDICT:
-            raise LinkError("unexpected answer %s to STAMPED" % wire.TYPE_NAMES.get(f.type))
+        f = self.request(spec.T_STAMPED, stamped_payload(sender, message, record), timeout=timeout)
+        if f.type != spec.T_VERDICT:
+            raise LinkError("unexpected answer %s to STAMPED" % spec.TYPE_NAMES.get(f.type))
         out = decode_verdict(f.payload)
         out["host_round_trip_ms"] = (time.monotonic() - t0) * 1000
         if out["resync"] and self.issue is not None:
@@ -353,7 +353,7 @@ class DeviceLink:
         while not self.challenges and time.monotonic() < deadline:
             while self.sink.frames:
                 f = self.sink.frames.popleft()
-                if f.seq == 0 and f.type == wire.T_CHALLENGE:
+                if f.seq == 0 and f.type == spec.T_CHALLENGE:
                     self.challenges.append(f.payload)
             if not self.challenges:
                 self._pump(deadline)
