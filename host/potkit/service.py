@@ -1127,7 +1127,11 @@ class Server:
     # -- the connection table ------------------------------------------------------
     def make_room(self):
         """Before an accept: evict the longest silent connections until one more fits under the cap."""
-        while self.connections and len(self.connections) + self.pending >= self.max_connections:
+        self._evict_until(self.max_connections - self.pending)
+
+    def _evict_until(self, room):
+        # Close the longest silent connections until fewer than `room` are open.
+        while self.connections and len(self.connections) >= room:
             victim = next(iter(self.connections))
             self._forget(victim)
             self.evicted += 1
@@ -1147,13 +1151,7 @@ class Server:
                                  "(--max-per-client %d)" % (conn.peer, n, self.max_per_client))
             conn.refuse("too many connections from your address (%d)" % n)
             return False
-        while len(self.connections) >= self.max_connections:
-            victim = next(iter(self.connections))
-            self._forget(victim)
-            self.evicted += 1
-            self.service.log.log("evict", "%d connections (--max-connections): closing the longest silent ones"
-                                 % self.max_connections)
-            victim.evict()
+        self._evict_until(self.max_connections)
         self.connections[conn] = None
         self.per_client[conn.peer] = n + 1
         conn.counted = True
