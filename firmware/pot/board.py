@@ -116,17 +116,18 @@ def start_device(device, public_key, skew_ms, cache_capacity):
     gc.collect()
     # pot.ed25519 (with its field code, table and SHA-512: the largest
     # pieces of code) first, while the free space is still in one piece;
-    # loaded after pot.grg and the verifier's buffers it fails for a few
-    # hundred bytes in a heap 2 KB larger (MemoryError at 68k in the soak).
+    # loaded after pot.grg and the verifier's buffers, the same load needs
+    # a heap more than 2 KB larger (the soak measures it).
     from pot.ed25519 import crypto_ed25519_verify
 
     # A collection after each of the three loads: the loader frees its
     # temporaries as it goes, and a load that starts on a collected heap
     # leaves fewer small holes between the objects it keeps (the free space
     # an Ed25519 verify's temporaries need, in pieces of 5 blocks and
-    # more). With main.py dropping the start-up code (this module) the soak
-    # runs in 66k instead of 68k; neither alone gains. (A collection after
-    # each of the verifier's twelve modules did worse than three.)
+    # more). Together with main.py dropping the start-up code (this
+    # module) this saves about 2 KB of soak heap; neither alone gains, and
+    # a collection after each of the verifier's twelve modules saves less
+    # than these three.
     gc.collect()
     from pot.grg import context_device, context_message
 
