@@ -103,9 +103,9 @@ class Issuer:
         if not isinstance(signing_key, SigningKey):
             signing_key = SigningKey(bytes(signing_key))
         self.public_key = bytes(signing_key.verify_key)
-        # libsodium's 64-byte secret key (seed || public key); crypto_sign on it
-        # directly skips pynacl's encoder layer (a few us per record).
-        self._sk64 = bytes(signing_key._signing_key)
+        # libsodium's 64-byte secret key is seed || public key; crypto_sign on
+        # it directly skips pynacl's encoder layer (a few us per record).
+        self._sk64 = bytes(signing_key) + self.public_key
         self._crypto_sign = crypto_sign
         self.timebase = timebase
         self._pack, self._commit = firmware_record_api()

@@ -14,6 +14,7 @@ sources, a cache that can hold at least one record, a port that exists.
 import math
 import re
 
+from pot.spec import MAX_CTX as MAX_CTX_LEN, MIN_SOURCES, TIER_NAMES  # docs/spec.md numbers have one home
 from potkit import PotkitError
 
 # Exit statuses of every potkit command (README "Exit status").
@@ -31,8 +32,6 @@ class BadValue(PotkitError):
     exit_code = EXIT_USAGE
 
 
-TIER_NAMES = ("T0_epoch", "T1_block", "T2_slot", "T3_micro")
-MAX_CTX_LEN = 255
 MAX_SKEW_MS = 600000            # 10 min: beyond that a "fresh" record means little
 MAX_CACHE_CAPACITY = 10000000
 MAX_TOLERANCE_MS = 60000.0
@@ -40,8 +39,6 @@ MAX_TIMEOUT_S = 60.0
 MIN_REFRESH_S = 1.0             # below this the sources are hammered for nothing
 MAX_SECONDS = 86400.0 * 7
 MAX_DRIFT_PPM = 100000
-MIN_SOURCES = 3                 # spec section 6: fewer cannot outvote one liar
-MAX_MESSAGE = 320               # a stamped message on the device link (spec 8)
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000,
               2000000, 3000000)
 
