@@ -9,8 +9,9 @@
 #             (a TCP peer address's, found again on reconnection). It
 #             answers every request frame with exactly one frame (over UDP
 #             at most one per datagram, see Session).
-#   take()    a token bucket (a two-item list); Device.verify_bucket is
-#             the device-wide budget of Ed25519 verifies.
+#   take()    spends a token of a token bucket (full_bucket() makes one);
+#             Device.verify_bucket is the device-wide budget of Ed25519
+#             verifies.
 #   Server    a select.poll loop over byte streams (stdin and stdout on the
 #             Unix port, USB-CDC/UART on boards); pot.device_net adds a TCP
 #             listener and a UDP socket (loopback on the Unix port, Wi-Fi
@@ -105,11 +106,15 @@ def _u32(x):
     return 0xFFFFFFFF if x is None or x > 0xFFFFFFFF else x
 
 
+def full_bucket(rate, burst):
+    # A token bucket, full: a list [milli-tokens, ticks_ms of the last
+    # refill, rate, burst] (small ints only), refilled by take() at `rate`
+    # tokens per second up to `burst`.
+    return [burst * 1000, ticks_ms(), rate, burst]
+
+
 def take(bucket):
-    # Spend one token of a token bucket: a list [milli-tokens, ticks_ms of
-    # the last refill, rate, burst] (small ints only), refilled at `rate`
-    # tokens per second up to `burst` (it starts full: [burst * 1000,
-    # ticks_ms(), rate, burst]). True if there was one.
+    # Spend one token of a token bucket (full_bucket). True if there was one.
     now = ticks_ms()
     dt = ticks_diff(now, bucket[1])
     if dt < 0 or dt > 100000:
@@ -135,8 +140,8 @@ class Device:
         self.rate_per_s = rate_per_s  # per sender (a link session, a TCP peer, a UDP address)
         self.burst = burst
         # The device-wide budget of Ed25519 verifies (docs/spec.md 8.5).
-        vb = 2 * burst if verify_burst is None else verify_burst
-        self.verify_bucket = [vb * 1000, ticks_ms(), 2 * rate_per_s if verify_per_s is None else verify_per_s, vb]
+        self.verify_bucket = full_bucket(2 * rate_per_s if verify_per_s is None else verify_per_s,
+                                         2 * burst if verify_burst is None else verify_burst)
         self.over_budget = False  # the last verify was refused by the budget
         self.verifier = None  # pot.board.start_device() loads it
         self.requests = 0  # stamped messages examined
@@ -220,7 +225,7 @@ class Session:
         self.parser = Parser(self) if parser is None else parser
         self.tx = bytearray(_TX_LEN) if tx is None else tx
         self.txv = memoryview(self.tx)
-        self.bucket = [device.burst * 1000, ticks_ms(), device.rate_per_s, device.burst] if bucket is None else bucket
+        self.bucket = full_bucket(device.rate_per_s, device.burst) if bucket is None else bucket
         # This session's challenge (a pot.clock holder): one per session.
         self.challenge = None
         self.sent_ms = 0

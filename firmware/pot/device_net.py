@@ -20,7 +20,7 @@
 import socket
 
 from pot.compat import const, ticks_diff, ticks_ms
-from pot.device import Server, Session, Writer
+from pot.device import Server, Session, Writer, full_bucket
 from pot.link import Parser
 
 _MAX_FRAME = const(522)  # pot.spec.MAX_FRAME
@@ -159,8 +159,7 @@ class NetServer(Server):
                 oldest = e
         if len(table) >= self.tcp_peers and oldest is not None:
             table.remove(oldest)
-        d = self.device
-        b = [d.burst * 1000, now, d.rate_per_s, d.burst]  # a full bucket (pot.device.take)
+        b = full_bucket(self.device.rate_per_s, self.device.burst)
         table.append([key, b, now])
         return b
 
