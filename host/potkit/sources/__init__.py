@@ -7,6 +7,7 @@ the synthesis that combines them (potkit.synth):
 - SourceError: a failed measurement, with a `kind` telling why, so that the
   synthesis can report attacks (e.g. SOURCE_AUTH) rather than mere outages.
 """
+import time
 
 # SourceError kinds
 UNREACHABLE = "UNREACHABLE"   # timeout, refused, DNS failure
@@ -14,6 +15,18 @@ BAD_REPLY = "BAD_REPLY"       # malformed, stratum 0/16, zero transmit, KoD ...
 DELAYED = "DELAYED"           # round trip above the configured bound
 SOURCE_AUTH = "SOURCE_AUTH"   # signature, MAC, certificate or TLS check failed
 UNCERTAIN = "UNCERTAIN"       # a reading whose uncertainty exceeds the synthesis bound (potkit.synth)
+
+
+class Deadline:
+    """The one deadline of a query, on the monotonic clock: left() is the time
+    still allowed, never below 0."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+
+    def left(self):
+        return max(0.0, self.end - time.monotonic())
 
 
 class SourceError(Exception):

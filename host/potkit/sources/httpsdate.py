@@ -33,7 +33,7 @@ import ssl
 import time
 import urllib.parse
 
-from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Reading, SourceError
+from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Deadline, Reading, SourceError
 
 NS_PER_S = 1000000000
 HALF_SECOND_NS = 500000000
@@ -71,17 +71,6 @@ def connection_error(e, url):
     if isinstance(e, ssl.SSLError) and not isinstance(e, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
         return SourceError(SOURCE_AUTH, url, "TLS: %s" % e)
     return SourceError(UNREACHABLE, url, str(e))
-
-
-class Deadline:
-    """The one deadline of a query, on the monotonic clock."""
-
-    def __init__(self, timeout):
-        self.timeout = timeout
-        self.end = time.monotonic() + timeout
-
-    def left(self):
-        return self.end - time.monotonic()
 
 
 def _tls_call(fn, sock, deadline, url, *args):

@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from OpenSSL import SSL
 
-from potkit.sources import (BAD_REPLY, SOURCE_AUTH, UNREACHABLE, SourceError)
+from potkit.sources import (BAD_REPLY, SOURCE_AUTH, UNREACHABLE, Deadline, SourceError)
 from potkit.sources.ntp import (DEFAULT_MAX_DELAY_NS, NtpReply, build_request,
                                 check_header, check_origin, format_source,
                                 new_cookie, reading_from_reply, udp_exchange)
@@ -108,14 +108,6 @@ def check_hostname(cert, host):
     return False
 
 
-class _Deadline:
-    def __init__(self, timeout):
-        self.end = time.monotonic() + timeout
-
-    def left(self):
-        return max(0.0, self.end - time.monotonic())
-
-
 def _tls_io(fn, sock, deadline, source, *args):
     """Run one pyOpenSSL call on a non-blocking socket until done or timeout."""
     while True:
@@ -148,7 +140,7 @@ def _tls_failure(e, source, what):
 def nts_ke(host, port=NTS_KE_PORT, ca_file=None, timeout=5.0):
     """NTS key establishment: returns a dict with c2s, s2c, cookies, server, port."""
     source = format_source(host, port)
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_3_VERSION)     # RFC 8915 3: TLS 1.3 only
     ctx.set_verify(SSL.VERIFY_PEER)
@@ -332,7 +324,7 @@ class NtsSession:
             return self._query()
 
     def _query(self):
-        deadline = _Deadline(self.timeout)
+        deadline = Deadline(self.timeout)
         if self.ke is None or not self.ke["cookies"]:
             self.ke = nts_ke(self.host, self.port, self.ca_file, self.timeout)
             self.handshakes += 1
