@@ -29,7 +29,6 @@ import select
 import socket
 import struct
 import threading
-import time
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
