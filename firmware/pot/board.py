@@ -143,4 +143,3 @@ def start_device(device, public_key, skew_ms, cache_capacity):
     # The replay cache relies on the ORDERING floor (pot.nonces): no flood
     # of genuine records can fill it to hold newer ones up.
     v.cache.verifier = v
-    device.base_skew_ns = v.skew_ns

@@ -177,18 +177,13 @@ class Device:
         if interval is None:
             return _NO_CLOCK, _MODE_UNTRACKED
         earliest, latest = interval
-        # Judge with the earliest possible time now, and widen the skew by
-        # the whole interval: FUTURE only if the record is ahead of the
-        # latest possible time by more than the skew, STALE only if it is
-        # too old even at the earliest. The slack is bounded by the clock's
-        # max_uncertainty_us (and normally by its resync threshold).
-        v = self.verifier
-        v.skew_ns = self.base_skew_ns + (latest - earliest)
+        # FUTURE only if the record is ahead of the latest possible time by
+        # more than the skew, STALE only if it is too old even at the
+        # earliest. The slack is bounded by the clock's max_uncertainty_us
+        # (and normally by its resync threshold).
         self.over_budget = False
-        try:
-            verdict = v.verify(record, self._context_message(self.device_id, message), earliest)
-        finally:
-            v.skew_ns = self.base_skew_ns
+        verdict = self.verifier.verify(record, self._context_message(self.device_id, message), earliest, None,
+                                       latest)
         if self.over_budget:
             return _BUSY, _MODE_UNTRACKED
         self.requests += 1

@@ -12,7 +12,7 @@
 #   6  now - timestamp > tier window                  STALE       (clock known)
 #   7  nonce live in the replay cache                 REPLAY      (clock known)
 #   8  cache full of live entries                     BUSY        (fail closed)
-#   9  timestamp < last accepted timestamp            ORDERING
+#   9  timestamp < last accepted timestamp            ORDERING    (unless off)
 #   -> OK: the nonce is remembered until timestamp + window, and the
 #      timestamp becomes the new ordering floor. A rejection changes no state.
 #
@@ -56,8 +56,13 @@ _FULL = const(-2)
 
 
 class Verifier:
+    # cache: a replay cache with NonceCache's lookup/store (the host's, for
+    # thousands of records a second), else a NonceCache of cache_capacity.
+    # ordering: step 9 (spec 4.7), on for a device, which receives one
+    # issuer's records in order; off for a verifier serving many clients,
+    # whose arrival order says nothing about issuing order.
     def __init__(self, public_key32, skew_ms=_DEFAULT_SKEW_MS, cache_capacity=_DEFAULT_CACHE_CAPACITY, ed25519=None,
-                 grg=None):
+                 grg=None, cache=None, ordering=True):
         if len(public_key32) != 32:
             raise ValueError("public key must be 32 bytes")
         if skew_ms < 0:
@@ -66,7 +71,7 @@ class Verifier:
         # 32 slots), then the import of pot.ed25519: MicroPython never moves
         # objects, and loading modules leaves the heap in small pieces, so
         # a small heap may hold the buffers only before that import.
-        self.cache = NonceCache(cache_capacity)
+        self.cache = NonceCache(cache_capacity) if cache is None else cache
         self.record = Record()  # the last loaded record, for callers
         # The context gate: the firmware's stages unless the host hands in
         # its own (Grg(fast=pot.fastpath): the same bytes, faster on CPython).
@@ -77,7 +82,10 @@ class Verifier:
         # 60 s, 2 s, 12 s, 100 ms, draft-03 section 8 (pot.spec's
         # TIER_WINDOW_MS; the reasons are in the spec), in ns.
         self.windows_ns = (60000000000, 2000000000, 12000000000, 100000000)
-        self.last_ts = -1  # ordering floor: last accepted timestamp (ns)
+        self.ordering = ordering
+        # The ordering floor: the last accepted timestamp (ns). A device
+        # puts it back after a clock sync, which leaves it alone (spec 4.7).
+        self.last_ts = -1
         if ed25519 is None:  # the default, loaded only when no other is given
             from pot.ed25519 import crypto_ed25519_verify as ed25519
         self._ed25519 = ed25519
@@ -90,19 +98,26 @@ class Verifier:
         if g.ctx is None or ctx != g.ctx:
             g.set_context(ctx)
 
-    def verify(self, data, ctx, now_ns, challenge=None):
+    def verify(self, data, ctx, now_ns, challenge=None, future_now_ns=None):
         # data: the 143-byte record; ctx: the context we expect (bytes);
         # now_ns: our trusted time at RECEPTION (take it when the record
         # arrives, not after queueing), or None before the first clock
         # sync; challenge: the 32-byte nonce we asked the issuer to use.
+        # future_now_ns: the time step 2 judges against when it is not
+        # now_ns (steps 6-8 always use now_ns): a device's clock is an
+        # interval, and it passes the earliest possible time as now_ns and
+        # the latest here, so that neither STALE nor FUTURE rejects a
+        # record the true time would accept; the service passes its
+        # high-water time as now_ns and the current time here.
         rec = self.record
         # 1. structure
         if rec.load(data) != _OK:
             return _PROTO_VIOLATION
         ts = rec.timestamp_ns()
         # 2. future
-        if now_ns is not None and ts - now_ns > self.skew_ns:
-            return _FUTURE
+        if now_ns is not None:
+            if ts - (now_ns if future_now_ns is None else future_now_ns) > self.skew_ns:
+                return _FUTURE
         # 3. challenge: required without a clock, binding when given
         if challenge is not None or now_ns is None:
             if challenge is None:
@@ -131,7 +146,7 @@ class Verifier:
             if slot == _FULL:
                 return _BUSY
         # 9. ordering: non-decreasing timestamps per issuer
-        if ts < self.last_ts:
+        if self.ordering and ts < self.last_ts:
             return _ORDERING
         if slot >= 0:
             self.cache.store(slot, rec.nonce, ts + window)

@@ -45,13 +45,13 @@ def pynacl_ed25519_verify(public_key, message, signature):
         return False
 
 
-def make_verifier(public_key, skew_ms=None):
+def make_verifier(public_key, skew_ms=None, **kw):
     """A pot.verifier.Verifier wired to pynacl and to pot.fastpath's GRG stages:
-    the device pipeline on the host."""
+    the device pipeline on the host. kw: Verifier's cache and ordering."""
     from pot import fastpath, verifier
     from pot.grg import Grg
 
-    kw = {"ed25519": pynacl_ed25519_verify}
+    kw["ed25519"] = pynacl_ed25519_verify
     if skew_ms is not None:
         kw["skew_ms"] = skew_ms
     # The context gate with the host's stages (the same bytes, 8x faster).

@@ -396,25 +396,16 @@ class ServiceVerifier:
     """
 
     def __init__(self, public_key, skew_ms=None, cache_capacity=DEFAULT_CACHE_CAPACITY, per_partition=None):
-        self.verifier = make_verifier(public_key, skew_ms)
-        self.cache = self.verifier.cache = HostNonceCache(cache_capacity, per_partition)
+        self.cache = HostNonceCache(cache_capacity, per_partition)
+        self.verifier = make_verifier(public_key, skew_ms, cache=self.cache, ordering=False)
         self.high_water_ns = None   # the highest `now` seen
 
     def verify(self, data, ctx, now_ns, challenge=None):
-        v = self.verifier
-        v.last_ts = -1
-        high = now_ns if self.high_water_ns is None or now_ns > self.high_water_ns else self.high_water_ns
-        self.high_water_ns = high
-        if high != now_ns:
-            # Steps 1-2 (structure, FUTURE) against the current time; the
-            # pipeline then runs with the high-water time, which only
-            # steps 6-8 (STALE, the cache) read differently.
-            from pot.spec import FUTURE, OK
-
-            if v.record.load(data) == OK and v.record.timestamp_ns() - now_ns > v.skew_ns:
-                return FUTURE
+        if self.high_water_ns is None or now_ns > self.high_water_ns:
+            self.high_water_ns = now_ns
         self.cache.partition = cache_partition(ctx)
-        return v.verify(data, ctx, high, challenge)
+        # STALE and the cache against the high-water time, FUTURE against now.
+        return self.verifier.verify(data, ctx, self.high_water_ns, challenge, now_ns)
 
 
 # --- the service (transport-independent) ---------------------------------------

@@ -196,6 +196,61 @@ def test_ordering_is_non_decreasing():
     assert v.last_ts == seq["seq6"][0]
 
 
+def test_ordering_off_accepts_any_order_and_replay_still_holds():
+    # ordering=False (a service: many clients, arrival order is not issuing
+    # order): an older record is accepted, a replay is still REPLAY.
+    pk, ctx_a, _, seq = fixed()
+    v, ed = make(ordering=False)
+    now = seq["seq9"][0]
+    assert v.verify(seq["seq5"][1], ctx_a, now) == OK
+    assert v.verify(seq["seq3"][1], ctx_a, now) == OK
+    assert v.verify(seq["seq3"][1], ctx_a, now) == REPLAY
+    assert v.verify(seq["seq5"][1], ctx_a, now) == REPLAY
+
+
+class ListCache:
+    # A replay cache with NonceCache's lookup/store, as a host hands in.
+    FOUND, FULL = -1, -2
+
+    def __init__(self):
+        self.stored = []
+
+    def lookup(self, nonce, now_ns):
+        for n, expiry in self.stored:
+            if n == bytes(nonce) and expiry >= now_ns:
+                return self.FOUND
+        return 0
+
+    def store(self, slot, nonce, expiry_ns):
+        self.stored.append((bytes(nonce), expiry_ns))
+
+
+def test_a_given_cache_is_the_one_used():
+    pk, ctx_a, _, seq = fixed()
+    ts, rec = seq["seq0"]
+    cache = ListCache()
+    v, ed = make(cache=cache)
+    assert v.cache is cache
+    assert v.verify(rec, ctx_a, ts + 5 * MS) == OK
+    assert cache.stored == [(bytes(rec[15:47]), ts + TIER_WINDOW_MS[rec[0] & 15] * MS)]
+    assert v.verify(rec, ctx_a, ts + 6 * MS) == REPLAY
+
+
+def test_future_is_judged_against_future_now_when_given():
+    # now_ns (steps 6-8) and future_now_ns (step 2) apart: a device's clock
+    # interval (earliest, latest), a service's (high water, now).
+    pk, ctx_a, _, seq = fixed()
+    ts, rec = seq["seq0"]
+    window = TIER_WINDOW_MS[rec[0] & 15] * MS
+    v, ed = make(skew_ms=0)
+    assert v.verify(rec, ctx_a, ts - 1, None, ts) == OK          # ahead of earliest, not of latest
+    v, ed = make(skew_ms=0)
+    assert v.verify(rec, ctx_a, ts + window, None, ts - 1) == FUTURE
+    assert ed.calls == 0
+    v, ed = make(skew_ms=0)
+    assert v.verify(rec, ctx_a, ts + window + 1, None, ts) == STALE  # recency reads now_ns
+
+
 def test_ordering_without_clock_and_challenge_checks():
     # Before the first sync (now_ns None) only a record answering our
     # challenge is accepted, and ordering still applies.
