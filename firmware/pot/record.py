@@ -92,9 +92,10 @@ class Record:
         if len(data) != _RECORD_LEN:
             self.loaded = False
             return _PROTO_VIOLATION
-        self.buf[:] = data
+        b = self.buf
+        b[:] = data
         self.loaded = True
-        return structural_verdict(self.buf)
+        return structural_verdict(b)
 
     # Accessors (valid after load()). Small ints, no allocation, except
     # timestamp_ns(): a u64 of about 1.8e18 is a small int on a 64-bit port
@@ -106,11 +107,15 @@ class Record:
     def tier(self):
         return self.buf[_OFF_HEADER] & 0x0F
 
-    def timestamp_ns(self):
-        if WORD_BITS == 32:
+    # The word size picks one of the two forms when the class is made, not
+    # on every call.
+    if WORD_BITS == 32:
+        def timestamp_ns(self):
             return int.from_bytes(self.timestamp, "big")
-        b = self.buf
-        t = 0
-        for i in range(_OFF_TIMESTAMP, _OFF_TIMESTAMP + 8):
-            t = (t << 8) | b[i]
-        return t
+    else:
+        def timestamp_ns(self):
+            b = self.buf
+            t = 0
+            for i in range(_OFF_TIMESTAMP, _OFF_TIMESTAMP + 8):
+                t = (t << 8) | b[i]
+            return t
