@@ -71,8 +71,8 @@
 #   - one exponentiation per decoded point (x = u v^3 (u v^7)^((p-5)/8)) by
 #     the ref10 addition chain (254 squarings, 11 multiplications), cheaper
 #     than pow() on MicroPython;
-#   - SHA-512 from hashlib where the port has it, else pot.sha512's pure one
-#     (viper: ~25 us for a record on the Unix port);
+#   - SHA-512 from pot.sha512 (viper: ~25 us for a record on the Unix
+#     port; MicroPython's hashlib has no sha512);
 #   - the w-NAF recoding in viper (machine-word arithmetic on bytes).
 #   Field chains, decompression and generic point formulas live in
 #   pot/ed25519_field.py (split so each module compiles in a small heap).

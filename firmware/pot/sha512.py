@@ -4,13 +4,11 @@
 #   digest = sha512(b"abc")                 # bytes-like
 #   digest = sha512((r, a, message))        # a tuple/list of parts: no concat
 #
-# CPython has hashlib.sha512; the stock MicroPython hashlib has only
-# sha256, so this module carries a compact pure implementation,
-# `sha512_pure`, which every MicroPython port uses (a port whose hashlib
+# The stock MicroPython hashlib has only sha256, so this module carries a
+# compact pure implementation, which every port uses (a port whose hashlib
 # has sha512 would save ~25 us of a ~20 ms verify: not worth the code a
-# device loads). On CPython `sha512` is hashlib's (pot.fastpath's
-# sha512_hashlib, which MicroPython never loads). Tests run the pure one on
-# CPython too and compare it with hashlib.
+# device loads). CPython runs the same code (the host verifies with
+# libsodium, never with pot.ed25519); tests compare it with hashlib there.
 #
 # Why 32-bit halves: a 64-bit SHA-512 word would be a heap-allocated big int
 # on every MicroPython port (small ints are 62 bits on 64-bit ports, 30 bits
@@ -41,7 +39,7 @@
 # signature at a time).
 from array import array
 
-from pot.compat import IS_MICROPYTHON, micropython, ptr8, ptr32, uint
+from pot.compat import micropython, ptr8, ptr32, uint
 
 
 _M32 = 0xFFFFFFFF  # an object on 32-bit ports: viper converts it once per call
@@ -243,7 +241,7 @@ def _compress(block, w, hs, k, mask):
         i += 2
 
 
-def sha512_pure(data_or_parts):
+def sha512(data_or_parts):
     # The pure implementation; data_or_parts is one bytes-like object or a
     # tuple/list of them (hashed as their concatenation).
     parts = data_or_parts if isinstance(data_or_parts, (tuple, list)) else (data_or_parts,)
@@ -296,9 +294,3 @@ def sha512_pure(data_or_parts):
         out[j + 2] = (x >> 8) & 0xFF
         out[j + 3] = x & 0xFF
     return bytes(out)
-
-
-# The entry point: the pure one, or hashlib's on CPython.
-sha512 = sha512_pure
-if not IS_MICROPYTHON:
-    from pot.fastpath import sha512_hashlib as sha512

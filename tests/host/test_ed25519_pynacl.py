@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from testlib import unhex, vectors
 
-import pot.ed25519 as ed
 from pot.ed25519 import crypto_ed25519_verify
-from pot.sha512 import sha512_pure
+from pot.sha512 import sha512
 
 L = 2**252 + 27742317777372353535851937790883648493
 P = 2**255 - 19
@@ -43,13 +42,6 @@ def test_every_vector_agrees_with_libsodium_live(name):
         assert crypto_ed25519_verify(pk, msg, sig) is live, vid
         n += 1
     assert n >= 5
-
-
-def test_pure_sha512_path_gives_the_same_verdicts(monkeypatch):
-    # MicroPython uses pot.sha512's pure SHA-512: run the verifier with it.
-    monkeypatch.setattr(ed, "sha512", sha512_pure)
-    for vid, pk, msg, sig, expected in file_vectors("ed25519_edge.txt"):
-        assert crypto_ed25519_verify(pk, msg, sig) is expected, vid
 
 
 def keypair(seed):
@@ -122,8 +114,8 @@ def test_arbitrary_point_encodings_agree(y, sign, seed, which):
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=1200), cut=st.integers(0, 1200))
 def test_pure_sha512_matches_hashlib(data, cut):
-    assert sha512_pure(data) == hashlib.sha512(data).digest()
-    assert sha512_pure((data[:cut], data[cut:])) == hashlib.sha512(data).digest()
+    assert sha512(data) == hashlib.sha512(data).digest()
+    assert sha512((data[:cut], data[cut:])) == hashlib.sha512(data).digest()
 
 
 # --- The half-length scalar trick (pot.ed25519_field.short_pair) -------------

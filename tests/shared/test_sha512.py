@@ -1,11 +1,11 @@
-# SHA-512 (pot.sha512): the pure implementation on every target (forced on
-# CPython too), the hashlib-backed entry point where the port has it.
+# SHA-512 (pot.sha512): the pure implementation, the same code on every
+# target, and on CPython against hashlib.
 # Vectors: FIPS 180-4 examples and tests/vectors/sha512_lengths.txt
 # (every length 0..300, digests from CPython's hashlib).
 import testlib
 from testlib import unhex, vectors
 
-from pot.sha512 import sha512, sha512_pure
+from pot.sha512 import sha512
 
 # FIPS 180-4 / NIST CSHS example messages and their SHA-512 digests.
 FIPS_EXAMPLES = (
@@ -30,12 +30,7 @@ def message(n):
     return bytes(b)
 
 
-def test_fips_examples_pure():
-    for msg, digest in FIPS_EXAMPLES:
-        assert sha512_pure(msg) == unhex(digest)
-
-
-def test_fips_examples_entry_point():
+def test_fips_examples():
     for msg, digest in FIPS_EXAMPLES:
         assert sha512(msg) == unhex(digest)
 
@@ -46,7 +41,7 @@ def test_million_a_pure():
     # hashes a tuple of parts as their concatenation; 1,000 is a multiple
     # of no block length, so parts end mid-block), which fits any board.
     part = b"a" * 1000
-    assert sha512_pure((part,) * 1000) == unhex(
+    assert sha512((part,) * 1000) == unhex(
         "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb"
         "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b")
 
@@ -54,7 +49,7 @@ def test_million_a_pure():
 def test_every_length_0_to_300_pure():
     n = 0
     for length, digest in vectors("sha512_lengths.txt"):
-        assert sha512_pure(message(int(length))) == unhex(digest), length
+        assert sha512(message(int(length))) == unhex(digest), length
         n += 1
     assert n == 301
 
@@ -72,18 +67,17 @@ def test_parts_equal_concatenation():
         for c in cuts + [total]:
             parts.append(data[prev:c])
             prev = c
-        want = sha512_pure(data)
-        assert sha512_pure(tuple(parts)) == want
-        assert sha512_pure(list(parts)) == want
+        want = sha512(data)
         assert sha512(tuple(parts)) == want
+        assert sha512(list(parts)) == want
 
 
 def test_buffer_types():
     data = message(200)
-    want = sha512_pure(data)
-    assert sha512_pure(bytearray(data)) == want
-    assert sha512_pure(memoryview(data)) == want
-    assert sha512_pure((memoryview(data)[:77], bytearray(data[77:]))) == want
+    want = sha512(data)
+    assert sha512(bytearray(data)) == want
+    assert sha512(memoryview(data)) == want
+    assert sha512((memoryview(data)[:77], bytearray(data[77:]))) == want
 
 
 def test_pure_against_hashlib_when_present():
@@ -96,7 +90,7 @@ def test_pure_against_hashlib_when_present():
     rng = testlib.Rng(2024)
     for n in list(range(0, 300)) + [511, 512, 513, 1023, 1024, 1025]:
         data = rng.bytes(n)
-        assert sha512_pure(data) == ref(data).digest(), n
+        assert sha512(data) == ref(data).digest(), n
 
 
 def test_word_tables_are_aligned():
