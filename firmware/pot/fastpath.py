@@ -6,14 +6,15 @@
 # CPython only, and injected by the host: Grg(fast=pot.fastpath) runs
 # commit() and hmac_pads() below instead of the firmware's stages, and the
 # tests call the stage forms (rice_encode, rs_encode_parity, ...) next to
-# the firmware's. No firmware module imports this one for GRG; two bind a
-# function from it at import on CPython (pot.sha512: hashlib's SHA-512;
-# pot.link: zlib's CRC-32). It imports the firmware modules whose tables
-# it shares, none of which imports it back, so no import cycle starts here.
+# the firmware's; the host hands crc_frame to pot.link's Parser and
+# finish_frame. No firmware module imports this one. It imports the
+# firmware modules whose tables it shares, none of which imports it back,
+# so no import cycle starts here.
 # It lives apart because a .mpy or frozen module loads the code of every
 # branch, run or not (its bytecode and its interned names): kept here, none
 # of it reaches a device's heap.
 import hashlib
+import zlib
 
 from pot import spec
 from pot.gf_tables import EXP, LOG, REBUILD, SET_INDEX
@@ -183,18 +184,6 @@ def golay_decode_shard(src, dst):
     return fixed
 
 
-# --- SHA-512 (pot.sha512) -----------------------------------------------------
-def sha512_hashlib(data_or_parts):
-    # pot.sha512.sha512 on CPython: one bytes-like object or a tuple/list
-    # of them (hashed as their concatenation).
-    if isinstance(data_or_parts, (tuple, list)):
-        h = hashlib.sha512()
-        for part in data_or_parts:
-            h.update(part)
-        return h.digest()
-    return hashlib.sha512(data_or_parts).digest()
-
-
 # --- H (pot.hmacsha256) -------------------------------------------------------
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
@@ -287,17 +276,12 @@ def commit(g, payload):
 
 
 # --- the link's CRC (pot.link) -------------------------------------------------
-def crc_frame(portable):
-    # pot.link._crc_frame with zlib's CRC-32, the same contract; the
-    # portable kernel stays reachable for tests as .portable.
-    import zlib
-
-    def crc_frame_zlib(buf, end, write):
-        c = zlib.crc32(memoryview(buf)[2:end]).to_bytes(4, "big")
-        if write:
-            buf[end:end + 4] = c
-            return 1
-        return 1 if bytes(buf[end:end + 4]) == c else 0
-
-    crc_frame_zlib.portable = portable
-    return crc_frame_zlib
+def crc_frame(buf, end, write):
+    # pot.link._crc_frame with zlib's CRC-32, the same contract: the CRC of
+    # buf[2:end], compared with (write=0) or stored at (write=1) the u32
+    # big-endian at buf[end:end + 4].
+    c = zlib.crc32(memoryview(buf)[2:end]).to_bytes(4, "big")
+    if write:
+        buf[end:end + 4] = c
+        return 1
+    return 1 if bytes(buf[end:end + 4]) == c else 0

@@ -174,5 +174,10 @@ def encode_frame(ftype, seq, payload=b""):
         raise ValueError("frame payload longer than %d bytes" % spec.MAX_PAYLOAD)
     buf = bytearray(spec.OVERHEAD + n)
     buf[spec.HEADER_LEN:spec.HEADER_LEN + n] = payload
-    finish_frame(buf, ftype, seq, n)
+    if IS_MICROPYTHON:
+        finish_frame(buf, ftype, seq, n)
+    else:
+        from pot.fastpath import crc_frame
+
+        finish_frame(buf, ftype, seq, n, crc_frame)
     return bytes(buf)

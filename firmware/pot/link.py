@@ -26,7 +26,9 @@
 # kernel is table-driven four bits at a time: a 64-byte table (_CRC_NIBBLES,
 # read a byte at a time, so its alignment does not matter) instead of
 # zlib's 1 KB, two look-ups per byte. CPython runs the same code
-# undecorated; the host's fast path swaps in zlib (pot.fastpath).
+# undecorated, and a host hands in zlib's form instead (pot.fastpath's
+# crc_frame, the same contract): Parser(sink, crc=...) and
+# finish_frame(..., crc=...).
 #
 # The parser is an incremental state machine over one preallocated buffer
 # that always holds the current *candidate* frame at offset 0. A candidate
@@ -40,7 +42,7 @@
 # code; their public names (SYNC0, T_ECHO, TYPE_NAMES, ...) are pot.spec's
 # and the allocating encoder is pot.host.encode_frame: a device loads
 # neither, nor pays a global and an interned name for each.
-from pot.compat import IS_MICROPYTHON, const, micropython, ptr8, uint
+from pot.compat import const, micropython, ptr8, uint
 
 _SYNC0 = const(0xA5)
 _SYNC1 = const(0x5A)
@@ -95,13 +97,7 @@ def _crc_frame(buf, end: int, write: int) -> int:
     return 1 if got == c else 0
 
 
-if not IS_MICROPYTHON:
-    from pot import fastpath
-
-    _crc_frame = fastpath.crc_frame(_crc_frame)
-
-
-def finish_frame(buf, ftype, seq, length):
+def finish_frame(buf, ftype, seq, length, crc=_crc_frame):
     # The sender's side: the caller has written `length` payload bytes at
     # buf[6:] (buf: a bytearray or a memoryview of one); this writes the
     # header and the CRC and returns the frame's total length (the bytes to
@@ -115,16 +111,22 @@ def finish_frame(buf, ftype, seq, length):
     buf[4] = ftype
     buf[5] = seq
     end = _HEADER_LEN + length
-    _crc_frame(buf, end, 1)
+    crc(buf, end, 1)
     return end + _CRC_LEN
 
 
-@micropython.native
-def _copy(dst, dpos, src, spos, count):
-    # Byte loop instead of a slice: slicing a memoryview allocates.
+@micropython.viper
+def _copy(dst, dpos: int, src, spos: int, count: int):
+    # dst[dpos:dpos + count] = src[spos:spos + count] without a slice
+    # (slicing a memoryview allocates), in machine code: a few instructions
+    # a byte. Forward, one byte at a time, so an overlapping move to a lower
+    # offset (the parser's re-scan) is right. src: any buffer (bytes,
+    # bytearray, memoryview), read through ptr8: byte loads, no alignment.
+    d = ptr8(dst)
+    s = ptr8(src)
     i = 0
     while i < count:
-        dst[dpos + i] = src[spos + i]
+        d[dpos + i] = s[spos + i]
         i += 1
 
 
@@ -147,7 +149,13 @@ class Parser:
     noise (bytes skipped while hunting for a sync word).
     """
 
-    def __init__(self, sink, max_payload=_MAX_PAYLOAD):
+    # The CRC kernel (the portable one; a host's when given): a class
+    # attribute, so a device's parsers carry no reference of their own.
+    crc = staticmethod(_crc_frame)
+
+    def __init__(self, sink, max_payload=_MAX_PAYLOAD, crc=None):
+        if crc is not None:
+            self.crc = crc
         self.sink = sink
         self.max_payload = min(max_payload, _MAX_PAYLOAD)
         self.buf = bytearray(_OVERHEAD + self.max_payload)
@@ -244,7 +252,7 @@ class Parser:
             end = _HEADER_LEN + length
             if n < end + _CRC_LEN:
                 return
-            if not _crc_frame(buf, end, 0):
+            if not self.crc(buf, end, 0):
                 self._reject(_E_CRC)
                 continue
             self.frames += 1

@@ -28,6 +28,7 @@ import struct
 import time
 
 from pot import host, spec
+from pot.fastpath import crc_frame
 from pot.link import Parser
 from pot.spec import (F_CLOCK_VALID, F_RATE_LIMITED, F_RESYNC, NO_UNCERTAINTY, STATUS_FORMAT, STATUS_LEN,
                       VERDICT_FORMAT, VERDICT_LEN, VERDICT_NAMES)
@@ -231,7 +232,7 @@ class DeviceLink:
     def __init__(self, transport, issue=None, device_id=None):
         self.t = transport
         self.sink = _Sink()
-        self.parser = Parser(self.sink)
+        self.parser = Parser(self.sink, crc=crc_frame)
         self.seq = 0
         self.issue = issue
         self.device_id = device_id
