@@ -17,7 +17,7 @@
 # pause of milliseconds) closer. So load() copies into a preallocated buffer
 # through a slice assignment (MicroPython builds that slice on the stack),
 # reads single bytes (small ints) and never builds an integer >= 2**30.
-from pot.compat import const, WORD_BITS
+from pot.compat import WORD_BITS, const, micropython, ptr8
 
 # Layout constants: private copies of pot.spec's (the compiler folds them,
 # so they cost no heap on a device; tests/host/test_spec_constants.py holds
@@ -50,19 +50,22 @@ _OK = const(0)
 _PROTO_VIOLATION = const(1)
 
 
-def structural_verdict(b):
-    # The receiver rules of section 1 on a 143-byte buffer `b` (any object
-    # indexable by byte): OK or PROTO_VIOLATION. No allocation: only byte
-    # reads and comparisons of small ints.
+@micropython.viper
+def structural_verdict(buf) -> int:
+    # The receiver rules of section 1 on a 143-byte buffer (bytes,
+    # bytearray or memoryview): OK or PROTO_VIOLATION. Machine code on a
+    # board: byte loads and compares of values below 2**24, the same at 32
+    # and 64 bits; no allocation.
+    b = ptr8(buf)
     h = b[_OFF_HEADER]
-    if h >> 4 != _VERSION or h & 0x0F > _MAX_TIER:
+    if (h >> 4) != _VERSION or (h & 0x0F) > _MAX_TIER:
         return _PROTO_VIOLATION
     if b[_OFF_SOURCES] < _MIN_SOURCES:
         return _PROTO_VIOLATION
     if b[_OFF_RESERVED] != 0:
         return _PROTO_VIOLATION
     # confidence <= 1,000,000 = 0x000F4240, bytewise: the top byte must be
-    # 0 and the low 24 bits (a small int on every port) <= 0x0F4240.
+    # 0 and the low 24 bits <= 0x0F4240.
     if b[_OFF_CONFIDENCE] != 0:
         return _PROTO_VIOLATION
     low24 = (b[_OFF_CONFIDENCE + 1] << 16) | (b[_OFF_CONFIDENCE + 2] << 8) | b[_OFF_CONFIDENCE + 3]
