@@ -22,9 +22,9 @@
 #                 tests/host/test_spec_constants.py holds to these values
 #   host          allocating helpers: pack_payload, commitment, make_frame,
 #                 open_frame, the G1 byte forms, event_for, encode_frame
-#   fastpath      CPython's forms of the GRG stages, injected by the host
-#                 (Grg(fast=pot.fastpath)); sha512 and link bind hashlib's
-#                 and zlib's forms from it on CPython
+#   fastpath      CPython's forms of the GRG stages and the link CRC,
+#                 injected by the host (Grg(fast=pot.fastpath),
+#                 Parser(sink, crc=fastpath.crc_frame))
 # Signatures:
 #   ed25519, ed25519_field, ed25519_table, sha512
 # Verification and device service:
