@@ -32,7 +32,7 @@ from potkit import PotkitError
 
 class QemuBoard:
     def __init__(self, elf, workdir, icount=False, qemu="qemu-system-arm"):
-        self.elf = elf
+        self.elf = os.path.abspath(elf)  # qemu runs in workdir
         self.workdir = workdir
         self.icount = icount
         self.qemu = qemu
