@@ -7,6 +7,7 @@ the synthesis that combines them (potkit.synth):
 - SourceError: a failed measurement, with a `kind` telling why, so that the
   synthesis can report attacks (e.g. SOURCE_AUTH) rather than mere outages.
 """
+import select
 import time
 
 # SourceError kinds
@@ -27,6 +28,28 @@ class Deadline:
 
     def left(self):
         return max(0.0, self.end - time.monotonic())
+
+
+def tls_call(fn, sock, deadline, wants, timed_out, *args):
+    """fn(*args) on a non-blocking TLS socket, retried until it completes.
+
+    wants: the library's (want-read, want-write) exception classes (ssl's
+    for HTTPS Date, pyOpenSSL's for NTS-KE: both ask to be called again once
+    the socket is readable or writable). Each wait is a select() for the
+    deadline's time left; when it runs out, the SourceError that
+    timed_out() returns is raised.
+    """
+    want_read, want_write = wants
+    while True:
+        try:
+            return fn(*args)
+        except want_read:
+            waits = ([sock], [])
+        except want_write:
+            waits = ([], [sock])
+        left = deadline.left()
+        if left <= 0 or not any(select.select(waits[0], waits[1], [], left)[:2]):
+            raise timed_out()
 
 
 class SourceError(Exception):

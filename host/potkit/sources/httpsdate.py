@@ -27,13 +27,12 @@ this module, at most MAX_HEAD bytes; a HEAD reply has no body to read.
 """
 import datetime
 import email.utils
-import select
 import socket
 import ssl
 import time
 import urllib.parse
 
-from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Deadline, Reading, SourceError
+from potkit.sources import BAD_REPLY, DELAYED, SOURCE_AUTH, UNREACHABLE, Deadline, Reading, SourceError, tls_call
 
 NS_PER_S = 1000000000
 HALF_SECOND_NS = 500000000
@@ -73,19 +72,14 @@ def connection_error(e, url):
     return SourceError(UNREACHABLE, url, str(e))
 
 
+_SSL_WANTS = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 def _tls_call(fn, sock, deadline, url, *args):
-    """One call on a non-blocking TLS socket, retried until it completes or the deadline passes."""
-    while True:
-        try:
-            return fn(*args)
-        except ssl.SSLWantReadError:
-            waits = ([sock], [])
-        except ssl.SSLWantWriteError:
-            waits = ([], [sock])
-        left = deadline.left()
-        if left <= 0 or not any(select.select(waits[0], waits[1], [], left)[:2]):
-            raise SourceError(UNREACHABLE, url, "no complete reply within the deadline of %.3f s"
-                              % deadline.timeout)
+    """One call on the non-blocking TLS socket, within the query's deadline."""
+    return tls_call(fn, sock, deadline, _SSL_WANTS,
+                    lambda: SourceError(UNREACHABLE, url, "no complete reply within the deadline of %.3f s"
+                                        % deadline.timeout), *args)
 
 
 def read_head(sock, deadline, url):

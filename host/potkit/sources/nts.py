@@ -25,7 +25,6 @@ TLS handshake per eight queries; query_nts() is the one-shot form.
 
 import ipaddress
 import os
-import select
 import socket
 import struct
 import threading
@@ -35,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from OpenSSL import SSL
 
-from potkit.sources import (BAD_REPLY, SOURCE_AUTH, UNREACHABLE, Deadline, SourceError)
+from potkit.sources import BAD_REPLY, SOURCE_AUTH, UNREACHABLE, Deadline, SourceError, tls_call
 from potkit.sources.ntp import (DEFAULT_MAX_DELAY_NS, NtpReply, build_request,
                                 check_header, check_origin, format_source,
                                 new_cookie, reading_from_reply, udp_exchange)
@@ -107,18 +106,13 @@ def check_hostname(cert, host):
     return False
 
 
+_SSL_WANTS = (SSL.WantReadError, SSL.WantWriteError)
+
+
 def _tls_io(fn, sock, deadline, source, *args):
-    """Run one pyOpenSSL call on a non-blocking socket until done or timeout."""
-    while True:
-        try:
-            return fn(*args)
-        except SSL.WantReadError:
-            wait_read, wait_write = [sock], []
-        except SSL.WantWriteError:
-            wait_read, wait_write = [], [sock]
-        left = deadline.left()
-        if left <= 0 or not any(select.select(wait_read, wait_write, [], left)):
-            raise SourceError(UNREACHABLE, source, "NTS-KE timed out")
+    """One pyOpenSSL call on the non-blocking socket, within NTS-KE's deadline."""
+    return tls_call(fn, sock, deadline, _SSL_WANTS,
+                    lambda: SourceError(UNREACHABLE, source, "NTS-KE timed out"), *args)
 
 
 def _tls_failure(e, source, what):
