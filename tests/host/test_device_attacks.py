@@ -53,7 +53,7 @@ def board(target, serial="pipe", tcp=None, udp=None, flood=None, link=None, **ex
     b = UnixBoard(bytes(KEY.verify_key), DEVICE, serial=serial, tcp=tcp, udp=udp, micropython=binary, extra=extra)
     if link:
         b.extra["link"] = dict(b.config()["link"], **link)
-    return b.start()
+    return b  # started by `with` (or start())
 
 
 def sync_fn(issuer):
@@ -153,8 +153,7 @@ def test_spoofed_port_0_datagram_does_not_kill_the_device(target):
     # Before: IndexError in pot.link's parser, the service exited. A frame
     # prefix whose length swallows an ECHO frame; the ECHO is found by the
     # re-scan, its answer cannot go to port 0; then a sync prefix and zeros.
-    b = board(target, udp=0)
-    try:
+    with board(target, udp=0) as b:
         echo = host.encode_frame(spec.T_ECHO, 7, b"spoofed")
         datagram = b"\xa5\x5a\x00\x40" + echo + b"\xa5\x5a" + bytes(80)
         for _ in range(3):
@@ -167,14 +166,11 @@ def test_spoofed_port_0_datagram_does_not_kill_the_device(target):
         assert u.replies(0.3) == []
         u.close()
         assert_serves(b)
-    finally:
-        b.stop()
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_tcp_peer_that_resets_mid_answer_is_dropped_and_the_loop_goes_on(target):
-    b = board(target, tcp=0)
-    try:
+    with board(target, tcp=0) as b:
         for _ in range(5):
             s = socket.create_connection(("127.0.0.1", b.tcp_port))
             s.sendall(host.encode_frame(spec.T_ECHO, 1, bytes(500)) * 40)
@@ -184,8 +180,6 @@ def test_tcp_peer_that_resets_mid_answer_is_dropped_and_the_loop_goes_on(target)
         dl = hostlink.DeviceLink(b.tcp_transport())
         assert dl.echo(b"tcp") == b"tcp"
         dl.close()
-    finally:
-        b.stop()
 
 
 # --- 2. a host that stops reading -------------------------------------------
@@ -226,8 +220,7 @@ def drain(fd, quiet=0.5):
 def test_serial_host_that_stops_reading_does_not_kill_the_device(target):
     # Before: the device waited 2 s for room, then the EAGAIN rose through
     # the loop and the service exited.
-    b = board(target, serial="pty")
-    try:
+    with board(target, serial="pty") as b:
         t = b.serial_transport()
         sent = flood_without_reading(t.s.fd, 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
         got = drain(t.s.fd)
@@ -237,14 +230,11 @@ def test_serial_host_that_stops_reading_does_not_kill_the_device(target):
         assert dl.status()["device_id"] == DEVICE
         assert dl.echo(b"after the stall") == b"after the stall"
         dl.close()
-    finally:
-        b.stop()
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_tcp_peer_that_stops_reading_is_disconnected(target):
-    b = board(target, tcp=0)
-    try:
+    with board(target, tcp=0) as b:
         s = socket.create_connection(("127.0.0.1", b.tcp_port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         flood_without_reading(s.fileno(), 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
@@ -260,15 +250,13 @@ def test_tcp_peer_that_stops_reading_is_disconnected(target):
             pass
         s.close()
         assert b.alive()
-    finally:
-        b.stop()
 
 
 # --- 3. one challenge per session -----------------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_udp_sync_requests_do_not_replace_a_serial_challenge(target, issuer):
     # Before: 20 SYNC_REQ/s over UDP made 17 of 30 serial syncs fail.
-    b = board(target, udp=0)
+    b = board(target, udp=0).start()
     stop = threading.Event()
 
     def hijack():
@@ -301,8 +289,7 @@ def test_udp_sync_requests_do_not_replace_a_serial_challenge(target, issuer):
 def test_idle_tcp_sockets_do_not_lock_others_out(target):
     # Before: with max_clients 2, two idle sockets locked every other client
     # out for as long as they stayed open.
-    b = board(target, serial=None, tcp=0, link={"max_clients": 2, "client_idle_ms": 3000})
-    try:
+    with board(target, serial=None, tcp=0, link={"max_clients": 2, "client_idle_ms": 3000}) as b:
         idle = [socket.create_connection(("127.0.0.1", b.tcp_port)) for _ in range(2)]
         time.sleep(1.2)  # idle for longer than the eviction threshold (1 s)
         dl = hostlink.DeviceLink(b.tcp_transport())
@@ -314,15 +301,12 @@ def test_idle_tcp_sockets_do_not_lock_others_out(target):
         dl.close()
         for s in idle:
             s.close()
-    finally:
-        b.stop()
 
 
 # --- 5. UDP does not amplify ------------------------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_udp_answers_at_most_one_datagram_no_larger_than_the_request(target):
-    b = board(target, udp=0)
-    try:
+    with board(target, udp=0) as b:
         u = Udp(b.udp_port)
         # Before: 550 bytes of repeated sync words got 261 datagrams, 10,440 B.
         u.send(b"\xa5\x5a" * 275)
@@ -352,8 +336,6 @@ def test_udp_answers_at_most_one_datagram_no_larger_than_the_request(target):
         assert dl.echo(b"padded") == b"padded"
         dl.close()
         u.close()
-    finally:
-        b.stop()
 
 
 def test_udp_sources_no_answer_may_go_to():
@@ -378,8 +360,7 @@ def test_udp_sources_no_answer_may_go_to():
 @pytest.mark.parametrize("target", TARGETS)
 def test_reconnecting_does_not_refill_a_tcp_peers_bucket(target, issuer):
     # Before: each connection had a bucket of its own.
-    b = board(target, tcp=0, flood={"rate_per_s": 1, "burst": 3, "verify_per_s": 1000, "verify_burst": 200})
-    try:
+    with board(target, tcp=0, flood={"rate_per_s": 1, "burst": 3, "verify_per_s": 1000, "verify_burst": 200}) as b:
         names = []
         t0 = time.monotonic()
         for i in range(10):
@@ -389,8 +370,6 @@ def test_reconnecting_does_not_refill_a_tcp_peers_bucket(target, issuer):
         elapsed = time.monotonic() - t0
         # NO_CLOCK: the clock is not synced, but each request takes a token.
         assert names.count("BUSY") >= 10 - 3 - int(elapsed) - 1, (names, elapsed)
-    finally:
-        b.stop()
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -398,8 +377,7 @@ def test_ed25519_budget_holds_against_many_senders(target, issuer):
     # Before: a record with a valid public commitment and a junk signature
     # forced 3,714 Ed25519 verifies per second against a nominal 20.
     flood = {"rate_per_s": 20, "burst": 10, "verify_per_s": 10, "verify_burst": 5}
-    b = board(target, tcp=0, udp=0, flood=flood)
-    try:
+    with board(target, tcp=0, udp=0, flood=flood) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
         assert dl.sync(sync_fn(issuer))["name"] == "OK"  # one verify
         counts = {}
@@ -424,15 +402,13 @@ def test_ed25519_budget_holds_against_many_senders(target, issuer):
         assert counts.get("BUSY", 0) > 0
         for u in senders:
             u.close()
-    finally:
-        b.stop()
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_one_udp_flooder_does_not_make_other_senders_busy(target, issuer):
     # Before: an attacker at 100 requests/s made 11 of 20 legitimate
     # requests BUSY (one bucket for every UDP sender).
-    b = board(target, udp=0, flood={"rate_per_s": 20, "burst": 10})
+    b = board(target, udp=0, flood={"rate_per_s": 20, "burst": 10}).start()
     stop = threading.Event()
     sent = [0]
     try:
@@ -482,8 +458,7 @@ def fill_then_command(dl, issuer, n=40, sender="mallory"):
 def test_replay_cache_cannot_be_filled_to_lock_a_sender_out(target, issuer):
     # Before: 40 records minted in 2.6 s filled the 32 slots and every
     # legitimate command was BUSY for 60 s.
-    b = board(target)
-    try:
+    with board(target) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
         assert dl.sync(sync_fn(issuer))["name"] == "OK"
         fill, command = fill_then_command(dl, issuer)
@@ -499,8 +474,6 @@ def test_replay_cache_cannot_be_filled_to_lock_a_sender_out(target, issuer):
         m = b"open again"
         assert dl.send_stamped("alice", m, stamp(issuer, m))["name"] == "OK"
         assert {dl.send_stamped("mallory", b"same", r)["name"] for r in same} == {"ORDERING"}
-    finally:
-        b.stop()
 
 
 # --- 8. a sync does not move the ORDERING floor --------------------------------------
@@ -515,13 +488,10 @@ def command_before_sync(dl, issuer):
 @pytest.mark.parametrize("target", TARGETS)
 def test_sync_does_not_advance_the_ordering_floor(target, issuer):
     # Before: a command issued 10 ms before a later sync was ORDERING.
-    b = board(target)
-    try:
+    with board(target) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
         assert dl.sync(sync_fn(issuer))["name"] == "OK"
         assert command_before_sync(dl, issuer) == "OK"
-    finally:
-        b.stop()
 
 
 # --- the emulated board: the attacks a serial line carries ---------------------------
@@ -542,8 +512,7 @@ def qemu(tmp_path_factory, issuer):
         elf = build_micropython.ensure("qemu-plain")
     except build_micropython.BuildError as e:
         pytest.fail("no emulated board: %s" % str(e).splitlines()[0])
-    b = QemuBoard(elf, str(tmp_path_factory.mktemp("qemu-attacks"))).start()
-    try:
+    with QemuBoard(elf, str(tmp_path_factory.mktemp("qemu-attacks"))) as b:
         work = str(tmp_path_factory.mktemp("qemu-attacks-build"))
         argv = deploy(b.port, "qemu", DEVICE, bytes(KEY.verify_key), dry_run=True, out_dir=work)
         with open(os.path.join(work, "board.json"), "w") as f:
@@ -552,8 +521,6 @@ def qemu(tmp_path_factory, issuer):
         assert p.returncode == 0, p.stderr
         b.wait_device()
         yield b
-    finally:
-        b.stop()
 
 
 def qemu_link(qemu):
