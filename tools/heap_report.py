@@ -4,8 +4,8 @@
     python tools/heap_report.py [--layout mpy|frozen32|frozen64|all] [--heapsize 64k] [--names] [--map]
 
 Starts the device firmware as the soak test runs it (the mpy-cross build of
-potkit.board.build.build_mpy, pot.board.setup() with a serial link, then
-pot.board dropped as pot/main.py does), but instead of serving it prints, after
+potkit.board.build.build_mpy, pot.startup.setup() with a serial link, then
+pot.startup dropped as pot/main.py does), but instead of serving it prints, after
 a collection:
   - the live heap (gc.mem_alloc) and what is free, in how many pieces;
   - the interned names (qstrs) the firmware added, and their pools: pools
@@ -42,12 +42,12 @@ from potkit.keys import provisioning_document  # noqa: E402
 # Runs in the board's build folder: the same start-up as firmware/pot/main.py.
 PROBE = """\
 import gc, sys, micropython
-from pot import board
-server = board.setup(["main", CFG])
-del board
+from pot import startup
+server = startup.setup(["main", CFG])
+del startup
 import pot
-del pot.board
-del sys.modules["pot.board"]
+del pot.startup
+del sys.modules["pot.startup"]
 gc.collect()
 print("live heap after start-up: %d B, free %d B" % (gc.mem_alloc(), gc.mem_free()))
 micropython.qstr_info(NAMES)  # an argument, any: also list them

@@ -38,7 +38,7 @@
 #   device        the service loop: stamped messages and verdict frames
 #   device_net    TCP and UDP links (loaded when configured)
 #   device_fault  the service loop's fault handler (loaded on the first fault)
-#   board         start-up: configuration, links (dropped once running)
+#   startup       start-up: configuration, links (dropped once running)
 #   board_hw      board-only paths: Wi-Fi, UART, USB console, RTC
 # Generated constant tables (tools/gen/gen_*.py, frozen into flash on boards):
 #   gf_tables, rs_tables, golay_tables, golay_syndrome, ed25519_table

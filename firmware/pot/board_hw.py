@@ -1,5 +1,5 @@
 # What only a real board does: its RTC, Wi-Fi and serial links (USB-CDC,
-# UART). pot.board.setup() imports this module on boards only, and
+# UART). pot.startup.setup() imports this module on boards only, and
 # pot.clock to set the RTC after a sync.
 #
 #   rtc()                       the board's machine.RTC, or None

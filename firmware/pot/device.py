@@ -26,9 +26,9 @@
 # Memory (the soak test measures it through STATUS frames):
 # - Start-up order: Device() is light; the links' buffers (each session's
 #   parser buffer, 522 bytes, and reply buffer, 126; the server's receive
-#   buffer, 128) are allocated next, and pot.board.start_device() loads the
+#   buffer, 128) are allocated next, and pot.startup.start_device() loads the
 #   verifier and its crypto last (that code runs once and leaves the heap
-#   with pot.board). MicroPython never moves objects, and loading
+#   with pot.startup). MicroPython never moves objects, and loading
 #   modules leaves the heap in small pieces: a small heap may hold 522
 #   contiguous bytes only before that.
 # - Handling a frame allocates only small temporaries (the payload view,
@@ -143,7 +143,7 @@ class Device:
         self.verify_bucket = full_bucket(2 * rate_per_s if verify_per_s is None else verify_per_s,
                                          2 * burst if verify_burst is None else verify_burst)
         self.over_budget = False  # the last verify was refused by the budget
-        self.verifier = None  # pot.board.start_device() loads it
+        self.verifier = None  # pot.startup.start_device() loads it
         self.requests = 0  # stamped messages examined
         self.accepted = 0  # ... with verdict OK
         self.rate_limited = 0

@@ -10,9 +10,9 @@
 # Deploy copies this file as /main.py and compiles the other pot modules;
 # no pot module imports it.
 #
-# pot.board.setup() reads the configuration (its keys are listed there) and
+# pot.startup.setup() reads the configuration (its keys are listed there) and
 # builds and starts the device and its links. That code runs once: this
-# module then drops pot.board, so on the Unix port (where code lives in the
+# module then drops pot.startup, so on the Unix port (where code lives in the
 # heap) the start-up code and the configuration (~2.5 KB) go back to the
 # heap. They were loaded first, so they leave one piece at the bottom of the
 # heap, where an Ed25519 verify's temporaries find room (the soak runs in
@@ -22,18 +22,17 @@ import sys
 
 
 def main(argv):
-    from pot import board
+    from pot import startup
 
-    server = board.setup(argv)
-    # Drop the start-up code: no reference to pot.board may outlive this
+    server = startup.setup(argv)
+    # Drop the start-up code: no reference to pot.startup may outlive this
     # (the package's attribute, sys.modules, our locals). A board whose
-    # firmware is frozen loses nothing (the code is in flash); pot.clock
-    # imports pot.board again only to set an RTC.
-    del board
+    # firmware is frozen loses nothing (the code is in flash).
+    del startup
     import pot
 
-    del pot.board
-    del sys.modules["pot.board"]
+    del pot.startup
+    del sys.modules["pot.startup"]
     if server is None:
         return 1
     server.run()

@@ -28,7 +28,7 @@ first use (the frame decoders, board_hw, device_fault), so that
 their code and names never reach a device; device modules that keep
 private const() copies of the spec's numbers, folded into the code (each
 public name is an interned string and a dict slot for good);
-start-up code (pot.board) dropped once the device runs; pot.ed25519
+start-up code (pot.startup) dropped once the device runs; pot.ed25519
 loaded first, collections between the heavy loads; the switch table's
 state in one array instead of an object per sender (~1 KB); short module
 paths (pot/x.mpy: the source name is also __file__, one qstr); Ed25519

@@ -33,7 +33,7 @@ FIRMWARE = os.path.join(ROOT, "firmware", "pot")
 # spec itself.
 OWN_FILES = {"spec.py", "compat.py", "compat_cpython.py", "gf_tables.py", "golay_tables.py",
              "golay_syndrome.py", "ed25519.py", "ed25519_field.py", "ed25519_table.py", "sha512.py",
-             "hmacsha256.py", "board.py", "board_hw.py", "fastpath.py", "host.py", "filo.py", "main.py"}
+             "hmacsha256.py", "startup.py", "board_hw.py", "fastpath.py", "host.py", "filo.py", "main.py"}
 
 # A copy under another name than its spec name.
 RENAMED = {
