@@ -1,9 +1,8 @@
-"""The `potkit` command: small handlers in a table, imported lazily.
+"""The `potkit` command: a table of commands, each a module of potkit.commands, imported lazily.
 
-Each entry names a module and a function prefix: the module defines
-`<prefix>_args(parser)` to declare its options and `<prefix>_run(args)` to do
-the work. Only the chosen command's module is imported, so `potkit keygen`
-never loads the HTTP server.
+Each entry names a module that defines `add_arguments(parser)` to declare
+its options and `run(args)` to do the work. Only the chosen command's
+module is imported, so `potkit keygen` never loads the HTTP server.
 
 Every failure is one line on stderr, "potkit: what went wrong; how to fix
 it", never a traceback (POTKIT_DEBUG=1 adds the traceback of an internal
@@ -26,18 +25,18 @@ import sys
 from potkit import PotkitError, __version__
 from potkit.validate import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE
 
-# name: (module, function prefix, one-line help)
+# name: (module, one-line help)
 COMMANDS = {
-    "keygen": ("potkit.keys", "keygen", "create an issuer key pair (private key mode 0600)"),
-    "pubkey": ("potkit.keys", "pubkey", "print the issuer public key or write a board provisioning file"),
-    "time": ("potkit.synth", "time", "read the configured time sources and show the synthesis"),
-    "issue": ("potkit.issuer", "issue", "issue one PoT record"),
-    "verify": ("potkit.issuer", "verify", "verify a PoT record for a context"),
-    "show": ("potkit.show", "show", "decode a PoT record: fields, time, and (given a ctx or key) each check"),
-    "serve": ("potkit.service", "serve", "run the PoT service (HTTP, TCP and UDP)"),
-    "token": ("potkit.auth", "token", "manage the service's API tokens (add|list|revoke)"),
-    "device": ("potkit.device", "device", "deploy to a board and talk to it (deploy|sync|send|status)"),
-    "audit": ("potkit.auditlog.cli", "audit", "the audit log: verify|export|witness|checkpoint"),
+    "keygen": ("potkit.commands.keygen", "create an issuer key pair (private key mode 0600)"),
+    "pubkey": ("potkit.commands.pubkey", "print the issuer public key or write a board provisioning file"),
+    "time": ("potkit.commands.time", "read the configured time sources and show the synthesis"),
+    "issue": ("potkit.commands.issue", "issue one PoT record"),
+    "verify": ("potkit.commands.verify", "verify a PoT record for a context"),
+    "show": ("potkit.commands.show", "decode a PoT record: fields, time, and (given a ctx or key) each check"),
+    "serve": ("potkit.commands.serve", "run the PoT service (HTTP, TCP and UDP)"),
+    "token": ("potkit.commands.token", "manage the service's API tokens (add|list|revoke)"),
+    "device": ("potkit.commands.device", "deploy to a board and talk to it (deploy|sync|send|status)"),
+    "audit": ("potkit.commands.audit", "the audit log: verify|export|witness|checkpoint"),
 }
 
 EPILOG = """exit status: 0 ok; 1 the answer is no (a verdict other than OK); 2 bad usage or input;
@@ -73,7 +72,7 @@ def build_parser():
     ap = Parser(prog="potkit", description="Open Proof-of-Time toolkit")
     ap.add_argument("--version", action="version", version="potkit " + __version__)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, _, help_) in COMMANDS.items():
+    for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     return ap
 
@@ -99,13 +98,13 @@ def main(argv=None):
         ap.print_help()
         return EXIT_USAGE
     name = argv[0]
-    modname, prefix, help_ = COMMANDS[name]
+    modname, help_ = COMMANDS[name]
     try:
         mod = importlib.import_module(modname)
         p = Parser(prog="potkit " + name, description=help_)
-        getattr(mod, prefix + "_args")(p)
+        mod.add_arguments(p)
         args = p.parse_args(argv[1:])
-        rc = getattr(mod, prefix + "_run")(args)
+        rc = mod.run(args)
         return rc or 0
     except PotkitError as e:
         print("potkit: %s" % one_line(e), file=sys.stderr)

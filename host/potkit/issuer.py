@@ -7,15 +7,13 @@ pot.grg: the very code the boards run, so issuer and verifier cannot drift
 apart. Signing is libsodium through pynacl.
 
 Also here: the on-chain anchor (draft-03 section 4.4, made byte-exact in
-docs/spec.md section 7.4) and the `potkit issue` / `potkit verify`
-commands.
+docs/spec.md section 7.4). The commands `potkit issue` and `potkit verify`
+are potkit.commands.issue and potkit.commands.verify.
 """
 import hashlib
 import os
-import sys
-import time
 
-from pot.spec import MAX_CTX as MAX_CTX_LEN, TIER_NAMES
+from pot.spec import MAX_CTX as MAX_CTX_LEN
 from potkit import PotkitError
 
 
@@ -171,144 +169,3 @@ def onchain_anchor(record, ctx):
     keccak256(abi.encode(uint64(ts), commitment, sha256(ctx), nonce)).
     """
     return keccak256(anchor_abi_encoding(record, ctx))
-
-
-# --- CLI -----------------------------------------------------------------------
-def add_message_args(p, what="with --device-id: the message to stamp"):
-    """--message TEXT | --message-file PATH (- = standard input): the same
-    bytes for `issue`, `verify`, `show` and `device send` (TEXT as UTF-8,
-    a file exactly as it is, trailing newline included)."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--message", metavar="TEXT", help=what + " (UTF-8, exactly as given)")
-    g.add_argument("--message-file", metavar="PATH",
-                   help="the message is this file's bytes, exactly (- reads standard input)")
-
-
-def message_from_args(args):
-    """The message bytes, or None when neither option was given."""
-    if getattr(args, "message", None) is not None:
-        return args.message.encode()
-    path = getattr(args, "message_file", None)
-    if path is None:
-        return None
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise PotkitError("cannot read --message-file %s: %s; check the path (or use --message TEXT)"
-                          % (path, e.strerror or e))
-
-
-def add_ctx_args(p):
-    from potkit import validate
-
-    g = p.add_argument_group("context (spec 2.7); one of")
-    g.add_argument("--ctx", type=validate.arg(validate.ctx, "--ctx"), help="the context bytes as hex")
-    g.add_argument("--device-id", type=validate.arg(validate.device_id, "--device-id"),
-                   help="a board id: ctx = 00 || len || id (with a message: 01 || len || id || SHA-256(message))")
-    add_message_args(p)
-
-
-def ctx_from_args(args):
-    from potkit.keys import device_context
-
-    given = [x for x in (args.ctx, args.device_id) if x is not None]
-    message = message_from_args(args)
-    if len(given) != 1:
-        raise PotkitError("no context given; give exactly one of --ctx HEX and --device-id ID")
-    if args.ctx is not None:
-        if message is not None:
-            raise PotkitError("--message/--message-file stamp a board's context; use them with --device-id, not --ctx")
-        return check_ctx(args.ctx)
-    return device_context(args.device_id, message)
-
-
-def add_tier_arg(p, default="T0_epoch"):
-    from potkit import validate
-
-    p.add_argument("--tier", default=default, type=validate.arg(validate.tier, "--tier"),
-                   help="0..3 or T0_epoch (60 s window), T1_block (2 s), T2_slot (12 s), T3_micro (100 ms)")
-
-
-def issue_args(p):
-    from potkit import keys, timebase, validate
-
-    p.add_argument("--key", default=keys.default_key_path(), help="issuer private key (mode 0600)")
-    add_ctx_args(p)
-    add_tier_arg(p)
-    p.add_argument("--challenge", type=validate.arg(validate.challenge, "--challenge"),
-                   help="32-byte challenge as hex (challenge mode: it becomes the nonce)")
-    p.add_argument("--anchor", action="store_true", help="also print the on-chain anchor")
-    p.add_argument("--json", action="store_true", help="print one JSON object (record, time, sources, ...)")
-    timebase.add_source_args(p)
-
-
-def issue_run(args):
-    import json
-
-    from potkit import keys, timebase
-
-    ctx = ctx_from_args(args)
-    tier = args.tier if isinstance(args.tier, int) else parse_tier(args.tier)
-    sk = keys.load_signing_key(args.key)
-    tb = timebase.timebase_from_args(args)
-    tb.refresh()
-    record, now = Issuer(sk, tb).issue_at(ctx, tier, args.challenge)
-    if args.json:
-        from potkit.synth import format_time_ns
-
-        doc = {"record": record.hex(), "tier": TIER_NAMES[tier], "ctx": ctx.hex(), "time_ns": now.time_ns,
-               "time": format_time_ns(now.time_ns), "uncertainty_ns": now.uncertainty_ns,
-               "sources": now.source_count, "confidence_ppm": now.confidence_ppm}
-        doc["anchor"] = onchain_anchor(record, ctx).hex() if args.anchor else None
-        print(json.dumps(doc, indent=2))
-        return 0
-    print(record.hex())
-    if args.anchor:
-        print("anchor " + onchain_anchor(record, ctx).hex())
-    print("time %d ns +- %d ns, %d sources, confidence %d ppm" % (
-        now.time_ns, now.uncertainty_ns, now.source_count, now.confidence_ppm), file=sys.stderr)
-    return 0
-
-
-def verify_args(p):
-    from potkit import keys, validate
-
-    p.add_argument("record", type=validate.arg(validate.hex_bytes, "record"),
-                   help="the record as hex (143 bytes)")
-    p.add_argument("--pubkey", type=validate.arg(validate.public_key, "--pubkey"),
-                   help="issuer public key as hex (default: the one of --key)")
-    p.add_argument("--key", default=keys.default_key_path(), help="issuer key path whose public key to use")
-    add_ctx_args(p)
-    p.add_argument("--challenge", type=validate.arg(validate.challenge, "--challenge"),
-                   help="the 32-byte challenge the record must carry (hex)")
-    p.add_argument("--now-ns", type=validate.arg(validate.now_ns, "--now-ns"),
-                   help="verification time, ns since the epoch (default: this host's clock)")
-    p.add_argument("--skew-ms", type=validate.arg(validate.skew_ms, "--skew-ms"),
-                   help="tolerated clock skew in ms (default: the verifier's, 500)")
-    p.add_argument("--json", action="store_true", help="print one JSON object: verdict and each check")
-
-
-def verify_run(args):
-    import json
-
-    from potkit import keys, show
-
-    public = args.pubkey if args.pubkey else keys.load_public_key(args.key)
-    ctx = ctx_from_args(args)
-    now_ns = args.now_ns if args.now_ns is not None else time.time_ns()
-    code = make_verifier(public, skew_ms=args.skew_ms).verify(args.record, ctx, now_ns, args.challenge)
-    report = show.explain(args.record, ctx=ctx, public_key=public, now_ns=now_ns, challenge=args.challenge,
-                          skew_ms=args.skew_ms)
-    report["verdict"] = verdict_names()[code]
-    report["code"] = code
-    report["why"] = show.why(report, report["verdict"])   # the verifier's reason, not just the first failure
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print("%s (%d)" % (report["verdict"], code))
-        if report["why"]:
-            print("why: " + report["why"])
-    return 0 if code == 0 else 1

@@ -16,7 +16,6 @@ anyone sign any time.
 """
 import base64
 import binascii
-import json
 import os
 import stat
 
@@ -240,49 +239,3 @@ def provisioning_document(public_key, device_id, issuer_url=None, skew_ms=None, 
     if skew_ms is not None:
         doc["skew_ms"] = skew_ms
     return validate.provisioning(doc, check_point=check_point)
-
-
-# --- CLI ------------------------------------------------------------------
-def keygen_args(p):
-    p.add_argument("--key", default=default_key_path(),
-                   help="private key path (default $%s, else %s: outside any checkout); the public key goes "
-                        "to KEY.pub" % (KEY_ENV, DEFAULT_KEY_PATH))
-    p.add_argument("--force", action="store_true", help="replace an existing key pair")
-
-
-def keygen_run(args):
-    public = generate_keypair(args.key, args.force)
-    print("wrote %s (mode 0600) and %s" % (args.key, public_key_path(args.key)))
-    print(public.hex())
-
-
-def pubkey_args(p):
-    from potkit import validate
-
-    p.add_argument("--key", default=default_key_path(),
-                   help="private key path (without it, KEY.pub; with it, KEY.pub must match)")
-    p.add_argument("--device-id", type=validate.arg(validate.device_id, "--device-id"),
-                   help="write a provisioning file for this board id")
-    p.add_argument("--issuer-url", type=validate.arg(validate.issuer_url, "--issuer-url"),
-                   help="issuer address to put in the provisioning file (tcp://HOST:PORT, udp://HOST:PORT, "
-                        "http(s)://HOST[:PORT])")
-    p.add_argument("--skew-ms", type=validate.arg(validate.skew_ms, "--skew-ms"),
-                   help="clock skew the board tolerates in ms (0..600000), for the provisioning file")
-    p.add_argument("-o", "--output", help="provisioning file path (default: standard output)")
-    p.add_argument("--force", action="store_true", help="replace an existing provisioning file")
-
-
-def pubkey_run(args):
-    public = load_public_key(args.key)
-    if not args.device_id:
-        if args.output:
-            raise PotkitError("--output writes a provisioning file, which names a board; add --device-id ID")
-        print(public.hex())
-        return
-    doc = provisioning_document(public, args.device_id, args.issuer_url, args.skew_ms)
-    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    if args.output:
-        write_atomic(args.output, text.encode(), 0o644, args.force)
-        print("wrote %s" % args.output)
-    else:
-        print(text, end="")

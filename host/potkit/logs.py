@@ -33,12 +33,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, sort_keys=False)
 
 
-def add_log_args(p):
-    p.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
-    p.add_argument("--log-level", choices=LEVELS, default="info", help="least severe level logged")
-    p.add_argument("--access-log", action="store_true", help="log every HTTP request (logger potkit.access)")
-
-
 def setup(fmt="text", level="info", stream=None):
     """Configures the "potkit" logger tree; returns its root logger."""
     root = logging.getLogger("potkit")

@@ -1,4 +1,4 @@
-"""`potkit show RECORD`: a record decoded for people (and, with --json, for scripts).
+"""A record decoded for people (and, as JSON, for scripts): what `potkit show` prints.
 
 Like `openssl ts -reply -text`: every field of the 143-byte record
 (docs/spec.md section 1) with its meaning, the time in ISO 8601, the
@@ -7,13 +7,9 @@ check of the verifier pipeline (spec section 4) with its outcome. The checks
 are recomputed here one by one, with the very code the boards run (pot.grg
 for the commitment) and libsodium for Ed25519, so that a rejection can say
 *which* check failed and why: `potkit verify` prints the same reasons.
+The commands are potkit.commands.show and potkit.commands.verify.
 """
-import json
-import os
-import time
-
 from pot.spec import DEFAULT_SKEW_MS, RECORD_LEN, TIER_NAMES, TIER_WINDOW_MS
-from potkit import PotkitError
 
 
 def _u(b):
@@ -181,48 +177,3 @@ def format_text(report):
     if "verdict" in report:
         lines.append("verdict       %s" % report["verdict"])
     return "\n".join(lines)
-
-
-def show_args(p):
-    from potkit import validate
-    from potkit.issuer import add_message_args
-
-    p.add_argument("record", type=validate.arg(validate.hex_bytes, "record"), help="the record as hex")
-    p.add_argument("--ctx", type=validate.arg(validate.ctx, "--ctx"), help="check the commitment for this ctx (hex)")
-    p.add_argument("--device-id", type=validate.arg(validate.device_id, "--device-id"),
-                   help="check the commitment for this board's ctx")
-    add_message_args(p)
-    p.add_argument("--key", help="issuer key path: check the signature with its public key "
-                                 "(default: the default key, if there is one)")
-    p.add_argument("--pubkey", type=validate.arg(validate.public_key, "--pubkey"),
-                   help="issuer public key as hex: check the signature")
-    p.add_argument("--challenge", type=validate.arg(validate.challenge, "--challenge"),
-                   help="check that the nonce is this challenge (hex)")
-    p.add_argument("--now-ns", type=validate.arg(validate.now_ns, "--now-ns"),
-                   help="judge future/recency at this time (default: this host's clock)")
-    p.add_argument("--skew-ms", type=validate.arg(validate.skew_ms, "--skew-ms"),
-                   help="tolerated clock skew in ms (default 500)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def show_run(args):
-    from potkit import keys
-    from potkit.issuer import ctx_from_args
-
-    ctx = None
-    if args.ctx is not None or args.device_id is not None:
-        ctx = ctx_from_args(args)
-    elif args.message is not None or args.message_file is not None:
-        raise PotkitError("--message/--message-file stamp a board's context; add --device-id ID")
-    public = args.pubkey
-    if public is None:
-        key = args.key or keys.default_key_path()
-        if args.key or os.path.exists(key) or os.path.exists(keys.public_key_path(key)):
-            public = keys.load_public_key(key)
-    now_ns = args.now_ns if args.now_ns is not None else time.time_ns()
-    report = explain(args.record, ctx, public, now_ns, args.challenge, args.skew_ms)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_text(report))
-    return 0

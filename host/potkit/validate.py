@@ -305,19 +305,3 @@ def provisioning(doc, name="provisioning", check_point=True):
     if doc.get("issuer_url") is not None:
         issuer_url(doc["issuer_url"], name + " issuer_url")
     return doc
-
-
-# --- argparse adapters --------------------------------------------------------------------
-def arg(fn, name, **kw):
-    """An argparse type= calling fn(value, name); errors become argparse errors
-    (one line, exit status 2: see potkit.cli)."""
-    import argparse
-
-    def convert(text):
-        try:
-            return fn(text, name, **kw)
-        except BadValue as e:
-            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1] if str(e).startswith(name + ": ") else str(e))
-
-    convert.__name__ = name.lstrip("-").replace("-", "_")
-    return convert

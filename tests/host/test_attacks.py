@@ -251,7 +251,7 @@ def test_token_file_holds_hashes_only_and_revoke_takes_effect(env, tokens, auth_
 
 def test_board_endpoints_need_the_token_too(auth_svc, tokens):
     from potkit import PotkitError
-    from potkit.device import service_issue
+    from potkit.board.issuers import service_issue
 
     ch = os.urandom(32)
     host, port = auth_svc.tcp
@@ -441,7 +441,7 @@ def test_tcp_frame_without_a_token_gets_error_5(auth_svc):
     # token has not arrived yet: no answer, a silent close at the 10 s header
     # deadline, and `potkit send` reported "no record within 5 s".
     from potkit import PotkitError
-    from potkit.device import service_issue
+    from potkit.board.issuers import service_issue
 
     frame = board_frame(os.urandom(32), 0, UNLOCK)
     assert raw_exchange(auth_svc.tcp, frame, timeout=30) == b"\xee\x05"

@@ -14,7 +14,7 @@ from nacl.signing import SigningKey
 
 from potkit import cli
 from potkit.auditlog import LogCorrupt, LogUnavailable, entry as E, merkle, note
-from potkit.auditlog import cli as acli
+from potkit.auditlog.check import verify_store
 from potkit.auditlog.log import AuditLog
 from potkit.auditlog.store import PostgresStore, SqliteStore
 
@@ -150,7 +150,7 @@ def test_log_appends_restarts_and_stays_consistent(store_spec):
     # Batches hold at most 256 entries: 600 entries cannot be fewer than 3 transactions.
     st = open_store(store_spec)
     assert st.count() == 900
-    n, k = acli.verify_store(st, AuditLog_origin(sk), bytes(sk.verify_key))
+    n, k = verify_store(st, AuditLog_origin(sk), bytes(sk.verify_key))
     assert n == 900 and k >= 2
     st.close()
 

@@ -13,7 +13,7 @@ import pytest
 from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
-from potkit import PotkitError, issuer as issuer_mod
+from potkit import PotkitError
 from potkit.issuer import Issuer, make_verifier, onchain_anchor, anchor_abi_encoding, keccak256
 from potkit.timebase import FixedTimeBase, TimeBase, TimeBaseUnavailable
 from pot import grg, host, spec
@@ -269,7 +269,7 @@ def test_challenge_mode_verification():
 
 def test_issue_tiers_by_number_and_name_and_bad_inputs():
     iss, tb, c = fixed_issuer()
-    for i, name in enumerate(issuer_mod.TIER_NAMES):
+    for i, name in enumerate(spec.TIER_NAMES):
         assert iss.issue(CTX, i)[0] == 0x10 | i
         assert iss.issue(CTX, name)[0] == 0x10 | i
         assert iss.issue(CTX, name.upper())[0] == 0x10 | i
@@ -402,7 +402,7 @@ def test_message_is_the_same_bytes_as_text_file_and_stdin(tmp_path, monkeypatch)
     import io
     import types
 
-    from potkit.issuer import ctx_from_args
+    from potkit.commands.options import ctx_from_args
     from potkit.keys import device_context
 
     def ctx(**kw):

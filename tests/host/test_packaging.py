@@ -30,12 +30,12 @@ PKG = os.path.join(ROOT, "packaging")
 
 def serve_argv(argv):
     """Parses `potkit serve ...` options with the real parser (SystemExit on a bad one)."""
-    from potkit import service
     from potkit.cli import Parser
+    from potkit.commands import serve
 
     assert argv[:2] == ["potkit", "serve"] or argv[0].endswith("/potkit") and argv[1] == "serve", argv
     p = Parser(prog="potkit serve")
-    service.serve_args(p)
+    serve.add_arguments(p)
     return p.parse_args(argv[2:])
 
 

@@ -87,7 +87,7 @@ def test_bind_error_names_the_address():
 
 
 def test_sighup_reload_keeps_the_old_config_on_errors(tmp_path, caplog):
-    from potkit.service import reload_config
+    from potkit.commands.serve import reload_config
 
     good = [{"kind": "ntp", "host": "127.0.0.1", "port": p, "operator": op} for p, op in ((9, "a"), (10, "b"), (11, "c"))]
     path = tmp_path / "c.json"

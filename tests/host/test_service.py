@@ -536,11 +536,16 @@ def test_host_nonce_cache_expires_and_fails_closed():
 
 
 def test_listen_addresses_are_checked():
-    from potkit import PotkitError
-    from potkit.service import _hostport
+    """--http, --tcp and --udp take HOST:PORT (port 0: any); anything else is a usage error (exit 2)."""
+    from potkit.cli import Parser
+    from potkit.commands import serve
 
-    assert _hostport("127.0.0.1:0") == ("127.0.0.1", 0)
-    assert _hostport("[::1]:8123") == ("::1", 8123)
-    for bad in ("8080", "host:", "host:http", "127.0.0.1:65536", "127.0.0.1:-1"):
-        with pytest.raises(PotkitError):
-            _hostport(bad)
+    p = Parser(prog="potkit serve")
+    serve.add_arguments(p)
+    a = p.parse_args(["--http", "127.0.0.1:0", "--tcp", "[::1]:8123", "--udp", "0.0.0.0:7002"])
+    assert (a.http, a.tcp, a.udp) == (("127.0.0.1", 0), ("::1", 8123), ("0.0.0.0", 7002))
+    for option in ("--http", "--tcp", "--udp"):
+        for bad in ("8080", "host:", "host:http", "127.0.0.1:65536", "127.0.0.1:-1"):
+            with pytest.raises(SystemExit) as e:
+                p.parse_args([option, bad])
+            assert e.value.code == 2, (option, bad)

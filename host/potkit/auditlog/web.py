@@ -371,7 +371,7 @@ def attach(service, spec, key_path, origin=None, witnesses=()):
     except Exception:
         store.close()
         raise
-    from potkit.auditlog.cli import read_witnesses
+    from potkit.auditlog.check import read_witnesses
 
     try:
         wit = read_witnesses(witnesses)

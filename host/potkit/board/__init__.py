@@ -9,6 +9,8 @@
     unix     UnixBoard: the firmware on the MicroPython Unix port, a virtual
              board on loopback (`make demo`, the end-to-end tests)
     qemu     QemuBoard: the emulated Cortex-M board of boards/qemu
+    issuers  the issue(challenge, ctx) callables a link syncs with: through
+             a `potkit serve --tcp` endpoint, or signed here
 
-`potkit device` (potkit/device.py) is the command line over these.
+`potkit device` (potkit.commands.device) is the command line over these.
 """

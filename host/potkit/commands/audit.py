@@ -1,4 +1,4 @@
-"""`potkit audit`: check the log offline, export it, witness it.
+"""`potkit audit`: check the log offline, export it, witness it (potkit.auditlog).
 
     potkit audit verify --log DB --pubkey KEY            every stored entry and checkpoint
     potkit audit verify --export FILE --pubkey KEY       an export: each entry's inclusion proof
@@ -19,184 +19,12 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from potkit import PotkitError
-from potkit.auditlog import LogCorrupt, entry as E, merkle, note
-
-JSONLD_CONTEXT = "https://potkit.invalid/ns/audit/v1"   # documented in docs/audit-context.jsonld
-
-
-# --- keys -----------------------------------------------------------------------
-def read_pubkey(text, origin=None):
-    """(name, public key) from hex, a file holding hex or a vkey, or a vkey."""
-    from potkit import keys
-
-    if os.path.exists(text):
-        with open(text) as f:
-            text = f.read().strip()
-    if "+" in text:
-        name, pub, typ = note.parse_vkey(text)
-        return name, pub
-    pub = keys.parse_public_hex(text, "log public key")
-    from potkit.auditlog.log import default_origin
-
-    return origin or default_origin(pub), pub
-
-
-def read_witnesses(specs):
-    out = []
-    for s in specs or ():
-        if os.path.exists(s):
-            with open(s) as f:
-                s = f.read().strip()
-        name, pub, typ = note.parse_vkey(s)
-        if typ != note.COSIG_V1:
-            raise PotkitError("witness key %s is not a cosignature/v1 (type 0x04) vkey" % name)
-        out.append((name, pub))
-    return out
-
-
-def check_quorum(cp, witnesses, quorum):
-    good = [name for name, pub in witnesses if cp.note.verified_by(name, pub, note.COSIG_V1) is not None]
-    if len(good) < quorum:
-        raise LogCorrupt("checkpoint (size %d) carries %d valid cosignature(s) of the %d witnesses given, "
-                         "%d required" % (cp.size, len(good), len(witnesses), quorum))
-    return good
-
-
-# --- sources: a local store or a running service ------------------------------------
-class DbSource:
-    def __init__(self, spec):
-        from potkit.auditlog.store import open_store
-
-        self.store = open_store(spec, readonly=True)
-        self._tree = None
-
-    def tree(self):
-        if self._tree is None:
-            self._tree = merkle.Tree(merkle.leaf_hash(d) for _, d, _ in self.store.iter_entries())
-        return self._tree
-
-    def checkpoint(self):
-        t = self.store.latest_checkpoint()
-        if t is None:
-            raise PotkitError("the audit log has no checkpoint")
-        return t
-
-    def consistency(self, old, new):
-        return self.tree().consistency_proof(old, new)
-
-    def inclusion(self, index, size):
-        t = self.tree()
-        return t.leaf(index), t.inclusion_proof(index, size)
-
-    def entries(self, start, end):
-        return [(i, d) for i, d, _ in self.store.iter_entries(start, end)]
-
-
-class HttpSource:
-    def __init__(self, url):
-        self.url = url.rstrip("/")
-
-    def _get(self, path):
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as r:
-                return r.read()
-        except urllib.error.HTTPError as e:
-            try:
-                msg = json.loads(e.read()).get("error")
-            except Exception:
-                msg = e.reason
-            raise PotkitError("%s%s: HTTP %d: %s" % (self.url, path, e.code, msg))
-        except (urllib.error.URLError, OSError) as e:
-            raise PotkitError("%s%s: %s" % (self.url, path, getattr(e, "reason", e)))
-
-    def checkpoint(self):
-        return self._get("/v1/log/checkpoint").decode("utf-8", "replace")
-
-    def cosigned_checkpoint(self):
-        """The largest checkpoint the service holds cosignatures for, with them."""
-        return self._get("/v1/log/checkpoint?cosigned=1").decode("utf-8", "replace")
-
-    def submit_cosignature(self, text):
-        req = urllib.request.Request(self.url + "/v1/log/cosignature", data=text.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            try:
-                msg = json.loads(e.read()).get("error")
-            except Exception:
-                msg = e.reason
-            # 400/403: the service checked the cosignature and refused it (exit 1)
-            err = CheckFailed if e.code in (400, 403) else PotkitError
-            raise err("%s/v1/log/cosignature: HTTP %d: %s" % (self.url, e.code, msg))
-        except (urllib.error.URLError, OSError) as e:
-            raise PotkitError("%s/v1/log/cosignature: %s" % (self.url, getattr(e, "reason", e)))
-
-    def consistency(self, old, new):
-        return [bytes.fromhex(h) for h in json.loads(self._get("/v1/log/proof/consistency?old=%d&new=%d"
-                                                               % (old, new)))["proof"]]
-
-    def inclusion(self, index, size):
-        r = json.loads(self._get("/v1/log/proof/inclusion?index=%d&size=%d" % (index, size)))
-        return bytes.fromhex(r["leaf"]), [bytes.fromhex(h) for h in r["proof"]]
-
-    def entries(self, start, end):
-        out = []
-        while start < end:
-            r = json.loads(self._get("/v1/log/entries?start=%d&end=%d" % (start, end)))["entries"]
-            if not r:
-                break
-            out.extend((e["index"], bytes.fromhex(e["data"])) for e in r)
-            start = r[-1]["index"] + 1
-        return out
-
-
-class TileSource:
-    """A C2SP tlog-tiles store: a URL (a running service, any static server) or a directory."""
-
-    def __init__(self, base):
-        from potkit.auditlog import tiles
-
-        self.tiles = tiles
-        self.fetcher = tiles.TileFetcher(base)
-        self._trees = {}
-        self.size = None
-
-    def _tree(self, size):
-        t = self._trees.get(size)
-        if t is None:
-            t = self._trees[size] = self.tiles.TileTree(self.fetcher, size)
-        return t
-
-    def _call(self, fn, *a):
-        try:
-            return fn(*a)
-        except self.tiles.TileError as e:
-            raise PotkitError("tiles: %s" % e)
-
-    def checkpoint(self):
-        text = self._call(self.fetcher.get, "checkpoint").decode("utf-8", "replace")
-        try:
-            self.size = note.parse_checkpoint(text).size   # the tree size its tiles are read at
-        except note.NoteError:
-            pass
-        return text
-
-    def consistency(self, old, new):
-        return self._call(self._tree(new).consistency_proof, old, new)
-
-    def inclusion(self, index, size):
-        t = self._tree(size)
-        return self._call(t.leaf, index), self._call(t.inclusion_proof, index, size)
-
-    def entries(self, start, end):
-        t = self._tree(self.size)
-        return [(i, self._call(t.entry, i)) for i in range(start, end)]
+from potkit.auditlog import CheckFailed, LogCorrupt, entry as E, merkle, note
+from potkit.auditlog.check import check_quorum, read_pubkey, read_witnesses, verify_export, verify_store
+from potkit.auditlog.export import jsonld
+from potkit.auditlog.sources import DbSource, HttpSource, TileSource
 
 
 def source_from_args(args):
@@ -209,77 +37,6 @@ def source_from_args(args):
     raise PotkitError("give --log DB or --url URL")
 
 
-# --- verification ---------------------------------------------------------------
-def verify_store(store, name, pub, trusted=()):
-    """Every row against its neighbours, its leaf hash and every signed checkpoint.
-
-    Returns (entries, checkpoints checked); raises LogCorrupt naming the first bad index."""
-    tree = merkle.Tree()
-    bad = None
-    for idx, data, leaf in store.iter_entries():
-        i = tree.size
-        if idx != i:
-            bad = bad or (i, "entry %d is missing (the next stored row is %d)" % (i, idx))
-            break
-        lh = merkle.leaf_hash(data)
-        if E.index_of(data) != idx:
-            bad = bad or (i, "entry %d holds the data of entry %s (rows moved)" % (i, E.index_of(data)))
-        elif lh != leaf:
-            bad = bad or (i, "entry %d was changed (its data no longer matches its leaf hash)" % i)
-        else:
-            try:
-                E.decode(data)
-            except E.EntryError as e:
-                bad = bad or (i, "entry %d does not decode: %s" % (i, e))
-        tree.append(lh)
-    if bad:
-        raise LogCorrupt("audit log: first bad index %d: %s" % bad)
-    texts = [t for _, t in store.checkpoints()]
-    latest = store.latest_checkpoint()
-    if latest:
-        texts.append(latest)
-    texts.extend(trusted)
-    cps = []
-    for t in texts:
-        try:
-            cps.append(note.open_checkpoint(t, name, pub))
-        except note.NoteError as e:
-            raise LogCorrupt("audit log: a stored checkpoint does not verify: %s" % e)
-    if not cps:
-        raise LogCorrupt("audit log: no signed checkpoint")
-    cps.sort(key=lambda c: c.size)
-    prev = 0
-    for cp in cps:
-        if cp.size > tree.size:
-            raise LogCorrupt("audit log: first bad index %d: the checkpoint of size %d was signed, only %d "
-                             "entries are stored (entries deleted)" % (tree.size, cp.size, tree.size))
-        if tree.root(cp.size) != cp.root:
-            raise LogCorrupt("audit log: first bad index in %d..%d: the tree of size %d does not match its "
-                             "signed checkpoint (entries changed; the checkpoint proves it)"
-                             % (prev, cp.size - 1, cp.size))
-        prev = cp.size
-    if cps[-1].size != tree.size:
-        raise LogCorrupt("audit log: entries %d..%d are stored but no checkpoint signs them"
-                         % (cps[-1].size, tree.size - 1))
-    return tree.size, len(cps)
-
-
-def verify_export(doc, name, pub, witnesses=(), quorum=0):
-    cp = note.open_checkpoint(doc["checkpoint"], name, pub)
-    check_quorum(cp, witnesses, quorum)
-    n = 0
-    for e in doc["entries"]:
-        data = bytes.fromhex(e["data"])
-        idx = e["index"]
-        proof = [bytes.fromhex(h) for h in e["proof"]]
-        if E.index_of(data) != idx or not merkle.verify_inclusion(idx, cp.size, merkle.leaf_hash(data), proof,
-                                                                    cp.root):
-            raise LogCorrupt("export: entry %d is not in the checkpoint of size %d (bad inclusion proof)"
-                             % (idx, cp.size))
-        n += 1
-    return cp, n
-
-
 def _read(path):
     try:
         with open(path, "rb") as f:
@@ -288,8 +45,7 @@ def _read(path):
         raise PotkitError("cannot read %s: %s" % (path, e.strerror or e))
 
 
-# --- commands ---------------------------------------------------------------------
-def audit_args(p):
+def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
     v = sub.add_parser("verify", help="check the log, an export, one entry or the log's growth")
@@ -332,7 +88,7 @@ def audit_args(p):
     c.add_argument("--url")
 
 
-def audit_run(args):
+def run(args):
     return {"verify": run_verify, "export": run_export, "witness": run_witness,
             "checkpoint": run_checkpoint, "tiles": run_tiles}[args.action](args)
 
@@ -356,10 +112,6 @@ def run_checkpoint(args):
     sys.stdout.write(source_from_args(args).checkpoint())
 
 
-class CheckFailed(PotkitError):
-    # A check that ran and failed (a bad signature, a proof that does not
-    # verify): exit 1, as a verdict other than OK (README, exit status).
-    exit_code = 1
 
 
 def _open_cp(text, name, pub):
@@ -455,31 +207,6 @@ def run_export(args):
         print("potkit audit export: %d entries -> %s" % (len(entries), args.output), file=sys.stderr)
     else:
         sys.stdout.write(out)
-
-
-def jsonld(doc):
-    """The export as JSON-LD over W3C PROV-O (docs/audit-context.jsonld gives the context)."""
-    ctx = json.loads(_read(os.path.join(os.path.dirname(os.path.abspath(__file__)), "context.jsonld")))["@context"]
-    graph = []
-    for e in doc["entries"]:
-        node = {"@id": "%s#%d" % (doc["origin"], e["index"]),
-                "@type": ["prov:Activity", "pot:" + e["kind"].capitalize()],
-                "prov:endedAtTime": _iso(e["time_ns"]), "pot:timeNs": e["time_ns"]}
-        for k in ("index", "transport", "tier", "verdict", "attack_type", "ctx_hash", "record_hash", "peer",
-                  "detail", "data", "leaf", "proof"):
-            if e.get(k) not in (None, ""):
-                node[k] = e[k]
-        graph.append(node)
-    return {"@context": ctx, "@id": doc["origin"], "@type": "pot:AuditLogExport",
-            "origin": doc["origin"], "tree_size": doc["tree_size"], "root_hash": doc["root_hash"],
-            "checkpoint": doc["checkpoint"], "entries": graph}
-
-
-def _iso(ns):
-    import datetime
-
-    t = datetime.datetime.fromtimestamp(ns // 1000000000, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % (ns % 1000000000)
 
 
 def run_witness(args):
