@@ -415,7 +415,7 @@ def test_a_flood_for_one_device_leaves_other_devices_room(env):
 
 
 def test_replay_cache_partitions_bound_the_total_too():
-    from potkit.service import HostNonceCache, cache_partition
+    from potkit.service.verify import HostNonceCache, cache_partition
     from pot.nonces import FULL
 
     c = HostNonceCache(10, 3)

@@ -222,7 +222,7 @@ def service():
     from nacl.signing import SigningKey
 
     from potkit.issuer import Issuer
-    from potkit.service import PotService
+    from potkit.service.routes import PotService
     from potkit.timebase import FixedTimeBase
 
     tb = FixedTimeBase()

@@ -16,7 +16,7 @@ def _service():
     from nacl.signing import SigningKey
 
     from potkit.issuer import Issuer
-    from potkit.service import PotService
+    from potkit.service.routes import PotService
     from potkit.timebase import FixedTimeBase
 
     tb = FixedTimeBase()
@@ -26,7 +26,7 @@ def _service():
 def _exchange(raw_requests):
     """Starts a Server on 127.0.0.1:0, sends each raw request on its own
     connection, returns the raw answers (read until the server closes or 64 KB)."""
-    from potkit.service import Server
+    from potkit.service.server import Server
 
     async def main():
         srv = Server(_service(), ("127.0.0.1", 0))
@@ -69,7 +69,7 @@ def test_index_head_health_and_bare_lf():
 
 
 def test_bind_error_names_the_address():
-    from potkit.service import Server
+    from potkit.service.server import Server
 
     taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     taken.bind(("127.0.0.1", 0))

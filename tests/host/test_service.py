@@ -513,7 +513,7 @@ def test_host_nonce_cache_expires_and_fails_closed():
     from nacl.signing import SigningKey
 
     from potkit.issuer import Issuer
-    from potkit.service import HostNonceCache, ServiceVerifier
+    from potkit.service.verify import HostNonceCache, ServiceVerifier
     from potkit.timebase import FixedTimeBase
     from pot.nonces import FOUND, FULL
 

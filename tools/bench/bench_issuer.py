@@ -48,7 +48,7 @@ def bench_issuing(n):
 
     from pot import grg, host
     from potkit.issuer import Issuer, pynacl_ed25519_verify
-    from potkit.service import ServiceVerifier
+    from potkit.service.verify import ServiceVerifier
     from potkit.timebase import FixedTimeBase
 
     ctx = grg.context_device("board-1")

@@ -22,9 +22,9 @@ import urllib.parse
 
 from potkit import PotkitError
 from potkit.auditlog import LogUnavailable, entry as E, note, tiles
+from potkit.service.http import JSON_TYPE, HttpError, response
 
 TEXT = b"text/plain; charset=utf-8"
-JSON_TYPE = b"application/json"
 MAX_ENTRIES = 1000
 MAX_WINDOW_S = 366 * 86400
 BYZANTINE_KINDS = (E.VERIFY, E.DEVICE)
@@ -174,11 +174,9 @@ class AuditHook:
         if t.is_closing():
             return
         if reason is not None:
-            from potkit.service import HttpError, _response
-
             status, ctype, body, headers, _ = self.service.error(
                 "http", HttpError(503, "audit log unavailable: %s" % reason, headers=(b"Retry-After: 1",)))
-            data = _response(status, ctype, body, headers, close)
+            data = response(status, ctype, body, headers, close)
         t.write(data)
         if close:
             t.close()
@@ -195,8 +193,6 @@ class AuditHook:
             return {}
 
     def _int(self, q, name, default=None, lo=0, hi=None):
-        from potkit.service import HttpError
-
         v = q.get(name)
         if v is None:
             if default is None:
@@ -212,8 +208,6 @@ class AuditHook:
     def http_checkpoint(self, body):
         """The latest checkpoint (with its cosignatures when witnesses cosigned it);
         ?cosigned=1: the largest checkpoint witnesses cosigned, with their lines."""
-        from potkit.service import HttpError
-
         size, text = self.log.signed_tree()
         c = self.log.cosigned
         if self._query().get("cosigned"):
@@ -227,8 +221,6 @@ class AuditHook:
     def http_cosignature(self, body):
         """POST a checkpoint of this log carrying cosignature lines (potkit audit witness):
         the lines of configured witnesses that verify are stored with the checkpoint."""
-        from potkit.service import HttpError
-
         if not self.witnesses:
             raise HttpError(403, "this log accepts no cosignatures (serve --log-witness VKEY)")
         try:
@@ -285,8 +277,6 @@ class AuditHook:
 
     def http_tile(self, body):
         """C2SP tlog-tiles: /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>] (tiles.py)."""
-        from potkit.service import HttpError
-
         try:
             level, index, width = tiles.parse_tile_path(self.service.path.decode("ascii")[1:])
         except (tiles.TileError, UnicodeDecodeError) as e:
@@ -305,8 +295,6 @@ class AuditHook:
         return 200, b"application/octet-stream", data, (cache,), False
 
     def http_audit(self, body):
-        from potkit.service import HttpError
-
         q = self._query()
         ctx_text = q.get("ctx", q.get("ctx_id"))
         if ctx_text is None:

@@ -20,7 +20,7 @@ def service_issue(hostport, tier=1, timeout=5.0, token=None):
     e.g. the HTTP port) is a LinkError (exit status 4) naming it.
     """
     from potkit import validate
-    from potkit.service import BOARD_ERR_AUTH, BOARD_ERR_UNAVAILABLE
+    from potkit.service.board import BOARD_ERR_AUTH, BOARD_ERR_UNAVAILABLE
 
     host, port = validate.hostport(hostport, "--issuer") if isinstance(hostport, str) else hostport
     where = "%s:%d" % (host, port)

@@ -7,8 +7,10 @@ import sys
 from potkit import PotkitError, config, keys, logs, validate
 from potkit.commands.options import add_source_args, arg, timebase_from_args
 from potkit.issuer import Issuer
-from potkit.service import (BODY_TIMEOUT_S, DEFAULT_CACHE_CAPACITY, HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_PER_CLIENT,
-                            LogLimiter, PotService, Server)
+from potkit.logs import LogLimiter
+from potkit.service.routes import PotService
+from potkit.service.server import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_PER_CLIENT, Server
+from potkit.service.verify import DEFAULT_CACHE_CAPACITY
 
 
 def add_arguments(p):
