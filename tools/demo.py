@@ -30,7 +30,7 @@ from nacl.signing import SigningKey  # noqa: E402
 
 from pot.grg import context_message  # noqa: E402
 from potkit import PotkitError  # noqa: E402
-from potkit.board import link as hostlink  # noqa: E402
+from potkit.board import hostlink  # noqa: E402
 from potkit.board.unix import UnixBoard  # noqa: E402
 from potkit.issuer import Issuer  # noqa: E402
 from potkit.timebase import FixedTimeBase, TimeBase  # noqa: E402

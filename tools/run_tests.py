@@ -59,7 +59,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# This checkout's potkit and pot, before any installed ones (potkit.board.link
+# This checkout's potkit and pot, before any installed ones (potkit.board.hostlink
 # reads pot.spec: the two must come from the same tree).
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 sys.path.insert(0, os.path.join(ROOT, "host"))

@@ -8,7 +8,7 @@ from nacl.signing import SigningKey
 
 from pot.grg import context_message
 from potkit import cli, keys
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.auditlog import entry as E
 from potkit.auditlog.device_log import DeviceAudit
 from potkit.auditlog.store import SqliteStore

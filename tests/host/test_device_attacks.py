@@ -27,7 +27,7 @@ from nacl.signing import SigningKey
 from pot import host, spec
 from pot.link import Parser
 from pot.grg import context_device, context_message
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.deploy import deploy
 from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer, firmware_record_api

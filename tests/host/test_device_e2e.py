@@ -13,7 +13,7 @@ from nacl.signing import SigningKey
 
 from pot import host, spec
 from pot.grg import context_message
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase

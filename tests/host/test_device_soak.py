@@ -45,7 +45,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from pot.grg import context_message
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.unix import UnixBoard
 from potkit.issuer import Issuer
 from potkit.timebase import FixedTimeBase

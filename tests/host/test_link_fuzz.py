@@ -27,7 +27,7 @@ from gen_link_vectors import parse_stream
 
 from pot import spec
 from pot.link import Parser
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.unix import UnixBoard
 
 N_ITEMS = 100_000

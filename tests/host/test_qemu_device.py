@@ -7,7 +7,7 @@ Cortex-M3 in qemu, native code for armv6m), reached over its emulated UART
   qemu restarts on the reset (potkit.board.qemu) and the board boots into
   /main.py, whose serial link is the console;
 - then `potkit device status|sync|send` as commands, and the demo's story
-  through potkit.board.link: sync, OK, replay, another device, altered message,
+  through potkit.board.hostlink: sync, OK, replay, another device, altered message,
   forged, stale, and a flood.
 
 A board that cannot be built (no arm-none-eabi toolchain or qemu) is a
@@ -22,7 +22,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from pot.grg import context_message
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit import keys
 from potkit.board.deploy import deploy
 from potkit.issuer import Issuer

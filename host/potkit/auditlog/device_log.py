@@ -35,7 +35,7 @@ class DeviceAudit:
             self._cv.notify_all()
 
     def verdict(self, v, ctx, record, transport="serial", peer=""):
-        """v: a decoded board verdict (potkit.board.link.decode_verdict: "verdict", "name")."""
+        """v: a decoded board verdict (potkit.board.hostlink.decode_verdict: "verdict", "name")."""
         name = v.get("name", "")
         self._last = self.log.append(E.encode(
             E.DEVICE, time.time_ns(), transport=E.TRANSPORT_CODES.get(transport, 4),

@@ -5,7 +5,7 @@
              and the MicroPython programs are
     build    mpy-cross: the firmware as .mpy files for a board's architecture
     deploy   compile, provision and copy the firmware to a board (mpremote)
-    link     the host end of the device link: transports and DeviceLink
+    hostlink the host end of the device link: transports and DeviceLink
     unix     UnixBoard: the firmware on the MicroPython Unix port, a virtual
              board on loopback (`make demo`, the end-to-end tests)
     qemu     QemuBoard: the emulated Cortex-M board of boards/qemu

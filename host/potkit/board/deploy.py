@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from potkit import PotkitError
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.build import compile_firmware
 from potkit.board.paths import ENTRY_POINT, board_file, firmware_modules, tool
 

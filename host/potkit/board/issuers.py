@@ -6,7 +6,7 @@
 import socket
 
 from potkit import PotkitError
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 
 
 def service_issue(hostport, tier=1, timeout=5.0, token=None):

@@ -92,7 +92,7 @@ class QemuBoard:
         # Wait until the device service (a deployed /main.py, which owns the
         # console) answers a STATUS frame: after a boot the board needs a
         # few seconds to load the firmware from its flash.
-        from potkit.board import link as hostlink
+        from potkit.board import hostlink
 
         deadline = time.monotonic() + timeout
         while True:

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from potkit import PotkitError
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.build import build_mpy, native_arch
 from potkit.board.paths import ENTRY_POINT, FIRMWARE_PACKAGE, tool
 

@@ -18,7 +18,7 @@ import os
 import socket
 
 from potkit import PotkitError, validate
-from potkit.board import link as hostlink
+from potkit.board import hostlink
 from potkit.board.deploy import DEPLOY_BOARDS, deploy
 from potkit.board.issuers import local_issue, service_issue
 from potkit.commands.options import add_message_args, add_tier_arg, arg, message_from_args
