@@ -73,6 +73,9 @@ def test_entry_encoding_is_byte_exact():
         with pytest.raises(E.EntryError):
             E.decode(bad)
     assert len(E.ATTACK_TYPES) == 13
+    # The store's indexed copies of the fields, unpacked in one go by the writer.
+    assert E.COLUMNS.unpack_from(data) == (E.VERIFY, 0x0102030405060708, E.ATTACK_CODES["REPLAY"],
+                                           hashlib.sha256(ctx).digest())
 
 
 # --- the log on both stores ---------------------------------------------------------
@@ -165,6 +168,29 @@ def test_a_log_signed_by_another_key_does_not_start(store_spec):
     run_log(store_spec, SigningKey.generate(), make_entries(3))
     with pytest.raises(LogCorrupt):
         AuditLog(open_store(store_spec), SigningKey.generate())
+
+
+def test_sqlite_wal_is_merged_by_the_writer_between_batches(tmp_path):
+    # SQLite does not merge the WAL inside a commit (wal_autocheckpoint=0);
+    # the writer does every MERGE_EVERY commits: the database file gets the
+    # pages and the WAL file is rewritten from its start instead of growing.
+    from potkit.auditlog.log import MERGE_EVERY
+
+    path = str(tmp_path / "audit.db")
+    c = Committed()
+    log = AuditLog(SqliteStore(path), SigningKey.generate(), gather_s=0, on_commit=c)
+    log.start()
+    empty = os.path.getsize(path)
+    commits = 8 * MERGE_EVERY
+    for d in make_entries(commits):
+        c.wait(log.append(d))       # one commit each: at least its entries page and the checkpoint's
+    grown, wal = os.path.getsize(path), os.path.getsize(path + "-wal")
+    log.stop()
+    assert grown > empty
+    assert wal < commits * 2 * 4096 / 2
+    st = SqliteStore(path)
+    assert st.count() == commits
+    st.close()
 
 
 TAMPER = {

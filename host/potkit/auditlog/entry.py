@@ -138,6 +138,8 @@ def decode(data):
 
 
 INDEX = struct.Struct(">Q")
+# (kind, time_ns, attack_type, ctx_hash) of an entry in one unpack: the store's indexed copies
+COLUMNS = struct.Struct(">xB8xQ3xB32s")
 
 
 def with_index(data, index):

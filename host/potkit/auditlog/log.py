@@ -25,6 +25,10 @@ PROBE_EVERY_S = 0.5
 # How long the writer lets a batch fill once an entry is pending (Tessera's
 # batch age; a request waits this much more for its commit).
 GATHER_S = 0.005
+# Commits between two merges of SQLite's write-ahead log into its database
+# file (Store.merge_wal), done by the writer while a batch gathers or before
+# it idles, so no commit (and no response waiting for one) pays for it.
+MERGE_EVERY = 64
 
 
 def default_origin(public_key):
@@ -61,6 +65,7 @@ class AuditLog:
         self._stop = False
         self._thread = None
         self._last_history = -HISTORY_EVERY_NS
+        self._unmerged = 0              # commits since the last Store.merge_wal()
         self._load()
 
     # --- start-up: the stored log must be what its last checkpoint signed ---
@@ -145,9 +150,16 @@ class AuditLog:
     def _run(self):
         cv = self._cv
         while True:
+            merged_s = 0.0
+            if self._unmerged >= MERGE_EVERY:
+                t = time.monotonic()
+                self._unmerged = 0
+                self.store.merge_wal()
+                merged_s = time.monotonic() - t
             with cv:
                 while not self._pending and not self._stop:
                     self._idle = True
+                    merged_s = 0.0
                     cv.wait(PROBE_EVERY_S if not self.healthy else None)
                     if not self.healthy and not self._pending:
                         break
@@ -155,11 +167,12 @@ class AuditLog:
                 if self._stop and not self._pending:
                     return
                 gather = self.gather_s if len(self._pending) < MAX_BATCH and not self._stop else 0
-            if gather:
+            if gather > merged_s:
                 # Let the batch fill without waking on every append: one
                 # transaction, one signature and one wake-up of the loop serve
-                # every request that arrives meanwhile.
-                time.sleep(gather)
+                # every request that arrives meanwhile. A merge of the WAL
+                # while entries were pending was part of that time.
+                time.sleep(gather - merged_s)
             with cv:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
@@ -183,14 +196,17 @@ class AuditLog:
         tree = self.tree
         old = tree.size
         rows = []
-        leaf_hash, append, pack_index = merkle.leaf_hash, tree.append, E.INDEX.pack
+        leaf_hash, append, pack_index, columns = merkle.leaf_hash, tree.append, E.INDEX.pack, E.COLUMNS.unpack_from
         kinds, attacks = self.kinds, self.attacks
-        for i, d in enumerate(datas):
-            d = d[:E.OFF_INDEX] + pack_index(old + i) + d[E.OFF_TIME:]
+        lo, hi = E.OFF_INDEX, E.OFF_TIME
+        idx = old
+        for d in datas:
+            d = d[:lo] + pack_index(idx) + d[hi:]
             lh = leaf_hash(d)
             append(lh)
-            rows.append((old + i, d, lh, int.from_bytes(d[E.OFF_TIME:E.OFF_TIME + 8], "big"), d[E.OFF_KIND],
-                         d[E.OFF_CTX:E.OFF_CTX + 32], d[E.OFF_ATTACK]))
+            kind, time_ns, attack, ctx_hash = columns(d)
+            rows.append((idx, d, lh, time_ns, kind, ctx_hash, attack))
+            idx += 1
         size = tree.size
         text = note.checkpoint_text(self.origin, size, tree.root())
         signed = text + "\n" + self._signer(text)
@@ -201,6 +217,7 @@ class AuditLog:
         except LogUnavailable:
             tree.truncate(old)
             raise
+        self._unmerged += 1
         if history:
             self._last_history = now
         for r in rows:
@@ -227,6 +244,7 @@ class AuditLog:
         except LogUnavailable as e:
             self.reason = str(e)
             return
+        self._unmerged += 1
         self.healthy, self.reason = True, ""
 
     # --- reads (any thread; only up to the published checkpoint) -----------------
