@@ -21,7 +21,7 @@ import time
 import urllib.parse
 
 from potkit import PotkitError
-from potkit.auditlog import LogUnavailable, entry as E, note, tiles
+from potkit.auditlog import entry as E, note, tiles
 from potkit.service.http import JSON_TYPE, HttpError, response
 
 TEXT = b"text/plain; charset=utf-8"
@@ -94,8 +94,6 @@ class AuditHook:
     """Attached to a PotService as .audit: appends entries, gates answers, serves the log."""
 
     def __init__(self, service, log, witnesses=()):
-        import asyncio  # noqa: F401  (the loop is set in start())
-
         self.witnesses = list(witnesses)    # [(name, public key)] whose cosignatures are accepted
         self.service = service
         self.log = log
