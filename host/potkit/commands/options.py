@@ -78,6 +78,18 @@ def ctx_from_args(args):
     return device_context(args.device_id, message)
 
 
+def add_check_args(p):
+    """--challenge, --now-ns, --skew-ms: the verifier's inputs besides the record and ctx (spec 4.1)."""
+    from pot.spec import DEFAULT_SKEW_MS
+
+    p.add_argument("--challenge", type=arg(validate.challenge, "--challenge"),
+                   help="the 32-byte challenge the record must carry (hex)")
+    p.add_argument("--now-ns", type=arg(validate.now_ns, "--now-ns"),
+                   help="judge future and recency at this time, ns since the epoch (default: this host's clock)")
+    p.add_argument("--skew-ms", type=arg(validate.skew_ms, "--skew-ms"),
+                   help="tolerated clock skew in ms (default: the verifier's, %d)" % DEFAULT_SKEW_MS)
+
+
 def add_tier_arg(p, default="T0_epoch"):
     p.add_argument("--tier", default=default, type=arg(validate.tier, "--tier"),
                    help="0..3 or T0_epoch (60 s window), T1_block (2 s), T2_slot (12 s), T3_micro (100 ms)")

@@ -4,7 +4,7 @@ import os
 import time
 
 from potkit import PotkitError, keys, validate
-from potkit.commands.options import add_message_args, arg, ctx_from_args
+from potkit.commands.options import add_check_args, add_message_args, arg, ctx_from_args
 from potkit.show import explain, format_text
 
 
@@ -18,12 +18,7 @@ def add_arguments(p):
                                  "(default: the default key, if there is one)")
     p.add_argument("--pubkey", type=arg(validate.public_key, "--pubkey"),
                    help="issuer public key as hex: check the signature")
-    p.add_argument("--challenge", type=arg(validate.challenge, "--challenge"),
-                   help="check that the nonce is this challenge (hex)")
-    p.add_argument("--now-ns", type=arg(validate.now_ns, "--now-ns"),
-                   help="judge future/recency at this time (default: this host's clock)")
-    p.add_argument("--skew-ms", type=arg(validate.skew_ms, "--skew-ms"),
-                   help="tolerated clock skew in ms (default 500)")
+    add_check_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -6,7 +6,7 @@ import json
 import time
 
 from potkit import keys, show, validate
-from potkit.commands.options import add_ctx_args, arg, ctx_from_args
+from potkit.commands.options import add_check_args, add_ctx_args, arg, ctx_from_args
 from potkit.issuer import make_verifier, verdict_names
 
 
@@ -17,12 +17,7 @@ def add_arguments(p):
                    help="issuer public key as hex (default: the one of --key)")
     p.add_argument("--key", default=keys.default_key_path(), help="issuer key path whose public key to use")
     add_ctx_args(p)
-    p.add_argument("--challenge", type=arg(validate.challenge, "--challenge"),
-                   help="the 32-byte challenge the record must carry (hex)")
-    p.add_argument("--now-ns", type=arg(validate.now_ns, "--now-ns"),
-                   help="verification time, ns since the epoch (default: this host's clock)")
-    p.add_argument("--skew-ms", type=arg(validate.skew_ms, "--skew-ms"),
-                   help="tolerated clock skew in ms (default: the verifier's, 500)")
+    add_check_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object: verdict and each check")
 
 
