@@ -47,14 +47,14 @@ def raw_exchange(addr, data, timeout=10):
 
 # --- item 4: client-triggered 500s -------------------------------------------------------
 def test_huge_content_length_is_a_400(open_svc):
-    # Before: int() of 4,301+ digits raised ValueError in the parser: a 500.
+    # The attack: a Content-Length of 4,301+ digits, where int() raises ValueError (a 500 if uncaught).
     out = raw_exchange(open_svc.http, b"POST /v1/issue HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400 "), out[:200]
     assert b"Content-Length" in out and b"Connection: close" in out
 
 
 def test_deeply_nested_json_is_a_400(open_svc):
-    # Before: json.loads raised RecursionError: a 500 and a traceback in the log.
+    # The attack: nesting deep enough for json.loads to raise RecursionError (a 500 and a traceback if uncaught).
     body = b"[" * 2000 + b"]" * 2000
     code, resp, _ = request(open_svc, "POST", "/v1/issue", body)
     assert code == 400 and "nested" in resp["error"], resp
@@ -62,14 +62,14 @@ def test_deeply_nested_json_is_a_400(open_svc):
 
 @pytest.mark.parametrize("tier", ["\u00b2", "\u0663", "1\u00b2"])
 def test_non_ascii_digit_tier_is_a_400(open_svc, tier):
-    # Before: "2".isdigit() is True for superscript two, int() then raised: a 500.
+    # The attack: superscript two, for which isdigit() is True and int() raises.
     code, resp, _ = request(open_svc, "POST", "/v1/issue", {"ctx": UNLOCK.hex(), "tier": tier})
     assert code == 400 and "unknown tier" in resp["error"], resp
 
 
 def test_pipelined_bad_requests_get_one_answer_and_a_close(open_svc):
-    # Before: 20,000 pipelined requests with "tier": "2" each got a 500 (with a
-    # traceback: 9.7 MB of log in 3 s) on a connection kept open.
+    # The attack: 20,000 pipelined bad requests on one connection kept open; a
+    # 500 with a traceback each would write megabytes of log a second.
     body = json.dumps({"ctx": "00", "tier": "\u00b2"}).encode()
     one = b"POST /v1/issue HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     out = raw_exchange(open_svc.http, one * 2000)
@@ -114,7 +114,7 @@ def _source_strings(servers):
 
 
 def test_health_metrics_and_503_hide_source_detail_by_default(env, open_svc, chrony_offset):
-    # Before: /health, /metrics and 503 bodies named every source's address and offset.
+    # The attack: reading /health, /metrics and 503 bodies for the sources' addresses and offsets.
     names = _source_strings(env["servers"])
     _, health, _ = request(open_svc, "GET", "/health")
     _, metrics, _ = request(open_svc, "GET", "/metrics")
@@ -192,8 +192,8 @@ def _issue(svc, ctx, token=None, tier=0):
 
 
 def test_only_a_token_for_the_device_gets_unlock_door_stamped(auth_svc, tokens):
-    # Before: POST /v1/issue with ctx 01||06||"door-1"||SHA-256("unlock door")
-    # from anyone returned a record the door accepted as OK.
+    # The attack: anyone POSTs /v1/issue with ctx 01||06||"door-1"||SHA-256("unlock door")
+    # and hands the record to the door.
     code, resp, r = _issue(auth_svc, UNLOCK)
     assert code == 401 and "token" in resp["error"] and "record" not in resp
     assert r.getheader("WWW-Authenticate", "").startswith("Bearer")
@@ -303,9 +303,9 @@ def _wait_refreshes(svc, count, limit_s=60):
 
 
 def test_trickling_https_source_leaks_nothing_and_sigterm_stops_the_service(env, test_ca, server_cert):
-    # Before: a server trickling one byte every 1.5 s leaked a thread and a
-    # descriptor per synthesis (3 to 44 threads in 90 s), and SIGTERM no
-    # longer stopped `potkit serve`.
+    # The attack: a source trickling one byte every 1.5 s, which without one
+    # deadline per query holds a thread and a descriptor per synthesis and
+    # keeps SIGTERM from stopping `potkit serve`.
     import peers
 
     with peers.TricklingHttpsServer(*server_cert, interval_s=0.5) as trickle:
@@ -355,10 +355,10 @@ def _verdict(svc, record, ctx):
 
 
 def test_a_time_jump_does_not_make_a_replay_verify_ok(env):
-    # Before: with 3 of 4 sources stepped +120 s for one verify (of a record
-    # issued meanwhile), the replay cache purged the nonce of a 2 s old
-    # record (expired at +120 s), and once the sources stepped back that
-    # record verified OK a second time.
+    # The attack: 3 of 4 sources stepped +120 s for one verify (of a record
+    # issued meanwhile). A cache purged at the stepped time would drop the
+    # nonce of a 2 s old record (expired at +120 s), and once the sources
+    # stepped back that record would verify OK a second time.
     import peers
 
     fakes = [peers.FakeNtpServer() for _ in range(4)]
@@ -394,8 +394,8 @@ def test_a_time_jump_does_not_make_a_replay_verify_ok(env):
 
 
 def test_a_flood_for_one_device_leaves_other_devices_room(env):
-    # Before: one cache for every context: 40 records accepted for one
-    # context filled a 40-entry cache and every other context was BUSY.
+    # The attack: 40 records accepted for one device, which would fill a
+    # single shared 40-entry cache and make every other context BUSY.
     s = Service(env["key"], env["config"], extra=("--cache-capacity", "40"))
     try:
         flood = [grg.context_device("flood-1")] + [grg.context_message("flood-1", b"m%d" % i) for i in range(44)]
@@ -437,9 +437,9 @@ def test_replay_cache_partitions_bound_the_total_too():
 
 # --- a TCP board frame without its token field ----------------------------------------------------
 def test_tcp_frame_without_a_token_gets_error_5(auth_svc):
-    # Before: over TCP a frame without the token field reads as a frame whose
-    # token has not arrived yet: no answer, a silent close at the 10 s header
-    # deadline, and `potkit send` reported "no record within 5 s".
+    # Over TCP a frame without the token field reads as a frame whose token
+    # has not arrived yet; the client must get error 5, not a silent close at
+    # the 10 s header deadline ("no record within 5 s" at `potkit send`).
     from potkit import PotkitError
     from potkit.board.issuers import service_issue
 

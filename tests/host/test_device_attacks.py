@@ -150,8 +150,8 @@ def assert_serves(b, dl=None):
 # --- 1. no input ends the service loop ----------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_spoofed_port_0_datagram_does_not_kill_the_device(target):
-    # Before: IndexError in pot.link's parser, the service exited. A frame
-    # prefix whose length swallows an ECHO frame; the ECHO is found by the
+    # The attack: datagrams from port 0 that once raised IndexError in the
+    # parser. A frame prefix whose length swallows an ECHO frame; the ECHO is found by the
     # re-scan, its answer cannot go to port 0; then a sync prefix and zeros.
     with board(target, udp=0) as b:
         echo = host.encode_frame(spec.T_ECHO, 7, b"spoofed")
@@ -218,8 +218,8 @@ def drain(fd, quiet=0.5):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_serial_host_that_stops_reading_does_not_kill_the_device(target):
-    # Before: the device waited 2 s for room, then the EAGAIN rose through
-    # the loop and the service exited.
+    # The attack: a host that stops reading the serial line, so that writes
+    # meet EAGAIN; the service must drop the output, not wait or exit.
     with board(target, serial="pty") as b:
         t = b.serial_transport()
         sent = flood_without_reading(t.s.fd, 3.0, host.encode_frame(spec.T_ECHO, 3, bytes(512)))
@@ -255,7 +255,7 @@ def test_tcp_peer_that_stops_reading_is_disconnected(target):
 # --- 3. one challenge per session -----------------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_udp_sync_requests_do_not_replace_a_serial_challenge(target, issuer):
-    # Before: 20 SYNC_REQ/s over UDP made 17 of 30 serial syncs fail.
+    # The attack: 20 SYNC_REQ/s over UDP while the serial host syncs.
     b = board(target, udp=0).start()
     stop = threading.Event()
 
@@ -287,8 +287,8 @@ def test_udp_sync_requests_do_not_replace_a_serial_challenge(target, issuer):
 # --- 4. TCP places are not held by idle sockets -----------------------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_idle_tcp_sockets_do_not_lock_others_out(target):
-    # Before: with max_clients 2, two idle sockets locked every other client
-    # out for as long as they stayed open.
+    # The attack: with max_clients 2, two idle sockets held open to lock
+    # every other client out.
     with board(target, serial=None, tcp=0, link={"max_clients": 2, "client_idle_ms": 3000}) as b:
         idle = [socket.create_connection(("127.0.0.1", b.tcp_port)) for _ in range(2)]
         time.sleep(1.2)  # idle for longer than the eviction threshold (1 s)
@@ -308,7 +308,7 @@ def test_idle_tcp_sockets_do_not_lock_others_out(target):
 def test_udp_answers_at_most_one_datagram_no_larger_than_the_request(target):
     with board(target, udp=0) as b:
         u = Udp(b.udp_port)
-        # Before: 550 bytes of repeated sync words got 261 datagrams, 10,440 B.
+        # 550 bytes of repeated sync words: many candidate frames, one datagram.
         u.send(b"\xa5\x5a" * 275)
         junk = u.replies()
         # A bad CRC, and pure noise: link-level errors get silence.
@@ -317,7 +317,7 @@ def test_udp_answers_at_most_one_datagram_no_larger_than_the_request(target):
         u.send(bytes(bad))
         u.send(os.urandom(300).replace(b"\xa5", b"\x00"))
         junk += u.replies()
-        # Before: 52 STATUS_REQs in one datagram got 52 answers (9.1x).
+        # 52 STATUS_REQs in one datagram: one answer, no amplification.
         many = host.encode_frame(spec.T_STATUS_REQ, 5) * 52
         u.send(many)
         status = u.replies()
@@ -359,7 +359,7 @@ def test_udp_sources_no_answer_may_go_to():
 # --- 6. rate limits per sender, a budget of Ed25519 verifies ----------------------
 @pytest.mark.parametrize("target", TARGETS)
 def test_reconnecting_does_not_refill_a_tcp_peers_bucket(target, issuer):
-    # Before: each connection had a bucket of its own.
+    # The attack: reconnecting for a fresh token bucket.
     with board(target, tcp=0, flood={"rate_per_s": 1, "burst": 3, "verify_per_s": 1000, "verify_burst": 200}) as b:
         names = []
         t0 = time.monotonic()
@@ -374,8 +374,8 @@ def test_reconnecting_does_not_refill_a_tcp_peers_bucket(target, issuer):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_ed25519_budget_holds_against_many_senders(target, issuer):
-    # Before: a record with a valid public commitment and a junk signature
-    # forced 3,714 Ed25519 verifies per second against a nominal 20.
+    # The attack: records with a valid public commitment and a junk
+    # signature, each of which costs an Ed25519 verify.
     flood = {"rate_per_s": 20, "burst": 10, "verify_per_s": 10, "verify_burst": 5}
     with board(target, tcp=0, udp=0, flood=flood) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
@@ -406,8 +406,8 @@ def test_ed25519_budget_holds_against_many_senders(target, issuer):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_one_udp_flooder_does_not_make_other_senders_busy(target, issuer):
-    # Before: an attacker at 100 requests/s made 11 of 20 legitimate
-    # requests BUSY (one bucket for every UDP sender).
+    # The attack: one sender at 100 requests/s sharing a bucket with every
+    # other UDP sender.
     b = board(target, udp=0, flood={"rate_per_s": 20, "burst": 10}).start()
     stop = threading.Event()
     sent = [0]
@@ -456,8 +456,8 @@ def fill_then_command(dl, issuer, n=40, sender="mallory"):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_replay_cache_cannot_be_filled_to_lock_a_sender_out(target, issuer):
-    # Before: 40 records minted in 2.6 s filled the 32 slots and every
-    # legitimate command was BUSY for 60 s.
+    # The attack: 40 genuine records minted in 2.6 s to fill the 32 slots,
+    # so that every later command would be BUSY for 60 s.
     with board(target) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
         assert dl.sync(sync_fn(issuer))["name"] == "OK"
