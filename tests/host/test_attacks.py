@@ -500,9 +500,9 @@ def _canary(svc):
 
 
 def test_canary_is_served_while_400_slowloris_sockets_are_held(env):
-    # Before (issue 10): under `ulimit -n 1024`, 1,100 slowloris sockets locked
-    # every client out for 80 s and wrote 424 MB of accept() tracebacks. Here:
-    # 400 sockets against a service under `ulimit -n 256` (192 connections).
+    # The attack: more slowloris sockets than descriptors, which would lock
+    # every client out and fill the log with accept() tracebacks. Here: 400
+    # sockets against a service under `ulimit -n 256` (192 connections).
     s = Service(env["key"], env["config"], preexec_fn=_nofile(256))
     socks = []
     try:

@@ -487,7 +487,7 @@ def command_before_sync(dl, issuer):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_sync_does_not_advance_the_ordering_floor(target, issuer):
-    # Before: a command issued 10 ms before a later sync was ORDERING.
+    # A command issued 10 ms before a later sync is still in order (spec 4.7).
     with board(target) as b:
         dl = hostlink.DeviceLink(b.pipe_transport(), device_id=DEVICE)
         assert dl.sync(sync_fn(issuer))["name"] == "OK"

@@ -372,8 +372,9 @@ def vague_roughtime(midp_shift_s):
 
 
 def test_ntp_root_dispersion_without_limit_is_no_witness(chrony):
-    # Before: root dispersion 0xFFFFFFFF gave u = 65,566 s; the reading agreed
-    # with everything, joined the agreeing set and made the result +- 18 hours.
+    # Root dispersion 0xFFFFFFFF claims u = 65,566 s: such a reading agrees
+    # with everything, and in the agreeing set it would make the result
+    # +- 18 hours.
     import peers
     from potkit.sources import UNCERTAIN
 
@@ -390,8 +391,8 @@ def test_ntp_root_dispersion_without_limit_is_no_witness(chrony):
 
 
 def test_roughtime_radius_without_limit_is_no_witness(chrony):
-    # Before: RADI 0xFFFFFFFF gave u = 4.29e9 s and confidence 999,999 ppm
-    # while that source was 3,000 s off.
+    # RADI 0xFFFFFFFF claims u = 4.29e9 s; counted as a witness it would give
+    # confidence 999,999 ppm while that source is 3,000 s off.
     import peers
     from potkit.sources import UNCERTAIN
 
@@ -422,10 +423,10 @@ def test_roughtime_radius_without_limit_is_no_witness(chrony):
 
 
 def test_a_vague_source_does_not_hold_the_time_when_the_majority_steps_back(chrony):
-    # Before: with one source claiming RADI 0xFFFFFFFF, the synthesis
-    # uncertainty was 4.29e9 s, so "no small steps back" (potkit.timebase)
-    # held the time at its last value whatever the step: the honest majority
-    # stepping back 10 s froze the issuer's time for 10 s.
+    # One source claiming RADI 0xFFFFFFFF would make the synthesis
+    # uncertainty 4.29e9 s, and "no small steps back" (potkit.timebase) would
+    # then hold the time at its last value whatever the step: the honest
+    # majority stepping back 10 s would freeze the issuer's time for 10 s.
     import peers
     from potkit.timebase import TimeBase
 
