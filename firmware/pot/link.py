@@ -170,9 +170,12 @@ class Parser:
         return self.n > 0
 
     def feed(self, data, start=0, end=None):
-        # Process data[start:end] (bytes, bytearray or memoryview).
+        # Process data[start:end] (bytes, bytearray or memoryview: a
+        # buffer _copy reads through ptr8, which checks no bounds, so end
+        # never passes len(data)).
         i = start
-        end = len(data) if end is None else end
+        n = len(data)
+        end = n if end is None or end > n else end
         buf = self.buf
         if self.n:
             # Finish what a sink's exception interrupted: complete

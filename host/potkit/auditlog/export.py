@@ -3,11 +3,17 @@ import datetime
 import json
 import os
 
+from potkit import PotkitError
+
 
 def jsonld(doc):
     """The export as JSON-LD over W3C PROV-O (docs/audit-context.jsonld gives the context)."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "context.jsonld"), "rb") as f:
-        ctx = json.load(f)["@context"]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "context.jsonld")
+    try:
+        with open(path, "rb") as f:
+            ctx = json.load(f)["@context"]
+    except (OSError, ValueError, KeyError) as e:
+        raise PotkitError("cannot read the JSON-LD context %s (%s); reinstall potkit" % (path, e))
     graph = []
     for e in doc["entries"]:
         node = {"@id": "%s#%d" % (doc["origin"], e["index"]),
